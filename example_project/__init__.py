@@ -1,0 +1,1 @@
+"""Example Django project used to demonstrate migration_studio."""

@@ -1,0 +1,8 @@
+"""URL configuration for the example project (admin only)."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,201 @@
+"""The bundle: a migration's exact SQL and what a reviewer needs, as files on disk.
+
+``<BUNDLE_ROOT>/<app_label>/<migration_name>/`` holds ``up.sql``, ``down.sql``, ``bundle.json`` and
+``README.md``. :func:`write_bundle` writes a bundle atomically (it appears whole or not at all);
+:func:`load_bundle` reads one back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+SQL_FILES = ("up.sql", "down.sql")
+
+
+class BundleError(Exception):
+    """A bundle could not be written or read; the message is for the user."""
+
+
+@dataclass
+class OperationSQL:
+    """The statements one operation runs, forwards and backwards, as captured by executing it."""
+
+    index: int
+    operation: str
+    description: str
+    forward_sql: list[str] = field(default_factory=list)
+    #: Statements the operation queues that Django runs at the end of the migration.
+    deferred_forward_sql: list[str] = field(default_factory=list)
+    #: ``None`` when the reverse was not captured (see ``reason``).
+    reverse_sql: list[str] | None = field(default_factory=list)
+    deferred_reverse_sql: list[str] = field(default_factory=list)
+    #: False for operations SQL cannot express (RunPython): their SQL files hold a marked comment.
+    expressible: bool = True
+    reversible: bool = True
+    reason: str = ""
+
+    @property
+    def all_forward_sql(self) -> list[str]:
+        return self.forward_sql + self.deferred_forward_sql
+
+    @property
+    def all_reverse_sql(self) -> list[str]:
+        return (self.reverse_sql or []) + self.deferred_reverse_sql
+
+
+@dataclass
+class Bundle:
+    app_label: str
+    migration_name: str
+    dependencies: list[list[str]]
+    atomic: bool
+    vendor: str
+    server_version: str
+    django_version: str
+    created_at: str
+    operations: list[OperationSQL]
+    #: Whether the SQL files are wrapped in BEGIN/COMMIT (atomic migration, transactional DDL).
+    transactional: bool = True
+    hashes: dict[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def label(self) -> str:
+        return f"{self.app_label}.{self.migration_name}"
+
+    @property
+    def reversible(self) -> bool:
+        return all(op.reversible and op.reverse_sql is not None for op in self.operations)
+
+    @property
+    def irreversible_reasons(self) -> list[str]:
+        return [
+            f"operation {op.index + 1} ({op.operation}): {op.reason}"
+            for op in self.operations
+            if not op.reversible or op.reverse_sql is None
+        ]
+
+    def statement_counts(self) -> tuple[int, int]:
+        forward = sum(len(op.all_forward_sql) for op in self.operations)
+        backward = sum(len(op.all_reverse_sql) for op in self.operations)
+        return forward, backward
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reversible"] = self.reversible
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Bundle:
+        data = dict(data)
+        data.pop("reversible", None)
+        data["operations"] = [OperationSQL(**op) for op in data["operations"]]
+        return cls(**data)
+
+
+def sha256(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def bundle_dir(root: Path, app_label: str, migration_name: str) -> Path:
+    return Path(root) / app_label / migration_name
+
+
+def render_files(bundle: Bundle, migration_source: bytes) -> dict[str, str]:
+    """All files of the bundle, by name; fills ``bundle.hashes``."""
+    from .render import render_down_sql, render_readme, render_up_sql
+
+    files = {"up.sql": render_up_sql(bundle), "down.sql": render_down_sql(bundle)}
+    bundle.hashes = {"migration": sha256(migration_source)}
+    bundle.hashes.update({name: sha256(text) for name, text in files.items()})
+    files["README.md"] = render_readme(bundle)
+    files["bundle.json"] = json.dumps(bundle.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return files
+
+
+def write_bundle(bundle: Bundle, root: Path, migration_source: bytes) -> Path:
+    """Write the bundle under ``root`` atomically and return its directory.
+
+    The files are written into a hidden staging directory beside the target, which then replaces
+    the target in one rename, so a reader sees the old bundle or the new one, never a mix.
+    """
+    files = render_files(bundle, migration_source)
+    target = bundle_dir(root, bundle.app_label, bundle.migration_name)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+        staged.mkdir()
+    except OSError as error:
+        raise BundleError(f"Cannot write the bundle to {target.parent}: {error.strerror}.") from None
+    try:
+        for name, text in files.items():
+            (staged / name).write_text(text, encoding="utf-8")
+        if target.exists():
+            retired = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
+            os.replace(target, retired)
+            os.replace(staged, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staged, target)
+    except BaseException as error:
+        shutil.rmtree(staged, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise BundleError(f"Cannot write the bundle to {target}: {error.strerror}.") from None
+        raise
+    return target
+
+
+def remove_bundle(root: Path, app_label: str, migration_name: str) -> None:
+    target = bundle_dir(root, app_label, migration_name)
+    shutil.rmtree(target, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        target.parent.rmdir()  # only when empty
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Read the bundle in directory ``path``."""
+    try:
+        data = json.loads((Path(path) / "bundle.json").read_text(encoding="utf-8"))
+        return Bundle.from_dict(data)
+    except FileNotFoundError:
+        raise BundleError(f"{path} is not a bundle: it has no bundle.json.") from None
+    except (ValueError, TypeError, KeyError) as error:
+        raise BundleError(f"{path}/bundle.json is not a valid bundle: {error}.") from None
+
+
+def ensure_writable(root: Path) -> None:
+    """Fail early, with one sentence, when bundles cannot be written under ``root``.
+
+    Nothing is created: the nearest existing ancestor must be a directory that accepts a file.
+    """
+    root = Path(root)
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is not a directory"
+    else:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".migration_studio_probe_", dir=existing)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as error:
+            problem = error.strerror
+    if problem:
+        raise BundleError(
+            f"The bundle directory {root} is not writable ({problem}); set "
+            "MIGRATION_STUDIO['BUNDLE_ROOT'] to a writable directory."
+        )

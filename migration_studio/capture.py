@@ -1,0 +1,322 @@
+"""Capture the SQL a migration really runs, by executing it on a scratch database.
+
+``sqlmigrate`` and ``schema_editor(collect_sql=True)`` do not run statements, so every introspection
+the schema editor makes (which constraint or index to drop) looks at a database in the wrong state.
+Here each operation runs forwards, then backwards, on a scratch database at the migration's parent
+state, and every statement the schema editor executes is recorded with its parameters interpolated,
+exactly as Django's own SQL collection renders them.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import django
+from django.db import DatabaseError, transaction
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations import Migration
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ProjectState
+
+from .bundle import Bundle, OperationSQL
+from .graph import Node, parents, state_key
+from .scratch import ScratchDatabase
+
+
+class CaptureError(Exception):
+    """An operation failed on the scratch database; the message is for the user."""
+
+
+class StatementRecorder:
+    """Records every statement a schema editor executes, attributed to the operation that caused it.
+
+    Statements an operation queues in ``deferred_sql`` run when the schema editor exits; they are
+    recorded as that operation's deferred statements, in the order Django runs them.
+    """
+
+    def __init__(self, editor: BaseDatabaseSchemaEditor) -> None:
+        self.editor = editor
+        self.current: int | None = None
+        self.immediate: dict[int, list[str]] = defaultdict(list)
+        self.deferred: dict[int, list[str]] = defaultdict(list)
+        self._owners: dict[int, int] = {}
+        self._owned: list[Any] = []  # keeps queued statements alive so their ids stay unique
+        self._last = 0
+        execute = editor.execute
+
+        def recording_execute(sql: Any, params: Any = ()) -> None:
+            execute(sql, params)
+            self._record(sql, params)
+
+        editor.execute = recording_execute  # type: ignore[method-assign]
+
+    def start(self, index: int) -> None:
+        self.current = self._last = index
+
+    def finish(self) -> None:
+        """Claim the statements the current operation queued for the end of the migration."""
+        for statement in self.editor.deferred_sql:
+            if id(statement) not in self._owners:
+                self._owners[id(statement)] = self._last
+                self._owned.append(statement)
+        self.current = None
+
+    def render(self, sql: Any, params: Any) -> str:
+        text = str(sql)
+        if params is not None:
+            text = text % tuple(map(self.editor.quote_value, params))
+        return text if text.rstrip().endswith(";") else text + ";"
+
+    def _record(self, sql: Any, params: Any) -> None:
+        text = self.render(sql, params)
+        if self.current is not None:
+            self.immediate[self.current].append(text)
+        else:
+            self.deferred[self._owners.get(id(sql), self._last)].append(text)
+
+
+def _expressible(operation: Operation) -> bool:
+    inner = getattr(operation, "database_operations", None) or []
+    return operation.reduces_to_sql and all(_expressible(op) for op in inner)
+
+
+def _why_not(operation: Operation, *, expressible: bool, reversible: bool) -> str:
+    name = type(operation).__name__
+    reasons = []
+    if not expressible:
+        code = getattr(operation, "code", None)
+        where = f" ({code.__module__}.{code.__qualname__})" if code else ""
+        reasons.append(
+            f"{name} runs Python code{where}, which SQL cannot express; "
+            "apply it with manage.py migrate"
+        )
+    if not reversible:
+        missing = {"RunPython": "reverse_code", "RunSQL": "reverse_sql"}.get(name)
+        reasons.append(
+            f"{name} has no {missing}" if missing else f"{name} declares itself irreversible"
+        )
+    return "; ".join(reasons)
+
+
+def _run(editor: BaseDatabaseSchemaEditor, migration: Migration, operation: Operation,
+         method: str, from_state: ProjectState, to_state: ProjectState) -> None:
+    """Run one operation the way ``Migration.apply``/``unapply`` do (same transaction rules)."""
+    atomic_operation = operation.atomic or (migration.atomic and operation.atomic is not False)
+    run = getattr(operation, method)
+    if not editor.atomic_migration and atomic_operation:
+        with transaction.atomic(editor.connection.alias):
+            run(migration.app_label, editor, from_state, to_state)
+    else:
+        run(migration.app_label, editor, from_state, to_state)
+
+
+class CaptureSession:
+    """A scratch database that follows the migration graph, capturing migrations on the way.
+
+    ``base`` is the set of migrations applied when the session starts (it may come from the cache);
+    :meth:`capture` brings the database to a migration's parent state, runs the migration forwards
+    and backwards, and returns its :class:`Bundle`.
+    """
+
+    def __init__(self, scratch: ScratchDatabase, loader: MigrationLoader, base: Iterable[Node],
+                 *, base_state: ProjectState | None = None,
+                 sources: dict[Node, bytes] | None = None) -> None:
+        self.scratch = scratch
+        self.loader = loader
+        self.applied: set[Node] = set(base)
+        self.sources = sources or {}
+        self._base_state = base_state
+        self.state: ProjectState | None = None
+        self.server_version = ""
+        self.from_cache = False
+
+    # -- building the starting state ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the scratch database at the base state (from the cache when possible)."""
+        self.server_version = self.scratch.server_version()
+        key = state_key(self.loader, self.applied, vendor=self.scratch.source.vendor,
+                        server_version=self.server_version, sources=self.sources)
+        self.from_cache = self.scratch.create(cache_key=key)
+        if self.from_cache:
+            self.state = self._base_state or self._state_of(self.applied)
+            self.state.apps  # noqa: B018  (render the models once, as the executor does)
+            return
+        self.state = ProjectState(real_apps=self.loader.unmigrated_apps)
+        self.state.apps  # noqa: B018
+        target, self.applied = self.applied, set()
+        with self.scratch.activated() as connection:
+            connection.prepare_database()
+            self._apply_plan(target)
+        self.scratch.publish(key)
+
+    def _state_of(self, nodes: set[Node]) -> ProjectState:
+        leaves = [n for n in nodes if not any(c.key in nodes
+                                               for c in self.loader.graph.node_map[n].children)]
+        return self.loader.graph.make_state(nodes=leaves, at_end=True,
+                                            real_apps=self.loader.unmigrated_apps)
+
+    def _apply_plan(self, nodes: Iterable[Node]) -> None:
+        """Apply every migration needed for ``nodes`` (and ``nodes``) that is not applied yet."""
+        assert self.state is not None
+        plan: list[Node] = []
+        for node in sorted(nodes):
+            for step in self.loader.graph.forwards_plan(node):
+                if step not in self.applied and step not in plan:
+                    plan.append(step)
+        connection = self.scratch.connection
+        for node in plan:
+            migration = self.loader.graph.nodes[node]
+            try:
+                with connection.schema_editor(atomic=migration.atomic) as editor:
+                    self.state = migration.apply(self.state, editor)
+            except DatabaseError as error:
+                raise CaptureError(
+                    f"Migration {node[0]}.{node[1]} failed while building the parent state on "
+                    f"the scratch {connection.vendor} database: {_first_line(error)}"
+                ) from error
+            self.applied.add(node)
+
+    # -- capturing -----------------------------------------------------------------------------
+
+    def capture(self, migration: Migration) -> Bundle:
+        node = (migration.app_label, migration.name)
+        with self.scratch.activated():
+            self._apply_plan(parents(self.loader, node))
+            return self._capture(migration)
+
+    def _capture(self, migration: Migration) -> Bundle:
+        assert self.state is not None
+        connection = self.scratch.connection
+        results = [
+            OperationSQL(
+                index=index,
+                operation=type(op).__name__,
+                description=op.describe(),
+                expressible=_expressible(op),
+                reversible=op.reversible,
+            )
+            for index, op in enumerate(migration.operations)
+        ]
+        for result, op in zip(results, migration.operations, strict=True):
+            result.reason = _why_not(op, expressible=result.expressible,
+                                     reversible=result.reversible)
+
+        # Forwards, from a copy of the parent state (kept intact for the backwards run).
+        state = self.state.clone()
+        with self._failing(migration, "forwards"), \
+                connection.schema_editor(atomic=migration.atomic) as editor:
+            recorder = StatementRecorder(editor)
+            for index, op in enumerate(migration.operations):
+                recorder.start(index)
+                old_state = state.clone()
+                op.state_forwards(migration.app_label, state)
+                _run(editor, migration, op, "database_forwards", old_state, state)
+                recorder.finish()
+        for result in results:
+            result.forward_sql = recorder.immediate[result.index]
+            result.deferred_forward_sql = recorder.deferred[result.index]
+        applied_state = state
+
+        # Backwards, with the intermediate states ``Migration.unapply`` computes.
+        steps = []
+        new_state = self.state
+        for op in migration.operations:
+            new_state = new_state.clone()
+            old_state = new_state.clone()
+            op.state_forwards(migration.app_label, new_state)
+            steps.append((old_state, new_state))
+        blocked_at: int | None = None
+        with self._failing(migration, "backwards"), \
+                connection.schema_editor(atomic=migration.atomic) as editor:
+            recorder = StatementRecorder(editor)
+            for index in reversed(range(len(migration.operations))):
+                op = migration.operations[index]
+                if not op.reversible:
+                    if _expressible(op):
+                        blocked_at = index  # the schema cannot go back past this operation
+                        break
+                    continue  # irreversible Python code: the schema is unaffected
+                recorder.start(index)
+                to_state, from_state = steps[index]
+                _run(editor, migration, op, "database_backwards", from_state, to_state)
+                recorder.finish()
+        for result in results:
+            if not result.reversible:
+                result.reverse_sql = None
+            elif blocked_at is not None and result.index < blocked_at:
+                result.reverse_sql = None
+                result.reason = (
+                    f"not captured: the rollback stops at operation {blocked_at + 1}, "
+                    "which is irreversible"
+                )
+            else:
+                result.reverse_sql = recorder.immediate[result.index]
+                result.deferred_reverse_sql = recorder.deferred[result.index]
+
+        if blocked_at is not None:
+            # The database is part-way back; run the reversed operations forwards again, so the
+            # session stands where ``migrate`` would leave it: with this migration applied.
+            with connection.schema_editor(atomic=migration.atomic) as editor:
+                for index in range(blocked_at + 1, len(migration.operations)):
+                    op = migration.operations[index]
+                    _run(editor, migration, op, "database_forwards", *steps[index])
+            self.state = applied_state
+            self.applied.add((migration.app_label, migration.name))
+
+        return Bundle(
+            app_label=migration.app_label,
+            migration_name=migration.name,
+            dependencies=[list(dep) for dep in migration.dependencies],
+            atomic=migration.atomic,
+            vendor=connection.vendor,
+            server_version=self.server_version,
+            django_version=django.get_version(),
+            created_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            operations=results,
+            transactional=_transactional(migration, connection, results),
+        )
+
+    @contextmanager
+    def _failing(self, migration: Migration, direction: str) -> Iterator[None]:
+        try:
+            yield
+        except DatabaseError as error:
+            raise CaptureError(
+                f"Running {migration.app_label}.{migration.name} {direction} failed on the "
+                f"scratch {self.scratch.connection.vendor} database: {_first_line(error)}"
+            ) from error
+
+
+def _transactional(migration: Migration, connection: Any, results: list[OperationSQL]) -> bool:
+    if not (migration.atomic and connection.features.can_rollback_ddl):
+        return False
+    statements = (s for r in results for s in r.all_forward_sql + r.all_reverse_sql)
+    return not any("CONCURRENTLY" in s.upper().split() for s in statements)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def capture_migrations(
+    alias: str,
+    loader: MigrationLoader,
+    migrations: list[Migration],
+    *,
+    base: Iterable[Node],
+    base_state: ProjectState | None = None,
+    sources: dict[Node, bytes] | None = None,
+    use_cache: bool = True,
+) -> list[Bundle]:
+    """Capture ``migrations`` (in graph order) on one scratch database, dropped afterwards."""
+    with ScratchDatabase(alias, use_cache=use_cache) as scratch:
+        session = CaptureSession(scratch, loader, base, base_state=base_state, sources=sources)
+        session.start()
+        return [session.capture(migration) for migration in migrations]

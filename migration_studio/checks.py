@@ -1,0 +1,55 @@
+"""System checks for the ``MIGRATION_STUDIO`` setting (IDs documented in docs/settings.rst)."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+from .conf import DEFAULTS, SETTING_NAME
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    user = getattr(settings, SETTING_NAME, {})
+    if not isinstance(user, dict):
+        return [
+            Error(
+                f"{SETTING_NAME} must be a dict, not {type(user).__name__}.",
+                hint=f'Use for example {SETTING_NAME} = {{"BUNDLE_ROOT": BASE_DIR / "bundles"}}.',
+                id="migration_studio.E001",
+            )
+        ]
+    errors = []
+    unknown = sorted(set(user) - set(DEFAULTS))
+    if unknown:
+        errors.append(
+            Error(
+                f"{SETTING_NAME} has unknown key(s): {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+                id="migration_studio.E002",
+            )
+        )
+    for key in ("BUNDLE_ROOT", "CACHE_DIR"):
+        value = user.get(key)
+        if value is not None and not isinstance(value, str | PurePath):
+            errors.append(
+                Error(
+                    f"{SETTING_NAME}['{key}'] must be a path (str or pathlib.Path).",
+                    id="migration_studio.E003",
+                )
+            )
+    if "SCRATCH_CACHE" in user and not isinstance(user["SCRATCH_CACHE"], bool):
+        errors.append(
+            Error(f"{SETTING_NAME}['SCRATCH_CACHE'] must be True or False.",
+                  id="migration_studio.E004")
+        )
+    size = user.get("CACHE_SIZE", 1)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        errors.append(
+            Error(f"{SETTING_NAME}['CACHE_SIZE'] must be a positive integer.",
+                  id="migration_studio.E005")
+        )
+    return errors

@@ -1,0 +1,82 @@
+"""The migration graph: which migrations a capture starts from, and the key of that state."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import django
+from django.db.migrations import Migration
+from django.db.migrations.loader import MigrationLoader
+
+from . import __version__
+from .bundle import sha256
+
+Node = tuple[str, str]
+
+
+def add_migrations(loader: MigrationLoader, migrations: Iterable[Migration]) -> None:
+    """Add migrations that are not on disk yet (just detected) to ``loader``'s graph."""
+    migrations = list(migrations)
+    for migration in migrations:
+        key = (migration.app_label, migration.name)
+        loader.graph.add_node(key, migration)
+        loader.disk_migrations[key] = migration
+    for migration in migrations:
+        key = (migration.app_label, migration.name)
+        for dependency in migration.dependencies:
+            parent = loader.check_key(tuple(dependency), migration.app_label)
+            if parent is not None:
+                loader.graph.add_dependency(migration, key, parent, skip_validation=True)
+    loader.graph.validate_consistency()
+
+
+def parents(loader: MigrationLoader, node: Node) -> list[Node]:
+    """The migrations ``node`` directly depends on."""
+    return sorted(parent.key for parent in loader.graph.node_map[node].parents)
+
+
+def ancestors(loader: MigrationLoader, node: Node) -> set[Node]:
+    """Every migration that must be applied before ``node`` (not ``node`` itself)."""
+    return set(loader.graph.forwards_plan(node)) - {node}
+
+
+def state_key(
+    loader: MigrationLoader,
+    nodes: Iterable[Node],
+    *,
+    vendor: str,
+    server_version: str,
+    sources: dict[Node, bytes] | None = None,
+) -> str:
+    """A key that changes whenever the database state after applying ``nodes`` could change.
+
+    It covers the content of every migration file involved, the Django and migration_studio
+    versions, and the database vendor and server version.
+    """
+    sources = sources or {}
+    files = []
+    for node in sorted(nodes):
+        source = sources.get(node)
+        if source is None:
+            source = migration_source(loader.graph.nodes[node])
+        files.append([node[0], node[1], sha256(source)])
+    payload = {
+        "tool": __version__,
+        "django": django.get_version(),
+        "vendor": vendor,
+        "server": server_version,
+        "migrations": files,
+    }
+    return sha256(json.dumps(payload, sort_keys=True))[:32]
+
+
+def migration_source(migration: Migration) -> bytes:
+    """The bytes of the file ``migration`` was loaded from."""
+    module = sys.modules.get(type(migration).__module__)
+    path = getattr(module, "__file__", None)
+    if not path:
+        raise LookupError(f"Cannot find the file of migration {migration.app_label}.{migration.name}.")
+    return Path(path).read_bytes()

@@ -1,0 +1,106 @@
+"""``makemigrations`` plus a bundle of each new migration's exact forward and reverse SQL."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandError
+from django.core.management.commands import makemigrations
+from django.db import DEFAULT_DB_ALIAS
+
+from ... import conf
+from ...bundle import Bundle, BundleError, ensure_writable, remove_bundle, write_bundle
+from ...capture import CaptureError, capture_migrations
+from ...detect import RecordingAutodetector, plan_new_migrations
+from ...reporting import write_summaries
+from ...scratch import ScratchError, source_connection
+
+USER_ERRORS = (ScratchError, CaptureError, BundleError)
+
+
+class Command(makemigrations.Command):
+    help = (
+        "Creates new migration(s) for apps, like makemigrations, and writes beside each one a "
+        "bundle with the exact SQL that applying and reverting it runs."
+    )
+    autodetector = RecordingAutodetector
+
+    def add_arguments(self, parser: Any) -> None:
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help="The database whose server hosts the scratch database used to capture SQL "
+            'and whose SQL dialect is captured. Defaults to the "default" database.',
+        )
+        parser.add_argument(
+            "--no-cache",
+            action="store_false",
+            dest="use_cache",
+            help="Build the scratch database from scratch instead of reusing a cached state.",
+        )
+
+    def handle(self, *app_labels: str, **options: Any) -> None:
+        self.database = options["database"]
+        self.use_cache = options["use_cache"]
+        self.check_changes = options["check_changes"]
+        try:
+            source_connection(self.database)
+            if not (options["dry_run"] or self.check_changes):
+                ensure_writable(conf.bundle_root())
+            super().handle(*app_labels, **options)
+        except USER_ERRORS as error:
+            raise CommandError(str(error)) from None
+
+    def write_migration_files(self, changes: dict, update_previous_migration_paths: dict | None
+                              = None) -> None:
+        if self.check_changes:
+            super().write_migration_files(changes, update_previous_migration_paths)
+            return
+        plan = plan_new_migrations(changes, update_previous_migration_paths)
+        bundles = capture_migrations(
+            self.database,
+            plan.loader,
+            plan.migrations,
+            base=plan.base,
+            base_state=None if update_previous_migration_paths else
+            RecordingAutodetector.last_from_state,
+            sources=plan.sources,
+            use_cache=self.use_cache,
+        )
+        root = conf.bundle_root()
+        entries = [(b, root / b.app_label / b.migration_name) for b in bundles]
+        if self.dry_run:
+            super().write_migration_files(changes, update_previous_migration_paths)
+        else:
+            self._write_together(changes, update_previous_migration_paths, plan.paths, bundles)
+        write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
+
+    def _write_together(self, changes: dict, update_paths: dict | None, paths: dict,
+                        bundles: list[Bundle]) -> None:
+        """Write the migration files and their bundles, all or nothing."""
+        root = conf.bundle_root()
+        replaced = {app: Path(p) for app, p in (update_paths or {}).items()}
+        replaced_content = {app: path.read_bytes() for app, path in replaced.items()}
+        new_dirs = [d for d in {p.parent for p in paths.values()} if not d.exists()]
+        written: list[Bundle] = []
+        try:
+            super().write_migration_files(changes, update_paths)
+            for bundle in bundles:
+                path = paths[(bundle.app_label, bundle.migration_name)]
+                write_bundle(bundle, root, path.read_bytes())
+                written.append(bundle)
+        except BaseException:
+            for path in self.written_files:
+                Path(path).unlink(missing_ok=True)
+            for bundle in written:
+                remove_bundle(root, bundle.app_label, bundle.migration_name)
+            for app, path in replaced.items():
+                path.write_bytes(replaced_content[app])
+            for directory in new_dirs:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+        for app, path in replaced.items():
+            remove_bundle(root, app, path.stem)  # the bundle of the migration --update replaced

@@ -1,0 +1,195 @@
+"""Render a bundle's human-facing files: ``up.sql``, ``down.sql`` and ``README.md``."""
+
+from __future__ import annotations
+
+from . import __version__
+from .bundle import Bundle, OperationSQL
+
+RULE = "-- " + "-" * 76
+
+
+def _header(bundle: Bundle, direction: str, runs: str) -> list[str]:
+    client = {
+        "postgresql": "psql -v ON_ERROR_STOP=1 -f {file}",
+        "sqlite": "sqlite3 -bail db.sqlite3 < {file}",
+        "mysql": "mysql --database=NAME < {file}",
+    }.get(bundle.vendor, "{file}")
+    file = "up.sql" if direction == "forwards" else "down.sql"
+    lines = [
+        f"-- {bundle.label}: {direction} SQL",
+        f"-- {runs}",
+        f"-- Captured by executing the migration on a scratch {bundle.vendor} "
+        f"{bundle.server_version} database (Django {bundle.django_version}, "
+        f"migration_studio {__version__}).",
+        f"-- Run as: {client.format(file=file)}",
+    ]
+    if not bundle.transactional and bundle.atomic and bundle.vendor != "mysql":
+        lines.append("-- Not wrapped in a transaction: it contains CONCURRENTLY statements.")
+    elif not bundle.transactional:
+        lines.append("-- Not wrapped in a transaction (non-atomic migration or non-transactional DDL).")
+    return lines
+
+
+def _open(bundle: Bundle) -> list[str]:
+    lines = []
+    if bundle.vendor == "sqlite":
+        # Django's SQLite schema editor turns foreign key enforcement off for table rebuilds.
+        lines.append("PRAGMA foreign_keys = OFF;")
+    if bundle.transactional:
+        lines.append("BEGIN;")
+    return lines
+
+
+def _close(bundle: Bundle) -> list[str]:
+    lines = ["COMMIT;"] if bundle.transactional else []
+    if bundle.vendor == "sqlite":
+        lines.append("PRAGMA foreign_keys = ON;")
+    return lines
+
+
+def _title(bundle: Bundle, op: OperationSQL) -> str:
+    return f"-- [{op.index + 1}/{len(bundle.operations)}] {op.description} ({op.operation})"
+
+
+def _marked(text: str) -> list[str]:
+    return [f"-- !! {line}" for line in text.split("; ")]
+
+
+def _section(bundle: Bundle, op: OperationSQL, statements: list[str] | None, forwards: bool,
+             ) -> list[str]:
+    lines = ["", _title(bundle, op)]
+    if not op.expressible:
+        lines += _marked(f"NOT EXPRESSIBLE AS SQL: {op.reason}")
+        if forwards:
+            lines.append(f"-- !! Run: python manage.py migrate {bundle.app_label} "
+                         f"{bundle.migration_name}")
+    if not forwards and statements is None:
+        lines += _marked(f"IRREVERSIBLE: {op.reason}")
+        return lines
+    if op.expressible and not statements:
+        lines.append("-- (no SQL: this operation changes Django's state only)")
+    lines += statements or []
+    return lines
+
+
+def _deferred(bundle: Bundle, ops: list[OperationSQL], attr: str) -> list[str]:
+    lines: list[str] = []
+    for op in ops:
+        statements = getattr(op, attr)
+        if statements:
+            lines += [f"-- queued by [{op.index + 1}/{len(bundle.operations)}] {op.description}"]
+            lines += statements
+    if lines:
+        lines = ["", RULE, "-- Deferred statements: Django runs these at the end of the migration.",
+                 *lines]
+    return lines
+
+
+def render_up_sql(bundle: Bundle) -> str:
+    lines = _header(bundle, "forwards", "Applies the migration to a database at its parent state.")
+    lines += _open(bundle)
+    for op in bundle.operations:
+        lines += _section(bundle, op, op.forward_sql, forwards=True)
+    lines += _deferred(bundle, bundle.operations, "deferred_forward_sql")
+    lines += ["", *_close(bundle)]
+    return "\n".join(lines) + "\n"
+
+
+def render_down_sql(bundle: Bundle) -> str:
+    lines = _header(bundle, "backwards",
+                    "Reverts the migration: operations in reverse order, back to the parent state.")
+    if not bundle.reversible:
+        lines += _marked("THIS MIGRATION IS NOT FULLY REVERSIBLE; see the IRREVERSIBLE blocks below")
+    lines += _open(bundle)
+    ops = list(reversed(bundle.operations))
+    for op in ops:
+        lines += _section(bundle, op, op.reverse_sql, forwards=False)
+    lines += _deferred(bundle, ops, "deferred_reverse_sql")
+    lines += ["", *_close(bundle)]
+    return "\n".join(lines) + "\n"
+
+
+def render_readme(bundle: Bundle) -> str:
+    forward, backward = bundle.statement_counts()
+    previous = _previous(bundle)
+    lines = [
+        f"# {bundle.label}",
+        "",
+        "## Overview",
+        "",
+        f"- App: `{bundle.app_label}`, migration `{bundle.migration_name}`, "
+        f"{len(bundle.operations)} operation(s).",
+        f"- Depends on: {', '.join(f'`{a}.{n}`' for a, n in bundle.dependencies) or 'nothing'}.",
+        f"- SQL captured on {bundle.vendor} {bundle.server_version} with Django "
+        f"{bundle.django_version}, {bundle.created_at}.",
+        f"- Forward: {forward} statement(s) in `up.sql`; backward: {backward} statement(s) in "
+        "`down.sql`.",
+        f"- Reversible: {'yes' if bundle.reversible else 'no'}.",
+        f"- Transaction: {'one transaction' if bundle.transactional else 'none (statements commit one by one)'}.",
+        "",
+        "## Changes",
+        "",
+    ]
+    for op in bundle.operations:
+        flags = []
+        if not op.expressible:
+            flags.append("not expressible as SQL")
+        if not op.reversible or op.reverse_sql is None:
+            flags.append("irreversible")
+        suffix = f" — **{', '.join(flags)}**: {op.reason}" if flags else ""
+        lines.append(f"{op.index + 1}. {op.description} (`{op.operation}`, "
+                     f"{len(op.all_forward_sql)} statement(s)){suffix}")
+    lines += [
+        "",
+        "## Testing",
+        "",
+        "On a copy of the database at the parent state, apply and revert, then compare schemas:",
+        "",
+        "```",
+        *_run_lines(bundle, "up.sql"),
+        *_run_lines(bundle, "down.sql"),
+        "```",
+        "",
+        "## Deployment",
+        "",
+        "```",
+        f"python manage.py migrate {bundle.app_label} {bundle.migration_name}",
+        "```",
+        "",
+        "`up.sql` holds exactly the statements this runs, in order.",
+        "",
+        "## Rollback",
+        "",
+    ]
+    if bundle.reversible:
+        lines += [
+            "```",
+            f"python manage.py migrate {bundle.app_label} {previous}",
+            "```",
+            "",
+            "or run `down.sql` (the same statements) with the database client.",
+        ]
+    else:
+        lines += ["This migration cannot be fully reverted:", ""]
+        lines += [f"- {reason}" for reason in bundle.irreversible_reasons]
+        lines += ["", "Plan a forward fix, or restore from a backup taken before deploying."]
+    if any(not op.expressible for op in bundle.operations):
+        lines += [
+            "",
+            "Operations that run Python code are marked in the SQL files; apply them through "
+            "`manage.py migrate`.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _previous(bundle: Bundle) -> str:
+    same_app = [name for app, name in bundle.dependencies if app == bundle.app_label]
+    return same_app[-1] if same_app else "zero"
+
+
+def _run_lines(bundle: Bundle, file: str) -> list[str]:
+    if bundle.vendor == "postgresql":
+        return [f"psql -v ON_ERROR_STOP=1 -d COPY_OF_DB -f {file}"]
+    if bundle.vendor == "sqlite":
+        return [f"sqlite3 -bail copy_of_db.sqlite3 < {file}"]
+    return [f"mysql --database=COPY_OF_DB < {file}"]

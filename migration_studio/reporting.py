@@ -1,0 +1,57 @@
+"""Terminal summaries shared by the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from django.core.management.color import Style
+
+from .bundle import Bundle
+
+
+def bundle_summary(bundle: Bundle, location: str, style: Style, verbosity: int) -> list[str]:
+    """A few lines per bundle, like makemigrations' listing; the SQL itself from verbosity 2."""
+    forward, backward = bundle.statement_counts()
+    state = "reversible" if bundle.reversible else style.WARNING("NOT reversible")
+    lines = [
+        f"  {style.MIGRATE_LABEL(location)}",
+        f"    {len(bundle.operations)} operation(s), {forward} statement(s) forward, "
+        f"{backward} backward, {state}",
+    ]
+    for op in bundle.operations:
+        if not op.expressible:
+            lines.append(style.NOTICE(f"    - operation {op.index + 1} ({op.operation}) is not "
+                                      "expressible as SQL: marked in up.sql/down.sql"))
+        if not op.reversible or op.reverse_sql is None:
+            lines.append(style.WARNING(f"    ! operation {op.index + 1} ({op.operation}): "
+                                       f"{op.reason}"))
+    if verbosity >= 2:
+        from .render import render_down_sql, render_up_sql
+
+        for name, text in (("up.sql", render_up_sql(bundle)), ("down.sql", render_down_sql(bundle))):
+            lines.append(style.MIGRATE_HEADING(f"    {name}:"))
+            lines.extend(f"      {line}" for line in text.rstrip().splitlines())
+    return lines
+
+
+def write_summaries(write: Callable[[str], None], style: Style, verbosity: int,
+                    entries: list[tuple[Bundle, Path]], *, written: bool) -> None:
+    if verbosity < 1 or not entries:
+        return
+    heading = "Bundles:" if written else "Bundles (dry run, nothing written):"
+    write(style.MIGRATE_HEADING(heading))
+    for bundle, path in entries:
+        for line in bundle_summary(bundle, relative(path) + "/", style, verbosity):
+            write(line)
+
+
+def relative(path: Path | str) -> str:
+    """``path`` relative to the current directory when below it (as makemigrations shows paths)."""
+    import os
+
+    try:
+        shown = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if shown.startswith("..") else shown
