@@ -1,0 +1,188 @@
+"""Fixtures and domain helpers: temporary migration packages, scratch-built databases, round trips.
+
+Nothing here touches a database the suite did not create: the databases compared in round trips are
+scratch databases, and the ``default`` alias is only read.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from django.db.migrations import Migration
+from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.writer import MigrationWriter
+
+from migration_studio.bundle import Bundle, load_bundle
+from migration_studio.scratch import ScratchDatabase, leftover_scratch_databases
+from migration_studio.schema import diff, snapshot
+
+REPO = Path(__file__).resolve().parent.parent
+SHOP_MIGRATIONS = REPO / "example_project" / "shop" / "migrations"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_access(django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
+    """The suite manages its own databases; make sure the ``default`` one exists."""
+    with django_db_blocker.unblock():
+        connection = connections["default"]
+        if connection.vendor == "postgresql":
+            with connection._nodb_cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                               [connection.settings_dict["NAME"]])
+                if not cursor.fetchone():
+                    cursor.execute(f'CREATE DATABASE "{connection.settings_dict["NAME"]}"')
+        yield
+
+
+@pytest.fixture
+def vendor() -> str:
+    return connections["default"].vendor
+
+
+@pytest.fixture
+def bundle_root(tmp_path: Path, settings: pytest.FixtureRequest) -> Path:
+    root = tmp_path / "bundles"
+    settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "BUNDLE_ROOT": root}
+    return root
+
+
+class MigrationPackages:
+    """Writes migrations for an app into a temporary package and points MIGRATION_MODULES at it."""
+
+    def __init__(self, tmp_path: Path, settings: pytest.FixtureRequest) -> None:
+        self.tmp_path = tmp_path
+        self.settings = settings
+        self.modules: dict[str, str] = {}
+        self.directories: dict[str, Path] = {}
+
+    def create(self, app_label: str, files: dict[str, str] | None = None,
+               copy_from: Path | None = None) -> Path:
+        package = f"ms_tmp_{uuid.uuid4().hex[:10]}"
+        directory = self.tmp_path / package / "migrations"
+        if copy_from:
+            shutil.copytree(copy_from, directory, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            directory.mkdir(parents=True)
+        (self.tmp_path / package / "__init__.py").touch()
+        (directory / "__init__.py").touch()
+        for name, source in (files or {}).items():
+            (directory / f"{name}.py").write_text(source)
+        self.modules[app_label] = f"{package}.migrations"
+        self.directories[app_label] = directory
+        self.settings.MIGRATION_MODULES = dict(self.modules)
+        importlib.invalidate_caches()
+        return directory
+
+    def add(self, app_label: str, name: str, source: str) -> None:
+        (self.directories[app_label] / f"{name}.py").write_text(source)
+        importlib.invalidate_caches()
+
+    def env(self) -> dict[str, str]:
+        """Environment for a subprocess that should see the same packages."""
+        import json
+
+        return {
+            "MS_TEST_MIGRATION_MODULES": json.dumps(self.modules),
+            "PYTHONPATH": os.pathsep.join([str(self.tmp_path), str(REPO)]),
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+        }
+
+
+@pytest.fixture
+def packages(tmp_path: Path, settings: pytest.FixtureRequest,
+             monkeypatch: pytest.MonkeyPatch) -> MigrationPackages:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return MigrationPackages(tmp_path, settings)
+
+
+@pytest.fixture
+def shop(packages: MigrationPackages) -> Path:
+    """A private copy of the example shop's migration history (its models have a pending change)."""
+    return packages.create("shop", copy_from=SHOP_MIGRATIONS)
+
+
+def migration_source(app_label: str, name: str, operations: list, dependencies: list) -> str:
+    migration_class = type("Migration", (Migration,), {
+        "operations": operations, "dependencies": dependencies,
+    })
+    return MigrationWriter(migration_class(name, app_label)).as_string()
+
+
+# -- databases built for comparison ----------------------------------------------------------------
+
+def migrate(database: ScratchDatabase, app_label: str, name: str) -> None:
+    """Bring ``database`` to ``app_label.name`` with Django's own executor, as ``migrate`` does."""
+    with database.activated() as connection:
+        executor = MigrationExecutor(connection)
+        executor.migrate([(app_label, name)])
+    database.connection.close()
+
+
+def run_sql_file(database: ScratchDatabase, path: Path) -> None:
+    """Run a SQL file with the vendor's command-line client, as a user would."""
+    database.connection.close()
+    settings_dict = database.connection.settings_dict
+    if database.connection.vendor == "sqlite":
+        command = ["sqlite3", "-bail", settings_dict["NAME"]]
+        env = None
+    else:
+        command = [
+            "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+            "-h", settings_dict["HOST"] or "127.0.0.1",
+            "-p", str(settings_dict["PORT"] or 5432),
+            "-U", settings_dict["USER"] or "postgres",
+            "-d", settings_dict["NAME"],
+        ]
+        env = {**os.environ, "PGPASSWORD": settings_dict.get("PASSWORD") or ""}
+    result = subprocess.run(command, input=path.read_text(), capture_output=True, text=True,
+                            env=env, check=False)
+    assert result.returncode == 0 and "ERROR" not in result.stderr, (
+        f"{path.name} failed:\n{result.stderr}"
+    )
+
+
+def schema_of(database: ScratchDatabase) -> dict:
+    with database.activated() as connection:
+        return snapshot(connection)
+
+
+def assert_same_schema(actual: dict, expected: dict, what: str) -> None:
+    differences = diff(expected, actual)
+    assert not differences, f"{what}:\n" + "\n".join(differences)
+
+
+def assert_round_trip(bundle_path: Path, parent: tuple[str, str], target: tuple[str, str],
+                      alias: str = "default") -> Bundle:
+    """up.sql on the parent state gives ``migrate``'s schema; down.sql gives the parent back."""
+    bundle = load_bundle(bundle_path)
+    with ScratchDatabase(alias, use_cache=False) as by_sql, \
+            ScratchDatabase(alias, use_cache=False) as by_migrate:
+        by_sql.create()
+        by_migrate.create()
+        migrate(by_sql, *parent)
+        parent_schema = schema_of(by_sql)
+        run_sql_file(by_sql, bundle_path / "up.sql")
+        migrate(by_migrate, *target)
+        assert_same_schema(schema_of(by_sql), schema_of(by_migrate),
+                           "up.sql differs from migrate")
+        run_sql_file(by_sql, bundle_path / "down.sql")
+        assert_same_schema(schema_of(by_sql), parent_schema,
+                           "down.sql did not restore the parent schema")
+    return bundle
+
+
+def no_scratch_left(alias: str = "default") -> bool:
+    return leftover_scratch_databases(alias) == []
+
+
+def python() -> str:
+    return sys.executable

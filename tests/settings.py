@@ -1,0 +1,52 @@
+"""Settings for the test suite.
+
+DATABASE_URL selects the server (SQLite by default; e.g. postgres://postgres@127.0.0.1:5432/ms_tests).
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+from example_project.settings import database_from_url
+
+BASE_DIR = Path(__file__).resolve().parent
+SECRET_KEY = "tests"
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "migration_studio",
+    "example_project.shop",
+    "tests.roundtrip",
+]
+
+DATABASES = {
+    "default": database_from_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{tempfile.gettempdir()}/ms_tests.sqlite3")
+    )
+}
+
+MIGRATION_STUDIO = {
+    "BUNDLE_ROOT": Path(tempfile.gettempdir()) / "ms_tests_bundles",
+    "CACHE_DIR": Path(tempfile.gettempdir()) / "ms_tests_cache",
+}
+
+# A database alias nothing listens on, for the "unreachable server" tests.
+DATABASES["unreachable"] = {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": "unreachable",
+    "USER": "postgres",
+    "HOST": "127.0.0.1",
+    "PORT": "9",
+    "OPTIONS": {"connect_timeout": 2},
+}
+
+# Subprocess tests pass their temporary migration packages through the environment.
+if os.environ.get("MS_TEST_MIGRATION_MODULES"):
+    import json
+
+    MIGRATION_MODULES = json.loads(os.environ["MS_TEST_MIGRATION_MODULES"])
+if os.environ.get("MS_TEST_BUNDLE_ROOT"):
+    MIGRATION_STUDIO["BUNDLE_ROOT"] = Path(os.environ["MS_TEST_BUNDLE_ROOT"])
