@@ -146,8 +146,35 @@ class _SQLite(_Vendor):
 class _Server(_Vendor):
     """PostgreSQL and MySQL/MariaDB: scratch databases on the same server."""
 
+    #: Databases to connect to for server-level statements, tried in order; ``None`` is the
+    #: alias's own database. Never another alias's server (unlike Django's ``_nodb_cursor``).
+    maintenance_databases: tuple[str | None, ...] = (None,)
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        error: DatabaseError | None = None
+        for name in self.maintenance_databases:
+            settings_dict = copy.deepcopy(self.source.settings_dict)
+            if name is not None:
+                settings_dict["NAME"] = name
+            backend = load_backend(settings_dict["ENGINE"])
+            connection = backend.DatabaseWrapper(settings_dict, alias=f"{self.source.alias}_server")
+            try:
+                connection.ensure_connection()
+            except DatabaseError as failure:
+                error = failure
+                continue
+            try:
+                with connection.cursor() as cursor:
+                    yield cursor
+            finally:
+                connection.close()
+            return
+        assert error is not None
+        raise error
+
     def _execute(self, sql: str, params: Any = None) -> list[tuple]:
-        with self.source._nodb_cursor() as cursor:
+        with self._cursor() as cursor:
             cursor.execute(sql, params)
             return list(cursor.fetchall()) if cursor.description else []
 
@@ -164,22 +191,19 @@ class _Server(_Vendor):
         self._execute(f"DROP DATABASE IF EXISTS {self.quote(name)}")
 
     def server_version(self) -> str:
-        with self.source._nodb_cursor() as cursor:
-            cursor.execute("SELECT version()")
-            return str(cursor.fetchone()[0])
+        return str(self._execute("SELECT version()")[0][0])
 
 
 class _PostgreSQL(_Server):
     supports_cache = True
+    maintenance_databases = ("postgres", None)
 
     def drop(self, name: str) -> None:
         # WITH (FORCE) ends sessions a crashed run may have left behind (PostgreSQL 13+).
         self._execute(f"DROP DATABASE IF EXISTS {self.quote(name)} WITH (FORCE)")
 
     def server_version(self) -> str:
-        with self.source._nodb_cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            return str(cursor.fetchone()[0])
+        return str(self._execute("SHOW server_version")[0][0])
 
     def has_cache(self, key: str) -> bool:
         rows = self._execute(
@@ -226,7 +250,7 @@ class _PostgreSQL(_Server):
 
 
 class _MySQL(_Server):
-    pass
+    maintenance_databases = ("",)  # no database selected
 
 
 _VENDORS: dict[str, type[_Vendor]] = {

@@ -22,7 +22,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.writer import MigrationWriter
 
 from migration_studio.bundle import Bundle, load_bundle
-from migration_studio.scratch import ScratchDatabase, leftover_scratch_databases
+from migration_studio.scratch import SCRATCH_PREFIX, ScratchDatabase, leftover_scratch_databases
 from migration_studio.schema import diff, snapshot
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,8 +180,10 @@ def assert_round_trip(bundle_path: Path, parent: tuple[str, str], target: tuple[
     return bundle
 
 
-def no_scratch_left(alias: str = "default") -> bool:
-    return leftover_scratch_databases(alias) == []
+def no_scratch_left(alias: str = "default", pid: int | None = None) -> bool:
+    """True when no scratch database made by process ``pid`` (this one by default) is left."""
+    mark = f"{SCRATCH_PREFIX}{pid or os.getpid()}_"
+    return not [name for name in leftover_scratch_databases(alias) if mark in name]
 
 
 def python() -> str:

@@ -1,0 +1,123 @@
+"""``makesafemigration`` end to end on the example shop: migration file plus bundle, like makemigrations."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+
+from migration_studio.bundle import load_bundle, sha256
+from migration_studio.schema import snapshot
+
+from .conftest import assert_round_trip, no_scratch_left
+
+PENDING = "0005_customer_phone_order_discount_alter_product_name"
+
+
+def run(*args: str, **options) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("makesafemigration", *args, stdout=out, stderr=err, no_color=True, **options)
+    return out.getvalue(), err.getvalue()
+
+
+def test_writes_the_migration_and_its_bundle(shop: Path, bundle_root: Path) -> None:
+    out, _ = run("shop")
+
+    migration_file = shop / f"{PENDING}.py"
+    bundle_path = bundle_root / "shop" / PENDING
+    assert migration_file.exists()
+    assert sorted(p.name for p in bundle_path.iterdir()) == [
+        "README.md", "bundle.json", "down.sql", "up.sql",
+    ]
+    assert "Migrations for 'shop':" in out
+    assert f"{PENDING}/" in out
+    assert "3 operation(s)" in out and "reversible" in out
+
+    bundle = load_bundle(bundle_path)
+    assert bundle.hashes["migration"] == sha256(migration_file.read_bytes())
+    assert bundle.hashes["up.sql"] == sha256((bundle_path / "up.sql").read_text())
+    assert bundle.hashes["down.sql"] == sha256((bundle_path / "down.sql").read_text())
+    assert [op.operation for op in bundle.operations] == ["AddField", "AddField", "AlterField"]
+    assert bundle.dependencies == [["shop", "0004_orderitem_constraints"]]
+    assert bundle.vendor == connections["default"].vendor
+    assert no_scratch_left()
+
+
+def test_bundle_round_trips(shop: Path, bundle_root: Path) -> None:
+    run("shop")
+    assert_round_trip(bundle_root / "shop" / PENDING,
+                      parent=("shop", "0004_orderitem_constraints"), target=("shop", PENDING))
+
+
+def test_bundle_json_and_readme_describe_the_migration(shop: Path, bundle_root: Path) -> None:
+    run("shop")
+    bundle_path = bundle_root / "shop" / PENDING
+    data = json.loads((bundle_path / "bundle.json").read_text())
+    assert data["format_version"] == 1
+    assert data["app_label"] == "shop" and data["migration_name"] == PENDING
+    assert data["reversible"] is True
+    first = data["operations"][0]
+    assert first["description"] == "Add field phone to customer"
+    assert first["forward_sql"] and first["reverse_sql"]
+    readme = (bundle_path / "README.md").read_text()
+    assert "## Rollback" in readme
+    assert "python manage.py migrate shop 0004_orderitem_constraints" in readme
+
+
+def test_verbosity_2_prints_the_sql(shop: Path, bundle_root: Path) -> None:
+    out, _ = run("shop", verbosity=2)
+    assert "up.sql:" in out and "down.sql:" in out
+    assert 'ADD COLUMN "phone"' in out
+
+
+def test_dry_run_captures_but_writes_nothing(shop: Path, bundle_root: Path) -> None:
+    out, _ = run("shop", dry_run=True)
+    assert "dry run, nothing written" in out
+    assert "3 operation(s)" in out
+    assert not (shop / f"{PENDING}.py").exists()
+    assert not bundle_root.exists()
+
+
+def test_check_exits_non_zero_when_changes_are_missing(shop: Path, bundle_root: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run("shop", check_changes=True)
+    assert exit_info.value.code == 1
+    assert not (shop / f"{PENDING}.py").exists()
+    assert not bundle_root.exists()
+
+
+def test_no_changes_behaves_like_makemigrations(shop: Path, bundle_root: Path) -> None:
+    run("shop")
+    out, _ = run("shop")
+    assert out.strip() == "No changes detected in app 'shop'"
+    run("shop", check_changes=True)  # up to date: no SystemExit
+
+
+def test_name_and_empty(shop: Path, bundle_root: Path) -> None:
+    run("shop", empty=True, name="custom_step")
+    bundle = load_bundle(bundle_root / "shop" / "0005_custom_step")
+    assert bundle.operations == []
+    assert (shop / "0005_custom_step.py").exists()
+
+
+def test_noinput_answers_like_makemigrations(shop: Path, bundle_root: Path) -> None:
+    # The pending change is non-interactive already; --noinput must not change the result.
+    run("shop", interactive=False)
+    assert (bundle_root / "shop" / PENDING / "up.sql").exists()
+
+
+def test_the_real_database_is_never_written(shop: Path, bundle_root: Path) -> None:
+    connection = connections["default"]
+    before = snapshot(connection)
+    run("shop")
+    assert snapshot(connection) == before
+
+
+def test_scriptable_prints_only_paths_on_stdout(shop: Path, bundle_root: Path) -> None:
+    out, err = run("shop", scriptable=True)
+    assert out.strip().endswith(f"{PENDING}.py")
+    assert "Bundles:" in err

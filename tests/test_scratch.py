@@ -1,0 +1,154 @@
+"""Scratch databases: the tool's own, dropped after success, failure and interrupts; the cache."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+
+from migration_studio.scratch import (
+    CACHE_PREFIX,
+    SCRATCH_PREFIX,
+    ScratchDatabase,
+    ScratchError,
+    leftover_scratch_databases,
+)
+
+from .conftest import REPO, no_scratch_left
+
+SLOW_MIGRATION = '''
+import os, time
+from django.db import migrations, models
+
+
+def wait(apps, schema_editor):
+    open(os.environ["MS_TEST_MARKER"], "w").close()
+    time.sleep(60)
+
+
+class Migration(migrations.Migration):
+    operations = [
+        migrations.CreateModel("Thing", [("id", models.BigAutoField(primary_key=True))]),
+        migrations.RunPython(wait, migrations.RunPython.noop),
+    ]
+'''
+
+
+def test_scratch_database_is_created_then_dropped() -> None:
+    with ScratchDatabase("default", use_cache=False) as scratch:
+        scratch.create()
+        name = scratch.name
+        assert Path(name).name.startswith(SCRATCH_PREFIX)
+        assert any(name in entry for entry in leftover_scratch_databases("default"))
+        with scratch.activated() as connection:
+            assert connections["default"] is connection
+            with connection.cursor() as cursor:
+                cursor.execute("CREATE TABLE probe (id integer)")
+        assert connections["default"] is not scratch.connection
+    assert no_scratch_left()
+
+
+def test_scratch_database_is_dropped_when_the_block_fails() -> None:
+    with pytest.raises(RuntimeError), ScratchDatabase("default", use_cache=False) as scratch:
+        scratch.create()
+        raise RuntimeError("boom")
+    assert no_scratch_left()
+
+
+def test_refuses_to_drop_a_database_it_did_not_create() -> None:
+    scratch = ScratchDatabase("default", use_cache=False)
+    scratch.name = "production"
+    with pytest.raises(ScratchError, match="Refusing to drop production"):
+        scratch.drop()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_drops_the_scratch_database(signum, packages, tmp_path: Path) -> None:
+    packages.create("roundtrip", {"0001_initial": SLOW_MIGRATION})
+    marker = tmp_path / "running"
+    env = {**os.environ, **packages.env(), "MS_TEST_MARKER": str(marker),
+           "MS_TEST_BUNDLE_ROOT": str(tmp_path / "bundles")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "django", "bundlemigration", "roundtrip", "--no-cache"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the migration never started"
+            time.sleep(0.05)
+        assert not no_scratch_left(pid=process.pid), "the scratch database should exist now"
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode != 0
+    assert no_scratch_left(pid=process.pid)
+    assert not (tmp_path / "bundles").exists()
+
+
+def test_warm_runs_reuse_the_cached_state(shop, bundle_root, tmp_path, settings) -> None:
+    settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "CACHE_DIR": tmp_path / "cache"}
+    drop_caches()
+    call_command("makesafemigration", "shop", dry_run=True, verbosity=0)
+    assert len(cached_states()) == 1
+    call_command("makesafemigration", "shop", dry_run=True, verbosity=0)
+    assert len(cached_states()) == 1
+
+
+def test_a_changed_migration_file_never_reuses_a_stale_state(shop, bundle_root, tmp_path,
+                                                             settings) -> None:
+    """Editing a migration in the history changes the key: the old cached state is not used."""
+    settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "CACHE_DIR": tmp_path / "cache"}
+    drop_caches()
+    call_command("makesafemigration", "shop", dry_run=True, verbosity=0)
+    first = cached_states()
+
+    # The history now also creates customer.legacy_code, which the models lack, so the next
+    # migration drops it. On a stale state (no such column) the capture would fail.
+    history = shop / "0004_orderitem_constraints.py"
+    addition = (
+        "        migrations.AddField(model_name='customer', name='legacy_code', field="
+        "models.CharField(max_length=10, null=True)),\n"
+    )
+    history.write_text(
+        history.read_text().replace("    operations = [\n", "    operations = [\n" + addition, 1)
+    )
+    for module in [m for m in sys.modules if m.endswith("0004_orderitem_constraints")]:
+        del sys.modules[module]
+
+    call_command("makesafemigration", "shop", verbosity=0)
+
+    assert len(cached_states()) == 2 and set(first) < set(cached_states())
+    up_sql = next((bundle_root / "shop").glob("0005_*/up.sql")).read_text()
+    assert 'DROP COLUMN "legacy_code"' in up_sql
+
+
+def cached_states() -> list[str]:
+    connection = connections["default"]
+    if connection.vendor == "sqlite":
+        from migration_studio import conf
+
+        return sorted(p.name for p in conf.cache_dir().glob(f"{CACHE_PREFIX}*"))
+    with connection._nodb_cursor() as cursor:
+        cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                       [CACHE_PREFIX.replace("_", r"\_") + "%"])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def drop_caches() -> None:
+    connection = connections["default"]
+    if connection.vendor != "postgresql":
+        return
+    for name in cached_states():
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
