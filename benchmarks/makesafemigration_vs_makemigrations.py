@@ -358,6 +358,17 @@ class Project:
                                  f"{(stderr or stdout).strip()}")
         return Run(command, seconds, process.pid, stdout, stderr)
 
+    def manage_safe(self, *args: str) -> tuple[Run, set[str]]:
+        """Run ``makesafemigration <args>``; also return the cached states it published."""
+        before = self.cached_states()
+        try:
+            run = self.manage("makesafemigration", *args)
+        finally:
+            # Also after a failure or an interrupt: what appeared is ours, and must be dropped.
+            new = self.cached_states() - before
+            self.cache_entries |= new
+        return run, new
+
     # -- the migration_studio cache and scratch databases ------------------------------------
 
     def cached_states(self) -> set[str]:
@@ -530,14 +541,12 @@ def timed_safe_run(project: Project, result: Result, *, cold: bool) -> float:
     if not cold and not project.cache_entries <= before:
         result.warnings.append("the cached state was evicted before a warm run (by another "
                                "process on the same server?)")
-    run = project.manage("makesafemigration", *DRY_RUN)
+    run, new = project.manage_safe(*DRY_RUN)
     check_detected(run, expected_apps(project.apps))
-    new = project.cached_states() - before
     if cold and not new:
         result.warnings.append("the cold run published no cached state: warm runs are cold too")
     if not cold and new:
         result.warnings.append(f"a warm run missed the cache and published {sorted(new)}")
-    project.cache_entries |= new
     return run.seconds
 
 
@@ -599,7 +608,7 @@ def benchmark(project: Project, repeat: int) -> Result:
     if written or _has_files(project.bundle_root):
         raise BenchmarkError(f"A --dry-run wrote files: {written or project.bundle_root}")
 
-    run = project.manage("makesafemigration", "--noinput")
+    run, _ = project.manage_safe("--noinput")
     result.write_seconds = run.seconds
     result.written = check_written(project)
     return result

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _read_version() -> str:
-    """The package version, parsed from ``migration_studio/__init__.py`` (Django is not imported)."""
+    """The package version, parsed from ``migration_studio/__init__.py`` (no Django import)."""
     text = (ROOT / "migration_studio" / "__init__.py").read_text(encoding="utf-8")
     match = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.MULTILINE)
     if match is None:
@@ -19,7 +19,7 @@ def _read_version() -> str:
 
 project = "migration_studio"
 author = "migration_studio contributors"
-copyright = "migration_studio contributors"  # noqa: A001  (Sphinx's name for it)
+copyright = "migration_studio contributors"
 release = _read_version()
 version = ".".join(release.split(".")[:2])
 

@@ -138,7 +138,9 @@ def write_bundle(bundle: Bundle, root: Path, migration_source: bytes) -> Path:
         staged = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
         staged.mkdir()
     except OSError as error:
-        raise BundleError(f"Cannot write the bundle to {target.parent}: {error.strerror}.") from None
+        raise BundleError(
+            f"Cannot write the bundle to {target.parent}: {error.strerror}."
+        ) from None
     try:
         for name, text in files.items():
             (staged / name).write_text(text, encoding="utf-8")

@@ -103,8 +103,14 @@ def _why_not(operation: Operation, *, expressible: bool, reversible: bool) -> st
     return "; ".join(reasons)
 
 
-def _run(editor: BaseDatabaseSchemaEditor, migration: Migration, operation: Operation,
-         method: str, from_state: ProjectState, to_state: ProjectState) -> None:
+def _run(
+    editor: BaseDatabaseSchemaEditor,
+    migration: Migration,
+    operation: Operation,
+    method: str,
+    from_state: ProjectState,
+    to_state: ProjectState,
+) -> None:
     """Run one operation the way ``Migration.apply``/``unapply`` do (same transaction rules)."""
     atomic_operation = operation.atomic or (migration.atomic and operation.atomic is not False)
     run = getattr(operation, method)
@@ -123,9 +129,15 @@ class CaptureSession:
     and backwards, and returns its :class:`Bundle`.
     """
 
-    def __init__(self, scratch: ScratchDatabase, loader: MigrationLoader, base: Iterable[Node],
-                 *, base_state: ProjectState | None = None,
-                 sources: dict[Node, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        scratch: ScratchDatabase,
+        loader: MigrationLoader,
+        base: Iterable[Node],
+        *,
+        base_state: ProjectState | None = None,
+        sources: dict[Node, bytes] | None = None,
+    ) -> None:
         self.scratch = scratch
         self.loader = loader
         self.applied: set[Node] = set(base)
@@ -140,8 +152,13 @@ class CaptureSession:
     def start(self) -> None:
         """Create the scratch database at the base state (from the cache when possible)."""
         self.server_version = self.scratch.server_version()
-        key = state_key(self.loader, self.applied, vendor=self.scratch.source.vendor,
-                        server_version=self.server_version, sources=self.sources)
+        key = state_key(
+            self.loader,
+            self.applied,
+            vendor=self.scratch.source.vendor,
+            server_version=self.server_version,
+            sources=self.sources,
+        )
         self.from_cache = self.scratch.create(cache_key=key)
         if self.from_cache:
             self.state = self._base_state or self._state_of(self.applied)
@@ -156,10 +173,14 @@ class CaptureSession:
         self.scratch.publish(key)
 
     def _state_of(self, nodes: set[Node]) -> ProjectState:
-        leaves = [n for n in nodes if not any(c.key in nodes
-                                               for c in self.loader.graph.node_map[n].children)]
-        return self.loader.graph.make_state(nodes=leaves, at_end=True,
-                                            real_apps=self.loader.unmigrated_apps)
+        leaves = [
+            n
+            for n in nodes
+            if not any(c.key in nodes for c in self.loader.graph.node_map[n].children)
+        ]
+        return self.loader.graph.make_state(
+            nodes=leaves, at_end=True, real_apps=self.loader.unmigrated_apps
+        )
 
     def _apply_plan(self, nodes: Iterable[Node]) -> None:
         """Apply every migration needed for ``nodes`` (and ``nodes``) that is not applied yet."""
@@ -204,13 +225,16 @@ class CaptureSession:
             for index, op in enumerate(migration.operations)
         ]
         for result, op in zip(results, migration.operations, strict=True):
-            result.reason = _why_not(op, expressible=result.expressible,
-                                     reversible=result.reversible)
+            result.reason = _why_not(
+                op, expressible=result.expressible, reversible=result.reversible
+            )
 
         # Forwards, from a copy of the parent state (kept intact for the backwards run).
         state = self.state.clone()
-        with self._failing(migration, "forwards"), \
-                connection.schema_editor(atomic=migration.atomic) as editor:
+        with (
+            self._failing(migration, "forwards"),
+            connection.schema_editor(atomic=migration.atomic) as editor,
+        ):
             recorder = StatementRecorder(editor)
             for index, op in enumerate(migration.operations):
                 recorder.start(index)
@@ -232,8 +256,10 @@ class CaptureSession:
             op.state_forwards(migration.app_label, new_state)
             steps.append((old_state, new_state))
         blocked_at: int | None = None
-        with self._failing(migration, "backwards"), \
-                connection.schema_editor(atomic=migration.atomic) as editor:
+        with (
+            self._failing(migration, "backwards"),
+            connection.schema_editor(atomic=migration.atomic) as editor,
+        ):
             recorder = StatementRecorder(editor)
             for index in reversed(range(len(migration.operations))):
                 op = migration.operations[index]

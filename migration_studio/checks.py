@@ -43,13 +43,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
     if "SCRATCH_CACHE" in user and not isinstance(user["SCRATCH_CACHE"], bool):
         errors.append(
-            Error(f"{SETTING_NAME}['SCRATCH_CACHE'] must be True or False.",
-                  id="migration_studio.E004")
+            Error(
+                f"{SETTING_NAME}['SCRATCH_CACHE'] must be True or False.",
+                id="migration_studio.E004",
+            )
         )
     size = user.get("CACHE_SIZE", 1)
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         errors.append(
-            Error(f"{SETTING_NAME}['CACHE_SIZE'] must be a positive integer.",
-                  id="migration_studio.E005")
+            Error(
+                f"{SETTING_NAME}['CACHE_SIZE'] must be a positive integer.",
+                id="migration_studio.E005",
+            )
         )
     return errors

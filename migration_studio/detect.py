@@ -23,8 +23,9 @@ class RecordingAutodetector(MigrationAutodetector):
 
     last_from_state: ProjectState | None = None
 
-    def __init__(self, from_state: ProjectState, to_state: ProjectState,
-                 questioner: object = None) -> None:
+    def __init__(
+        self, from_state: ProjectState, to_state: ProjectState, questioner: object = None
+    ) -> None:
         super().__init__(from_state, to_state, questioner)
         type(self).last_from_state = from_state
 
@@ -40,8 +41,9 @@ class CapturePlan:
     paths: dict[Node, Path] = field(default_factory=dict)
 
 
-def plan_new_migrations(changes: dict[str, list[Migration]],
-                        replaced: dict[str, str] | None = None) -> CapturePlan:
+def plan_new_migrations(
+    changes: dict[str, list[Migration]], replaced: dict[str, str] | None = None
+) -> CapturePlan:
     """Plan the capture of migrations detected by the autodetector (not written yet).
 
     Capture starts from every migration on disk applied (what a deployed database has), less
@@ -49,7 +51,8 @@ def plan_new_migrations(changes: dict[str, list[Migration]],
     """
     loader = MigrationLoader(None, ignore_no_migrations=True)
     replaced_nodes = {
-        node for node in loader.graph.nodes
+        node
+        for node in loader.graph.nodes
         if replaced and replaced.get(node[0]) == _module_path(loader, node)
     }
     new = [m for migrations in changes.values() for m in migrations]

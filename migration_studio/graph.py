@@ -78,5 +78,7 @@ def migration_source(migration: Migration) -> bytes:
     module = sys.modules.get(type(migration).__module__)
     path = getattr(module, "__file__", None)
     if not path:
-        raise LookupError(f"Cannot find the file of migration {migration.app_label}.{migration.name}.")
+        raise LookupError(
+            f"Cannot find the file of migration {migration.app_label}.{migration.name}."
+        )
     return Path(path).read_bytes()

@@ -26,7 +26,9 @@ def _header(bundle: Bundle, direction: str, runs: str) -> list[str]:
     if not bundle.transactional and bundle.atomic and bundle.vendor != "mysql":
         lines.append("-- Not wrapped in a transaction: it contains CONCURRENTLY statements.")
     elif not bundle.transactional:
-        lines.append("-- Not wrapped in a transaction (non-atomic migration or non-transactional DDL).")
+        lines.append(
+            "-- Not wrapped in a transaction (non-atomic migration or non-transactional DDL)."
+        )
     return lines
 
 
@@ -55,14 +57,19 @@ def _marked(text: str) -> list[str]:
     return [f"-- !! {line}" for line in text.split("; ")]
 
 
-def _section(bundle: Bundle, op: OperationSQL, statements: list[str] | None, forwards: bool,
-             ) -> list[str]:
+def _section(
+    bundle: Bundle,
+    op: OperationSQL,
+    statements: list[str] | None,
+    forwards: bool,
+) -> list[str]:
     lines = ["", _title(bundle, op)]
     if not op.expressible:
         lines += _marked(f"NOT EXPRESSIBLE AS SQL: {op.reason}")
         if forwards:
-            lines.append(f"-- !! Run: python manage.py migrate {bundle.app_label} "
-                         f"{bundle.migration_name}")
+            lines.append(
+                f"-- !! Run: python manage.py migrate {bundle.app_label} {bundle.migration_name}"
+            )
     if not forwards and statements is None:
         lines += _marked(f"IRREVERSIBLE: {op.reason}")
         return lines
@@ -80,8 +87,12 @@ def _deferred(bundle: Bundle, ops: list[OperationSQL], attr: str) -> list[str]:
             lines += [f"-- queued by [{op.index + 1}/{len(bundle.operations)}] {op.description}"]
             lines += statements
     if lines:
-        lines = ["", RULE, "-- Deferred statements: Django runs these at the end of the migration.",
-                 *lines]
+        lines = [
+            "",
+            RULE,
+            "-- Deferred statements: Django runs these at the end of the migration.",
+            *lines,
+        ]
     return lines
 
 
@@ -96,10 +107,15 @@ def render_up_sql(bundle: Bundle) -> str:
 
 
 def render_down_sql(bundle: Bundle) -> str:
-    lines = _header(bundle, "backwards",
-                    "Reverts the migration: operations in reverse order, back to the parent state.")
+    lines = _header(
+        bundle,
+        "backwards",
+        "Reverts the migration: operations in reverse order, back to the parent state.",
+    )
     if not bundle.reversible:
-        lines += _marked("THIS MIGRATION IS NOT FULLY REVERSIBLE; see the IRREVERSIBLE blocks below")
+        lines += _marked(
+            "THIS MIGRATION IS NOT FULLY REVERSIBLE; see the IRREVERSIBLE blocks below"
+        )
     lines += _open(bundle)
     ops = list(reversed(bundle.operations))
     for op in ops:
@@ -112,6 +128,9 @@ def render_down_sql(bundle: Bundle) -> str:
 def render_readme(bundle: Bundle) -> str:
     forward, backward = bundle.statement_counts()
     previous = _previous(bundle)
+    transaction = (
+        "one transaction" if bundle.transactional else "none (statements commit one by one)"
+    )
     lines = [
         f"# {bundle.label}",
         "",
@@ -125,7 +144,7 @@ def render_readme(bundle: Bundle) -> str:
         f"- Forward: {forward} statement(s) in `up.sql`; backward: {backward} statement(s) in "
         "`down.sql`.",
         f"- Reversible: {'yes' if bundle.reversible else 'no'}.",
-        f"- Transaction: {'one transaction' if bundle.transactional else 'none (statements commit one by one)'}.",
+        f"- Transaction: {transaction}.",
         "",
         "## Changes",
         "",
@@ -137,8 +156,10 @@ def render_readme(bundle: Bundle) -> str:
         if not op.reversible or op.reverse_sql is None:
             flags.append("irreversible")
         suffix = f" — **{', '.join(flags)}**: {op.reason}" if flags else ""
-        lines.append(f"{op.index + 1}. {op.description} (`{op.operation}`, "
-                     f"{len(op.all_forward_sql)} statement(s)){suffix}")
+        lines.append(
+            f"{op.index + 1}. {op.description} (`{op.operation}`, "
+            f"{len(op.all_forward_sql)} statement(s)){suffix}"
+        )
     lines += [
         "",
         "## Testing",

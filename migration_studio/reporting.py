@@ -21,22 +21,36 @@ def bundle_summary(bundle: Bundle, location: str, style: Style, verbosity: int) 
     ]
     for op in bundle.operations:
         if not op.expressible:
-            lines.append(style.NOTICE(f"    - operation {op.index + 1} ({op.operation}) is not "
-                                      "expressible as SQL: marked in up.sql/down.sql"))
+            lines.append(
+                style.NOTICE(
+                    f"    - operation {op.index + 1} ({op.operation}) is not "
+                    "expressible as SQL: marked in up.sql/down.sql"
+                )
+            )
         if not op.reversible or op.reverse_sql is None:
-            lines.append(style.WARNING(f"    ! operation {op.index + 1} ({op.operation}): "
-                                       f"{op.reason}"))
+            lines.append(
+                style.WARNING(f"    ! operation {op.index + 1} ({op.operation}): {op.reason}")
+            )
     if verbosity >= 2:
         from .render import render_down_sql, render_up_sql
 
-        for name, text in (("up.sql", render_up_sql(bundle)), ("down.sql", render_down_sql(bundle))):
+        for name, text in (
+            ("up.sql", render_up_sql(bundle)),
+            ("down.sql", render_down_sql(bundle)),
+        ):
             lines.append(style.MIGRATE_HEADING(f"    {name}:"))
             lines.extend(f"      {line}" for line in text.rstrip().splitlines())
     return lines
 
 
-def write_summaries(write: Callable[[str], None], style: Style, verbosity: int,
-                    entries: list[tuple[Bundle, Path]], *, written: bool) -> None:
+def write_summaries(
+    write: Callable[[str], None],
+    style: Style,
+    verbosity: int,
+    entries: list[tuple[Bundle, Path]],
+    *,
+    written: bool,
+) -> None:
     if verbosity < 1 or not entries:
         return
     heading = "Bundles:" if written else "Bundles (dry run, nothing written):"

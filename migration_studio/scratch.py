@@ -206,9 +206,7 @@ class _PostgreSQL(_Server):
         return str(self._execute("SHOW server_version")[0][0])
 
     def has_cache(self, key: str) -> bool:
-        rows = self._execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [self.cache_name(key)]
-        )
+        rows = self._execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.cache_name(key)])
         return bool(rows)
 
     def _stamp(self, cache_name: str) -> None:
@@ -225,9 +223,7 @@ class _PostgreSQL(_Server):
     def publish_cache(self, name: str, key: str) -> None:
         cache_name = self.cache_name(key)
         try:
-            self._execute(
-                f"CREATE DATABASE {self.quote(cache_name)} TEMPLATE {self.quote(name)}"
-            )
+            self._execute(f"CREATE DATABASE {self.quote(cache_name)} TEMPLATE {self.quote(name)}")
         except DatabaseError:
             return  # another run published the same state first, or the server refused: no cache
         self._stamp(cache_name)
@@ -321,10 +317,9 @@ class ScratchDatabase:
         if not self.use_cache or self.name is None or self.connection is None:
             return
         self.connection.close()
-        try:
+        # A cache is an optimisation: a run never fails because of it.
+        with contextlib.suppress(DatabaseError, OSError):
             self.vendor.publish_cache(self.name, cache_key)
-        except (DatabaseError, OSError):
-            pass  # a cache is an optimisation; a run never fails because of it
 
     def drop(self) -> None:
         if self.connection is not None:

@@ -22,8 +22,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.writer import MigrationWriter
 
 from migration_studio.bundle import Bundle, load_bundle
-from migration_studio.scratch import SCRATCH_PREFIX, ScratchDatabase, leftover_scratch_databases
 from migration_studio.schema import diff, snapshot
+from migration_studio.scratch import SCRATCH_PREFIX, ScratchDatabase, leftover_scratch_databases
 
 REPO = Path(__file__).resolve().parent.parent
 SHOP_MIGRATIONS = REPO / "example_project" / "shop" / "migrations"
@@ -36,8 +36,10 @@ def _database_access(django_db_blocker: pytest.FixtureRequest) -> Iterator[None]
         connection = connections["default"]
         if connection.vendor == "postgresql":
             with connection._nodb_cursor() as cursor:
-                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                               [connection.settings_dict["NAME"]])
+                cursor.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s",
+                    [connection.settings_dict["NAME"]],
+                )
                 if not cursor.fetchone():
                     cursor.execute(f'CREATE DATABASE "{connection.settings_dict["NAME"]}"')
         yield
@@ -64,8 +66,9 @@ class MigrationPackages:
         self.modules: dict[str, str] = {}
         self.directories: dict[str, Path] = {}
 
-    def create(self, app_label: str, files: dict[str, str] | None = None,
-               copy_from: Path | None = None) -> Path:
+    def create(
+        self, app_label: str, files: dict[str, str] | None = None, copy_from: Path | None = None
+    ) -> Path:
         package = f"ms_tmp_{uuid.uuid4().hex[:10]}"
         directory = self.tmp_path / package / "migrations"
         if copy_from:
@@ -98,8 +101,9 @@ class MigrationPackages:
 
 
 @pytest.fixture
-def packages(tmp_path: Path, settings: pytest.FixtureRequest,
-             monkeypatch: pytest.MonkeyPatch) -> MigrationPackages:
+def packages(
+    tmp_path: Path, settings: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> MigrationPackages:
     monkeypatch.syspath_prepend(str(tmp_path))
     return MigrationPackages(tmp_path, settings)
 
@@ -111,13 +115,19 @@ def shop(packages: MigrationPackages) -> Path:
 
 
 def migration_source(app_label: str, name: str, operations: list, dependencies: list) -> str:
-    migration_class = type("Migration", (Migration,), {
-        "operations": operations, "dependencies": dependencies,
-    })
+    migration_class = type(
+        "Migration",
+        (Migration,),
+        {
+            "operations": operations,
+            "dependencies": dependencies,
+        },
+    )
     return MigrationWriter(migration_class(name, app_label)).as_string()
 
 
 # -- databases built for comparison ----------------------------------------------------------------
+
 
 def migrate(database: ScratchDatabase, app_label: str, name: str) -> None:
     """Bring ``database`` to ``app_label.name`` with Django's own executor, as ``migrate`` does."""
@@ -136,15 +146,24 @@ def run_sql_file(database: ScratchDatabase, path: Path) -> None:
         env = None
     else:
         command = [
-            "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-            "-h", settings_dict["HOST"] or "127.0.0.1",
-            "-p", str(settings_dict["PORT"] or 5432),
-            "-U", settings_dict["USER"] or "postgres",
-            "-d", settings_dict["NAME"],
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            settings_dict["HOST"] or "127.0.0.1",
+            "-p",
+            str(settings_dict["PORT"] or 5432),
+            "-U",
+            settings_dict["USER"] or "postgres",
+            "-d",
+            settings_dict["NAME"],
         ]
         env = {**os.environ, "PGPASSWORD": settings_dict.get("PASSWORD") or ""}
-    result = subprocess.run(command, input=path.read_text(), capture_output=True, text=True,
-                            env=env, check=False)
+    result = subprocess.run(
+        command, input=path.read_text(), capture_output=True, text=True, env=env, check=False
+    )
     assert result.returncode == 0 and "ERROR" not in result.stderr, (
         f"{path.name} failed:\n{result.stderr}"
     )
@@ -160,23 +179,26 @@ def assert_same_schema(actual: dict, expected: dict, what: str) -> None:
     assert not differences, f"{what}:\n" + "\n".join(differences)
 
 
-def assert_round_trip(bundle_path: Path, parent: tuple[str, str], target: tuple[str, str],
-                      alias: str = "default") -> Bundle:
+def assert_round_trip(
+    bundle_path: Path, parent: tuple[str, str], target: tuple[str, str], alias: str = "default"
+) -> Bundle:
     """up.sql on the parent state gives ``migrate``'s schema; down.sql gives the parent back."""
     bundle = load_bundle(bundle_path)
-    with ScratchDatabase(alias, use_cache=False) as by_sql, \
-            ScratchDatabase(alias, use_cache=False) as by_migrate:
+    with (
+        ScratchDatabase(alias, use_cache=False) as by_sql,
+        ScratchDatabase(alias, use_cache=False) as by_migrate,
+    ):
         by_sql.create()
         by_migrate.create()
         migrate(by_sql, *parent)
         parent_schema = schema_of(by_sql)
         run_sql_file(by_sql, bundle_path / "up.sql")
         migrate(by_migrate, *target)
-        assert_same_schema(schema_of(by_sql), schema_of(by_migrate),
-                           "up.sql differs from migrate")
+        assert_same_schema(schema_of(by_sql), schema_of(by_migrate), "up.sql differs from migrate")
         run_sql_file(by_sql, bundle_path / "down.sql")
-        assert_same_schema(schema_of(by_sql), parent_schema,
-                           "down.sql did not restore the parent schema")
+        assert_same_schema(
+            schema_of(by_sql), parent_schema, "down.sql did not restore the parent schema"
+        )
     return bundle
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,20 @@ PENDING = "0005_customer_phone_order_discount_alter_product_name"
 
 def manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a management command in a fresh process, as a user or a pipeline does."""
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-                   "PYTHONPATH": str(REPO), **(env or {})}
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(REPO),
+        **(env or {}),
+    }
     return subprocess.run(
-        [sys.executable, "-m", "django", *args], capture_output=True, text=True,
-        env=environment, cwd=REPO, check=False, timeout=120,
+        [sys.executable, "-m", "django", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=REPO,
+        check=False,
+        timeout=120,
     )
 
 
@@ -54,16 +64,26 @@ def test_conflicting_leaf_migrations(shop: Path, packages, bundle_root: Path) ->
 
 
 def test_unreachable_database(shop: Path, bundle_root: Path) -> None:
-    with pytest.raises(CommandError, match="Cannot create a scratch database on the server of "
-                                           "postgresql database 'unreachable' at 127.0.0.1:9"):
+    with pytest.raises(
+        CommandError,
+        match=re.escape(
+            "Cannot create a scratch database on the server of "
+            "postgresql database 'unreachable' at 127.0.0.1:9"
+        ),
+    ):
         call_command("makesafemigration", "shop", database="unreachable", verbosity=0)
     assert not (shop / f"{PENDING}.py").exists()
     assert not bundle_root.exists()
 
 
 def test_unreachable_database_from_the_command_line(shop: Path, packages, tmp_path) -> None:
-    result = manage("makesafemigration", "shop", "--database", "unreachable",
-                    env={**packages.env(), "MS_TEST_BUNDLE_ROOT": str(tmp_path / "b")})
+    result = manage(
+        "makesafemigration",
+        "shop",
+        "--database",
+        "unreachable",
+        env={**packages.env(), "MS_TEST_BUNDLE_ROOT": str(tmp_path / "b")},
+    )
     assert_clean_failure(result, "CommandError: Cannot create a scratch database")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (shop / f"{PENDING}.py").exists()
@@ -88,9 +108,14 @@ def test_invalid_settings_are_a_system_check_error(tmp_path: Path) -> None:
     settings_module.write_text(
         "from tests.settings import *\nMIGRATION_STUDIO = {'BUNDLE_ROOT': 42, 'NOPE': 1}\n"
     )
-    result = manage("makesafemigration", "--dry-run",
-                    env={"DJANGO_SETTINGS_MODULE": "bad_settings",
-                         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])})
+    result = manage(
+        "makesafemigration",
+        "--dry-run",
+        env={
+            "DJANGO_SETTINGS_MODULE": "bad_settings",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
+        },
+    )
     assert_clean_failure(result, "migration_studio.E002")
     assert "migration_studio.E003" in result.stderr
 
@@ -98,19 +123,33 @@ def test_invalid_settings_are_a_system_check_error(tmp_path: Path) -> None:
 def test_failing_operation_writes_nothing_and_drops_the_scratch_database(
     packages, bundle_root: Path
 ) -> None:
-    directory = packages.create("roundtrip", {
-        "0001_initial": migration_source("roundtrip", "0001_initial", [
-            migrations.RunSQL("SELECT * FROM a_table_that_does_not_exist",
-                              reverse_sql=migrations.RunSQL.noop),
-        ], []),
-    })
-    with pytest.raises(CommandError, match=r"roundtrip\.0001_initial forwards failed on the "
-                                           r"scratch \w+ database: .*a_table_that_does_not_exist"):
+    directory = packages.create(
+        "roundtrip",
+        {
+            "0001_initial": migration_source(
+                "roundtrip",
+                "0001_initial",
+                [
+                    migrations.RunSQL(
+                        "SELECT * FROM a_table_that_does_not_exist",
+                        reverse_sql=migrations.RunSQL.noop,
+                    ),
+                ],
+                [],
+            ),
+        },
+    )
+    with pytest.raises(
+        CommandError,
+        match=r"roundtrip\.0001_initial forwards failed on the "
+        r"scratch \w+ database: .*a_table_that_does_not_exist",
+    ):
         call_command("bundlemigration", "roundtrip", verbosity=0)
     assert not bundle_root.exists()
     assert no_scratch_left()
     assert sorted(p.name for p in directory.iterdir() if p.suffix == ".py") == [
-        "0001_initial.py", "__init__.py",
+        "0001_initial.py",
+        "__init__.py",
     ]
 
 

@@ -1,4 +1,4 @@
-"""``makesafemigration`` end to end on the example shop: migration file plus bundle, like makemigrations."""
+"""``makesafemigration`` end to end on the example shop: the migration file plus its bundle."""
 
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ def test_writes_the_migration_and_its_bundle(shop: Path, bundle_root: Path) -> N
     bundle_path = bundle_root / "shop" / PENDING
     assert migration_file.exists()
     assert sorted(p.name for p in bundle_path.iterdir()) == [
-        "README.md", "bundle.json", "down.sql", "up.sql",
+        "README.md",
+        "bundle.json",
+        "down.sql",
+        "up.sql",
     ]
     assert "Migrations for 'shop':" in out
     assert f"{PENDING}/" in out
@@ -49,8 +52,11 @@ def test_writes_the_migration_and_its_bundle(shop: Path, bundle_root: Path) -> N
 
 def test_bundle_round_trips(shop: Path, bundle_root: Path) -> None:
     run("shop")
-    assert_round_trip(bundle_root / "shop" / PENDING,
-                      parent=("shop", "0004_orderitem_constraints"), target=("shop", PENDING))
+    assert_round_trip(
+        bundle_root / "shop" / PENDING,
+        parent=("shop", "0004_orderitem_constraints"),
+        target=("shop", PENDING),
+    )
 
 
 def test_bundle_json_and_readme_describe_the_migration(shop: Path, bundle_root: Path) -> None:

@@ -23,7 +23,7 @@ from migration_studio.scratch import (
 
 from .conftest import REPO, no_scratch_left
 
-SLOW_MIGRATION = '''
+SLOW_MIGRATION = """
 import os, time
 from django.db import migrations, models
 
@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel("Thing", [("id", models.BigAutoField(primary_key=True))]),
         migrations.RunPython(wait, migrations.RunPython.noop),
     ]
-'''
+"""
 
 
 def test_scratch_database_is_created_then_dropped() -> None:
@@ -73,11 +73,19 @@ def test_refuses_to_drop_a_database_it_did_not_create() -> None:
 def test_interrupt_drops_the_scratch_database(signum, packages, tmp_path: Path) -> None:
     packages.create("roundtrip", {"0001_initial": SLOW_MIGRATION})
     marker = tmp_path / "running"
-    env = {**os.environ, **packages.env(), "MS_TEST_MARKER": str(marker),
-           "MS_TEST_BUNDLE_ROOT": str(tmp_path / "bundles")}
+    env = {
+        **os.environ,
+        **packages.env(),
+        "MS_TEST_MARKER": str(marker),
+        "MS_TEST_BUNDLE_ROOT": str(tmp_path / "bundles"),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "django", "bundlemigration", "roundtrip", "--no-cache"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -87,7 +95,7 @@ def test_interrupt_drops_the_scratch_database(signum, packages, tmp_path: Path) 
             time.sleep(0.05)
         assert not no_scratch_left(pid=process.pid), "the scratch database should exist now"
         process.send_signal(signum)
-        _, stderr = process.communicate(timeout=60)
+        _, _stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
@@ -105,8 +113,9 @@ def test_warm_runs_reuse_the_cached_state(shop, bundle_root, tmp_path, settings)
     assert len(cached_states()) == 1
 
 
-def test_a_changed_migration_file_never_reuses_a_stale_state(shop, bundle_root, tmp_path,
-                                                             settings) -> None:
+def test_a_changed_migration_file_never_reuses_a_stale_state(
+    shop, bundle_root, tmp_path, settings
+) -> None:
     """Editing a migration in the history changes the key: the old cached state is not used."""
     settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "CACHE_DIR": tmp_path / "cache"}
     drop_caches()
@@ -140,8 +149,10 @@ def cached_states() -> list[str]:
 
         return sorted(p.name for p in conf.cache_dir().glob(f"{CACHE_PREFIX}*"))
     with connection._nodb_cursor() as cursor:
-        cursor.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                       [CACHE_PREFIX.replace("_", r"\_") + "%"])
+        cursor.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s",
+            [CACHE_PREFIX.replace("_", r"\_") + "%"],
+        )
         return sorted(row[0] for row in cursor.fetchall())
 
 

@@ -39,10 +39,17 @@ class Command(BaseCommand):
             help="The database whose server hosts the scratch database and whose SQL dialect is "
             'captured. Defaults to the "default" database.',
         )
-        parser.add_argument("--no-cache", action="store_false", dest="use_cache",
-                            help="Do not reuse a cached scratch database state.")
-        parser.add_argument("--dry-run", action="store_true",
-                            help="Capture and show the bundles without writing them.")
+        parser.add_argument(
+            "--no-cache",
+            action="store_false",
+            dest="use_cache",
+            help="Do not reuse a cached scratch database state.",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Capture and show the bundles without writing them.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         app_label = options["app_label"]
@@ -68,9 +75,13 @@ class Command(BaseCommand):
             source_connection(options["database"])
             if not options["dry_run"]:
                 ensure_writable(root)
-            bundles = capture_migrations(options["database"], loader, migrations,
-                                         base=ancestors(loader, nodes[0]),
-                                         use_cache=options["use_cache"])
+            bundles = capture_migrations(
+                options["database"],
+                loader,
+                migrations,
+                base=ancestors(loader, nodes[0]),
+                use_cache=options["use_cache"],
+            )
             entries = []
             for bundle, migration in zip(bundles, migrations, strict=True):
                 path = bundle_dir(root, bundle.app_label, bundle.migration_name)
@@ -79,8 +90,13 @@ class Command(BaseCommand):
                 entries.append((bundle, path))
         except USER_ERRORS as error:
             raise CommandError(str(error)) from None
-        write_summaries(self.stdout.write, self.style, options["verbosity"], entries,
-                        written=not options["dry_run"])
+        write_summaries(
+            self.stdout.write,
+            self.style,
+            options["verbosity"],
+            entries,
+            written=not options["dry_run"],
+        )
 
     def _find(self, loader: MigrationLoader, app_label: str, name: str) -> tuple[str, str]:
         try:

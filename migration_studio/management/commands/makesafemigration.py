@@ -54,8 +54,9 @@ class Command(makemigrations.Command):
         except USER_ERRORS as error:
             raise CommandError(str(error)) from None
 
-    def write_migration_files(self, changes: dict, update_previous_migration_paths: dict | None
-                              = None) -> None:
+    def write_migration_files(
+        self, changes: dict, update_previous_migration_paths: dict | None = None
+    ) -> None:
         if self.check_changes:
             super().write_migration_files(changes, update_previous_migration_paths)
             return
@@ -65,8 +66,9 @@ class Command(makemigrations.Command):
             plan.loader,
             plan.migrations,
             base=plan.base,
-            base_state=None if update_previous_migration_paths else
-            RecordingAutodetector.last_from_state,
+            base_state=None
+            if update_previous_migration_paths
+            else RecordingAutodetector.last_from_state,
             sources=plan.sources,
             use_cache=self.use_cache,
         )
@@ -78,8 +80,9 @@ class Command(makemigrations.Command):
             self._write_together(changes, update_previous_migration_paths, plan.paths, bundles)
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
 
-    def _write_together(self, changes: dict, update_paths: dict | None, paths: dict,
-                        bundles: list[Bundle]) -> None:
+    def _write_together(
+        self, changes: dict, update_paths: dict | None, paths: dict, bundles: list[Bundle]
+    ) -> None:
         """Write the migration files and their bundles, all or nothing."""
         root = conf.bundle_root()
         replaced = {app: Path(p) for app, p in (update_paths or {}).items()}
@@ -103,4 +106,5 @@ class Command(makemigrations.Command):
                 shutil.rmtree(directory, ignore_errors=True)
             raise
         for app, path in replaced.items():
-            remove_bundle(root, app, path.stem)  # the bundle of the migration --update replaced
+            if not path.exists():  # Django keeps the old file when it needs manual porting
+                remove_bundle(root, app, path.stem)
