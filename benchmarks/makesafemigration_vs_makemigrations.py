@@ -130,8 +130,11 @@ def build_apps(app_count: int = 20, models_per_app: int = 10) -> list[AppSpec]:
         for m, name in enumerate(MODEL_NAMES[:models_per_app]):
             fields = [
                 FieldSpec("name", "CharField", {"max_length": "100"}),
-                FieldSpec("code", "CharField",
-                          {"max_length": "32", **({"db_index": "True"} if m % 3 == 1 else {})}),
+                FieldSpec(
+                    "code",
+                    "CharField",
+                    {"max_length": "32", **({"db_index": "True"} if m % 3 == 1 else {})},
+                ),
                 FieldSpec("quantity", "IntegerField", {"default": "0"}),
                 FieldSpec("price", "DecimalField", {"max_digits": "10", "decimal_places": "2"}),
                 FieldSpec("created_at", "DateTimeField", {"auto_now_add": "True"}),
@@ -139,8 +142,13 @@ def build_apps(app_count: int = 20, models_per_app: int = 10) -> list[AppSpec]:
             ]
             if m % 2 == 1:  # a ForeignKey to the previous model of the same app
                 target = MODEL_NAMES[m - 1]
-                fields.append(FieldSpec(target.lower(), "ForeignKey",
-                                        {"to": repr(target), "on_delete": "models.CASCADE"}))
+                fields.append(
+                    FieldSpec(
+                        target.lower(),
+                        "ForeignKey",
+                        {"to": repr(target), "on_delete": "models.CASCADE"},
+                    )
+                )
             indexes = []
             if m % 4 == 2:
                 indexes.append(IndexSpec(["name", "-created_at"], f"ix_{a:02d}_{m}_name"))
@@ -163,26 +171,67 @@ def _add_index(spec: IndexSpec) -> Callable[[ModelSpec], None]:
 
 #: "A change touching 10 models": (app index, model index, description, edit), 5 apps x 2 models.
 CHANGES: list[tuple[int, int, str, Callable[[ModelSpec], None]]] = [
-    (0, 0, "add a nullable CharField",
-     _add_field(FieldSpec("nickname", "CharField",
-                          {"max_length": "80", "null": "True", "blank": "True"}))),
-    (0, 3, "add an IntegerField with a default",
-     _add_field(FieldSpec("priority", "IntegerField", {"default": "0"}))),
+    (
+        0,
+        0,
+        "add a nullable CharField",
+        _add_field(
+            FieldSpec(
+                "nickname", "CharField", {"max_length": "80", "null": "True", "blank": "True"}
+            )
+        ),
+    ),
+    (
+        0,
+        3,
+        "add an IntegerField with a default",
+        _add_field(FieldSpec("priority", "IntegerField", {"default": "0"})),
+    ),
     (4, 1, "alter max_length 100 -> 200", _set_option("name", "max_length", "200")),
     (4, 6, "add db_index=True", _set_option("code", "db_index", "True")),
-    (8, 2, "add a DecimalField with a default",
-     _add_field(FieldSpec("discount", "DecimalField",
-                          {"max_digits": "8", "decimal_places": "2", "default": "0"}))),
+    (
+        8,
+        2,
+        "add a DecimalField with a default",
+        _add_field(
+            FieldSpec(
+                "discount",
+                "DecimalField",
+                {"max_digits": "8", "decimal_places": "2", "default": "0"},
+            )
+        ),
+    ),
     (8, 5, "add a Meta index", _add_index(IndexSpec(["quantity", "created_at"], "ix_08_5_qty"))),
-    (12, 4, "add a nullable, indexed DateTimeField",
-     _add_field(FieldSpec("archived_at", "DateTimeField", {"null": "True", "db_index": "True"}))),
+    (
+        12,
+        4,
+        "add a nullable, indexed DateTimeField",
+        _add_field(FieldSpec("archived_at", "DateTimeField", {"null": "True", "db_index": "True"})),
+    ),
     (12, 8, "make an IntegerField nullable", _set_option("quantity", "null", "True")),
-    (16, 7, "add a nullable ForeignKey",
-     _add_field(FieldSpec("parent", "ForeignKey", {
-         "to": "'Record'", "null": "True", "blank": "True", "on_delete": "models.SET_NULL",
-     }))),
-    (16, 9, "add a BooleanField with a default",
-     _add_field(FieldSpec("is_archived", "BooleanField", {"default": "False"}))),
+    (
+        16,
+        7,
+        "add a nullable ForeignKey",
+        _add_field(
+            FieldSpec(
+                "parent",
+                "ForeignKey",
+                {
+                    "to": "'Record'",
+                    "null": "True",
+                    "blank": "True",
+                    "on_delete": "models.SET_NULL",
+                },
+            )
+        ),
+    ),
+    (
+        16,
+        9,
+        "add a BooleanField with a default",
+        _add_field(FieldSpec("is_archived", "BooleanField", {"default": "False"})),
+    ),
 ]
 
 
@@ -229,8 +278,10 @@ def django_database(url: str, tmp: Path) -> dict[str, Any]:
     if parts.scheme == "sqlite":
         # sqlite:///relative.db or sqlite:////absolute/path.db; sqlite:// alone -> tmp/db.sqlite3
         path = unquote(parts.path[1:]) if parts.path not in ("", "/") else ""
-        return {"ENGINE": "django.db.backends.sqlite3",
-                "NAME": str(Path(path).resolve()) if path else str(tmp / "db.sqlite3")}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(Path(path).resolve()) if path else str(tmp / "db.sqlite3"),
+        }
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parts.path.strip("/")),
@@ -270,8 +321,10 @@ class PostgresServer:
         from psycopg import sql
 
         if self.databases(name) & {name}:
-            raise BenchmarkError(f"Database {name} already exists; the benchmark only uses (and "
-                                 "drops) a database it creates. Choose another name.")
+            raise BenchmarkError(
+                f"Database {name} already exists; the benchmark only uses (and "
+                "drops) a database it creates. Choose another name."
+            )
         self.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
     def drop_database(self, name: str) -> None:
@@ -330,7 +383,8 @@ class Project:
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(self.root), *filter(None, [os.environ.get("PYTHONPATH")])])
+            [str(self.root), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
         env["DJANGO_SETTINGS_MODULE"] = f"{SETTINGS_PACKAGE}.settings"
         env["TMPDIR"] = str(self.scratch_tmp)
         return env
@@ -340,8 +394,12 @@ class Project:
         command = " ".join(args)
         start = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "manage.py", *args], cwd=self.root, env=self.env(),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "manage.py", *args],
+            cwd=self.root,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.pids.append(process.pid)
         try:
@@ -354,8 +412,10 @@ class Project:
             print(f"    $ manage.py {command}  ({seconds:.2f}s)")
             print(textwrap.indent((stdout + stderr).rstrip(), "      "))
         if process.returncode != 0:
-            raise BenchmarkError(f"manage.py {command} exited with {process.returncode}:\n"
-                                 f"{(stderr or stdout).strip()}")
+            raise BenchmarkError(
+                f"manage.py {command} exited with {process.returncode}:\n"
+                f"{(stderr or stdout).strip()}"
+            )
         return Run(command, seconds, process.pid, stdout, stderr)
 
     def manage_safe(self, *args: str) -> tuple[Run, set[str]]:
@@ -390,8 +450,11 @@ class Project:
         """Scratch databases (or SQLite files) created by our processes that still exist."""
         if self.postgres:
             ours = {str(pid) for pid in self.pids}
-            return sorted(name for name in self.postgres.databases(SCRATCH_PREFIX)
-                          if name[len(SCRATCH_PREFIX):].split("_")[0] in ours)
+            return sorted(
+                name
+                for name in self.postgres.databases(SCRATCH_PREFIX)
+                if name[len(SCRATCH_PREFIX) :].split("_")[0] in ours
+            )
         return sorted(p.name for p in self.scratch_tmp.glob(f"{SCRATCH_PREFIX}*"))
 
 
@@ -409,7 +472,7 @@ def _stop(process: subprocess.Popen[str]) -> None:
 
 # -- generating the project ----------------------------------------------------------------------
 
-MANAGE_PY = '''\
+MANAGE_PY = """\
 #!/usr/bin/env python
 import os
 import sys
@@ -419,7 +482,7 @@ if __name__ == "__main__":
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)
-'''
+"""
 
 SETTINGS_PY = '''\
 """Settings of the project generated by benchmarks/makesafemigration_vs_makemigrations.py."""
@@ -456,14 +519,20 @@ def generate_project(project: Project) -> None:
         directory.mkdir(parents=True)
     (project.root / "manage.py").write_text(MANAGE_PY.format(package=SETTINGS_PACKAGE))
     (project.root / SETTINGS_PACKAGE / "__init__.py").write_text("")
-    installed = ["django.contrib.contenttypes", "django.contrib.auth", "migration_studio",
-                 *(app.label for app in project.apps)]
-    (project.root / SETTINGS_PACKAGE / "settings.py").write_text(SETTINGS_PY.format(
-        installed_apps=json.dumps(installed, indent=4).replace("\n]", ",\n]"),
-        database=repr(project.database),
-        bundle_root=str(project.bundle_root),
-        cache_dir=str(project.cache_dir),
-    ))
+    installed = [
+        "django.contrib.contenttypes",
+        "django.contrib.auth",
+        "migration_studio",
+        *(app.label for app in project.apps),
+    ]
+    (project.root / SETTINGS_PACKAGE / "settings.py").write_text(
+        SETTINGS_PY.format(
+            installed_apps=json.dumps(installed, indent=4).replace("\n]", ",\n]"),
+            database=repr(project.database),
+            bundle_root=str(project.bundle_root),
+            cache_dir=str(project.cache_dir),
+        )
+    )
     for app in project.apps:
         (project.root / app.label / "migrations").mkdir(parents=True)
         (project.root / app.label / "__init__.py").write_text("")
@@ -530,7 +599,8 @@ def check_detected(run: Run, apps: list[str]) -> None:
     missing = [app for app in apps if f"Migrations for '{app}'" not in run.stdout]
     if missing:
         raise BenchmarkError(
-            f"manage.py {run.command} found no changes in {missing}:\n{run.stdout}")
+            f"manage.py {run.command} found no changes in {missing}:\n{run.stdout}"
+        )
     if run.command.startswith("makesafemigration") and "Bundles (dry run" not in run.stdout:
         raise BenchmarkError(f"manage.py {run.command} printed no bundles:\n{run.stdout}")
 
@@ -539,8 +609,10 @@ def timed_safe_run(project: Project, result: Result, *, cold: bool) -> float:
     """One ``makesafemigration --dry-run``, checking it used (warm) or filled (cold) the cache."""
     before = project.cached_states()
     if not cold and not project.cache_entries <= before:
-        result.warnings.append("the cached state was evicted before a warm run (by another "
-                               "process on the same server?)")
+        result.warnings.append(
+            "the cached state was evicted before a warm run (by another "
+            "process on the same server?)"
+        )
     run, new = project.manage_safe(*DRY_RUN)
     check_detected(run, expected_apps(project.apps))
     if cold and not new:
@@ -559,15 +631,19 @@ def check_written(project: Project) -> str:
         if len(new) != 1:
             raise BenchmarkError(f"Expected one {label}/migrations/0002_*.py, found {new}.")
         bundle = project.bundle_root / label / new[0].stem
-        missing = [n for n in ("up.sql", "down.sql", "bundle.json", "README.md")
-                   if not (bundle / n).is_file()]
+        missing = [
+            n
+            for n in ("up.sql", "down.sql", "bundle.json", "README.md")
+            if not (bundle / n).is_file()
+        ]
         if missing:
             raise BenchmarkError(f"Bundle {bundle} lacks {missing}.")
         data = json.loads((bundle / "bundle.json").read_text())
         if data["vendor"] != project.target.backend:
             raise BenchmarkError(f"Bundle {bundle} was captured on {data['vendor']}.")
-        forward = sum(len(op["forward_sql"]) + len(op["deferred_forward_sql"])
-                      for op in data["operations"])
+        forward = sum(
+            len(op["forward_sql"]) + len(op["deferred_forward_sql"]) for op in data["operations"]
+        )
         if not forward:
             raise BenchmarkError(f"Bundle {bundle} has no forward SQL.")
         statements += forward
@@ -596,7 +672,7 @@ def benchmark(project: Project, repeat: int) -> Result:
 
     for round_ in range(repeat):
         # Alternate the order, so neither command always runs right after the other.
-        for command in (("plain", "safe") if round_ % 2 == 0 else ("safe", "plain")):
+        for command in ("plain", "safe") if round_ % 2 == 0 else ("safe", "plain"):
             if command == "plain":
                 run = project.manage("makemigrations", *DRY_RUN)
                 check_detected(run, expected_apps(project.apps))
@@ -627,8 +703,10 @@ def prepared(target: Target, args: argparse.Namespace) -> Iterator[Project]:
         if target.backend == "sqlite":
             path = Path(project.database["NAME"])
             if path.exists():
-                raise BenchmarkError(f"{path} exists; the benchmark only uses a database it "
-                                     "creates. Choose another path.")
+                raise BenchmarkError(
+                    f"{path} exists; the benchmark only uses a database it "
+                    "creates. Choose another path."
+                )
             stack.callback(_remove_sqlite, path)
         else:
             project.postgres = PostgresServer(target.url)
@@ -654,8 +732,11 @@ def _drop_ours(project: Project) -> None:
 def run_target(target: Target, args: argparse.Namespace) -> Result:
     with prepared(target, args) as project:
         print(f"\n== {target.label}: {_describe(project.database)} ==")
-        print(f"   {len(project.apps)} apps x {len(project.apps[0].models)} models; "
-              f"timing {args.repeat} warm runs of each command ...", flush=True)
+        print(
+            f"   {len(project.apps)} apps x {len(project.apps[0].models)} models; "
+            f"timing {args.repeat} warm runs of each command ...",
+            flush=True,
+        )
         result = benchmark(project, args.repeat)
         leftovers = project.leftover_scratch()
         if leftovers:
@@ -683,12 +764,18 @@ def print_details(result: Result, repeat: int, leftovers: list[str]) -> None:
         ("makesafemigration --dry-run, warm", result.warm, f"{result.warm_ratio:.2f}x"),
     ]
     for name, times, ratio in rows:
-        print(f"   {name:<36} median {statistics.median(times):6.2f}s  "
-              f"min {min(times):6.2f}s  ({repeat} runs)  {ratio}")
-    print(f"   {'makesafemigration --dry-run, cold':<36} {result.cold:13.2f}s"
-          f"  {'':>21} {result.cold_ratio:.2f}x")
-    print(f"   {'makesafemigration (writes files)':<36} {result.write_seconds:13.2f}s"
-          f"  {result.written}")
+        print(
+            f"   {name:<36} median {statistics.median(times):6.2f}s  "
+            f"min {min(times):6.2f}s  ({repeat} runs)  {ratio}"
+        )
+    print(
+        f"   {'makesafemigration --dry-run, cold':<36} {result.cold:13.2f}s"
+        f"  {'':>21} {result.cold_ratio:.2f}x"
+    )
+    print(
+        f"   {'makesafemigration (writes files)':<36} {result.write_seconds:13.2f}s"
+        f"  {result.written}"
+    )
     print(f"   scratch databases left behind: {', '.join(leftovers) or 'none'}")
     for warning in dict.fromkeys(result.warnings):
         print(f"   WARNING: {warning}")
@@ -698,9 +785,11 @@ def print_summary(results: list[Result], failures: dict[str, str]) -> None:
     print(f"\nSummary (median of warm runs; target: warm ratio <= {TARGET_WARM_RATIO}x)")
     for r in results:
         verdict = "OK" if r.warm_ratio <= TARGET_WARM_RATIO else "ABOVE TARGET"
-        print(f"{r.target.label:<11} makemigrations {r.plain_median:5.2f}s  "
-              f"makesafemigration warm {r.warm_median:5.2f}s ({r.warm_ratio:.2f}x)  "
-              f"cold {r.cold:5.2f}s ({r.cold_ratio:.2f}x)  {verdict}")
+        print(
+            f"{r.target.label:<11} makemigrations {r.plain_median:5.2f}s  "
+            f"makesafemigration warm {r.warm_median:5.2f}s ({r.warm_ratio:.2f}x)  "
+            f"cold {r.cold:5.2f}s ({r.cold_ratio:.2f}x)  {verdict}"
+        )
     for label, error in failures.items():
         print(f"{label:<11} FAILED: {error.splitlines()[0]}")
 
@@ -711,8 +800,7 @@ def print_summary(results: list[Result], failures: dict[str, str]) -> None:
 def targets_from(args: argparse.Namespace) -> list[Target]:
     if args.database_url:
         targets = [parse_target(url) for url in args.database_url]
-        if args.backend not in (None, "both") and any(t.backend != args.backend
-                                                      for t in targets):
+        if args.backend not in (None, "both") and any(t.backend != args.backend for t in targets):
             raise BenchmarkError("--backend contradicts the scheme of --database-url.")
         return targets
     backend = args.backend or "both"
@@ -725,24 +813,41 @@ def targets_from(args: argparse.Namespace) -> list[Target]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Time makesafemigration --dry-run against makemigrations --dry-run on a "
-                    "generated 200-model project.",
+        "generated 200-model project.",
     )
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default=None,
-                        help="which database(s) to benchmark (default: both); PostgreSQL is "
-                             f"{DEFAULT_POSTGRES_SERVER}, user postgres, trust authentication")
-    parser.add_argument("--database-url", action="append", metavar="URL",
-                        help="benchmark this database instead (repeatable): sqlite:// (a file in "
-                             "the temporary directory), sqlite:////abs/path.db, or "
-                             "postgres://user@host:port/NAME (NAME must not exist: the script "
-                             "creates and drops it)")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="warm runs of each command (default: 5)")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds after which a manage.py run is stopped (default: 600)")
-    parser.add_argument("--check", action="store_true",
-                        help=f"exit with status 1 when a warm ratio is above {TARGET_WARM_RATIO}x")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print every manage.py command with its output")
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql", "both"),
+        default=None,
+        help="which database(s) to benchmark (default: both); PostgreSQL is "
+        f"{DEFAULT_POSTGRES_SERVER}, user postgres, trust authentication",
+    )
+    parser.add_argument(
+        "--database-url",
+        action="append",
+        metavar="URL",
+        help="benchmark this database instead (repeatable): sqlite:// (a file in "
+        "the temporary directory), sqlite:////abs/path.db, or "
+        "postgres://user@host:port/NAME (NAME must not exist: the script "
+        "creates and drops it)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="warm runs of each command (default: 5)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600,
+        help="seconds after which a manage.py run is stopped (default: 600)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help=f"exit with status 1 when a warm ratio is above {TARGET_WARM_RATIO}x",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print every manage.py command with its output"
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")

@@ -182,3 +182,57 @@ def test_bundlemigration_bundles_only_what_is_missing(packages, bundle_root) -> 
     call_command("bundlemigration", APP, stdout=out, no_color=True)
     assert "0002_change/" in out.getvalue() and "0001_initial/" not in out.getvalue()
     assert sorted(p.name for p in (bundle_root / APP).iterdir()) == ["0001_initial", "0002_change"]
+
+
+def test_new_migrations_of_several_apps_are_captured_in_dependency_order(shop) -> None:
+    """A new migration that depends on another new one starts from a state that includes it."""
+    from django.db import migrations, models
+    from django.db.migrations import Migration
+
+    from migration_studio.capture import capture_migrations
+    from migration_studio.detect import plan_new_migrations
+
+    def new(app_label, name, operations, dependencies):
+        migration = Migration(name, app_label)
+        migration.operations, migration.dependencies = operations, dependencies
+        return migration
+
+    shop_step = new(
+        "shop",
+        "0005_loyalty",
+        [
+            migrations.CreateModel("Loyalty", [("id", models.BigAutoField(primary_key=True))]),
+        ],
+        [("shop", "0004_orderitem_constraints")],
+    )
+    card = new(
+        APP,
+        "0001_initial",
+        [
+            migrations.CreateModel(
+                "Card",
+                [
+                    ("id", models.BigAutoField(primary_key=True)),
+                    ("loyalty", models.ForeignKey("shop.loyalty", on_delete=models.CASCADE)),
+                ],
+            ),
+        ],
+        [("shop", "0005_loyalty")],
+    )
+    # Listed in the "wrong" order on purpose: the plan sorts by the graph.
+    plan = plan_new_migrations({APP: [card], "shop": [shop_step]})
+    assert [m.app_label for m in plan.migrations] == ["shop", APP]
+
+    bundles = capture_migrations(
+        "default",
+        plan.loader,
+        plan.migrations,
+        base=plan.base,
+        sources=plan.sources,
+        use_cache=False,
+    )
+
+    card_sql = "\n".join(bundles[1].operations[0].all_forward_sql)
+    assert 'CREATE TABLE "roundtrip_card"' in card_sql
+    assert '"shop_loyalty"' in card_sql
+    assert any('DROP TABLE "roundtrip_card"' in s for s in bundles[1].operations[0].reverse_sql)

@@ -127,3 +127,61 @@ def test_scriptable_prints_only_paths_on_stdout(shop: Path, bundle_root: Path) -
     out, err = run("shop", scriptable=True)
     assert out.strip().endswith(f"{PENDING}.py")
     assert "Bundles:" in err
+
+
+MOBILE = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [
+        migrations.AddField("customer", "mobile",
+                            models.CharField(blank=True, max_length=32, null=True)),
+        migrations.AddField("order", "discount",
+                            models.DecimalField(decimal_places=2, default=0, max_digits=12)),
+        migrations.AlterField("product", "name", models.CharField(db_index=True, max_length=200)),
+    ]
+"""
+
+
+def test_interactive_rename_question(shop, packages, bundle_root, monkeypatch) -> None:
+    """The models call the field 'phone', the history 'mobile': makemigrations asks, so do we."""
+    packages.add("shop", "0005_mobile", MOBILE)
+    answers = iter(["y"])
+    monkeypatch.setattr("builtins.input", lambda: next(answers))
+    out, _ = run("shop", name="rename")
+    assert "Was customer.mobile renamed to customer.phone" in out
+    bundle = load_bundle(bundle_root / "shop" / "0006_rename")
+    assert [op.operation for op in bundle.operations] == ["RenameField"]
+    if connections["default"].vendor == "postgresql":
+        assert bundle.operations[0].forward_sql == [
+            'ALTER TABLE "shop_customer" RENAME COLUMN "mobile" TO "phone";'
+        ]
+
+
+def test_noinput_gives_the_non_interactive_answer(shop, packages, bundle_root) -> None:
+    packages.add("shop", "0005_mobile", MOBILE)
+    run("shop", name="no_rename", interactive=False)
+    bundle = load_bundle(bundle_root / "shop" / "0006_no_rename")
+    assert sorted(op.operation for op in bundle.operations) == ["AddField", "RemoveField"]
+
+
+def test_update_rebundles_the_merged_migration(shop, packages, bundle_root) -> None:
+    packages.add("shop", "0005_mobile", MOBILE)
+    call_command("bundlemigration", "shop", "0005", verbosity=0)
+    assert (bundle_root / "shop" / "0005_mobile").is_dir()
+
+    run("shop", update=True, name="contact", interactive=False)
+
+    assert not (shop / "0005_mobile.py").exists()
+    assert not (bundle_root / "shop" / "0005_mobile").exists()
+    bundle = load_bundle(bundle_root / "shop" / "0005_contact")
+    # The merged migration starts from 0004: its capture must not assume 0005_mobile applied.
+    assert bundle.dependencies == [["shop", "0004_orderitem_constraints"]]
+    assert "phone" in "".join(op.description for op in bundle.operations)
+    assert_round_trip(
+        bundle_root / "shop" / "0005_contact",
+        parent=("shop", "0004_orderitem_constraints"),
+        target=("shop", "0005_contact"),
+    )
