@@ -251,7 +251,7 @@ def apply_change(apps: list[AppSpec]) -> list[str]:
 
 @dataclass
 class Target:
-    """The database the generated project uses, and what the script created for it."""
+    """The database the generated project uses: a backend and a URL."""
 
     backend: str  # "sqlite" or "postgresql"
     url: str
@@ -404,6 +404,9 @@ class Project:
         self.pids.append(process.pid)
         try:
             stdout, stderr = process.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _stop(process)
+            raise BenchmarkError(f"manage.py {command} took more than {self.timeout}s.") from None
         except BaseException:
             _stop(process)
             raise
@@ -564,7 +567,8 @@ class Result:
     target: Target
     change: list[str]
     plain: list[float] = field(default_factory=list)
-    warm: list[float] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)  # warm runs served from the cache
+    missed: list[float] = field(default_factory=list)  # "warm" runs that missed the cache
     cold: float = 0.0
     write_seconds: float = 0.0
     written: str = ""
@@ -605,8 +609,11 @@ def check_detected(run: Run, apps: list[str]) -> None:
         raise BenchmarkError(f"manage.py {run.command} printed no bundles:\n{run.stdout}")
 
 
-def timed_safe_run(project: Project, result: Result, *, cold: bool) -> float:
-    """One ``makesafemigration --dry-run``, checking it used (warm) or filled (cold) the cache."""
+def timed_safe_run(project: Project, result: Result, *, cold: bool) -> tuple[float, bool]:
+    """One ``makesafemigration --dry-run``: its time, and whether it behaved as expected.
+
+    A cold run must fill the cache (publish a cached state); a warm run must use it (publish none).
+    """
     before = project.cached_states()
     if not cold and not project.cache_entries <= before:
         result.warnings.append(
@@ -618,8 +625,10 @@ def timed_safe_run(project: Project, result: Result, *, cold: bool) -> float:
     if cold and not new:
         result.warnings.append("the cold run published no cached state: warm runs are cold too")
     if not cold and new:
-        result.warnings.append(f"a warm run missed the cache and published {sorted(new)}")
-    return run.seconds
+        result.warnings.append(
+            f"a warm run missed the cache and published {sorted(new)}; it is not counted as warm"
+        )
+    return run.seconds, bool(new) == cold
 
 
 def check_written(project: Project) -> str:
@@ -668,7 +677,7 @@ def benchmark(project: Project, repeat: int) -> Result:
     check_detected(project.manage("makemigrations", *DRY_RUN), expected_apps(project.apps))
 
     project.clear_cache()
-    result.cold = timed_safe_run(project, result, cold=True)
+    result.cold, _ = timed_safe_run(project, result, cold=True)
 
     for round_ in range(repeat):
         # Alternate the order, so neither command always runs right after the other.
@@ -678,7 +687,10 @@ def benchmark(project: Project, repeat: int) -> Result:
                 check_detected(run, expected_apps(project.apps))
                 result.plain.append(run.seconds)
             else:
-                result.warm.append(timed_safe_run(project, result, cold=False))
+                seconds, hit = timed_safe_run(project, result, cold=False)
+                (result.warm if hit else result.missed).append(seconds)
+    if not result.warm:
+        raise BenchmarkError("Every warm makesafemigration run missed the cache.")
 
     written = sorted(project.root.glob("*/migrations/0002_*.py"))
     if written or _has_files(project.bundle_root):
@@ -741,7 +753,7 @@ def run_target(target: Target, args: argparse.Namespace) -> Result:
         leftovers = project.leftover_scratch()
         if leftovers:
             result.warnings.append(f"scratch databases left behind: {leftovers}")
-        print_details(result, args.repeat, leftovers)
+        print_details(result, leftovers)
         return result
 
 
@@ -755,7 +767,7 @@ def _describe(database: dict[str, Any]) -> str:
 # -- output --------------------------------------------------------------------------------------
 
 
-def print_details(result: Result, repeat: int, leftovers: list[str]) -> None:
+def print_details(result: Result, leftovers: list[str]) -> None:
     print("   change (10 models):")
     for line in result.change:
         print(f"     - {line}")
@@ -766,7 +778,7 @@ def print_details(result: Result, repeat: int, leftovers: list[str]) -> None:
     for name, times, ratio in rows:
         print(
             f"   {name:<36} median {statistics.median(times):6.2f}s  "
-            f"min {min(times):6.2f}s  ({repeat} runs)  {ratio}"
+            f"min {min(times):6.2f}s  ({len(times)} runs)  {ratio}"
         )
     print(
         f"   {'makesafemigration --dry-run, cold':<36} {result.cold:13.2f}s"
@@ -776,9 +788,19 @@ def print_details(result: Result, repeat: int, leftovers: list[str]) -> None:
         f"   {'makesafemigration (writes files)':<36} {result.write_seconds:13.2f}s"
         f"  {result.written}"
     )
+    print(f"   all runs (s): makemigrations {_seconds(result.plain)}")
+    print(f"                 makesafemigration warm {_seconds(result.warm)}")
+    if result.missed:
+        print(
+            f"                 makesafemigration cache misses (not warm) {_seconds(result.missed)}"
+        )
     print(f"   scratch databases left behind: {', '.join(leftovers) or 'none'}")
     for warning in dict.fromkeys(result.warnings):
         print(f"   WARNING: {warning}")
+
+
+def _seconds(times: list[float]) -> str:
+    return " ".join(f"{t:.2f}" for t in times)
 
 
 def print_summary(results: list[Result], failures: dict[str, str]) -> None:
