@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import django
@@ -24,7 +24,7 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
 from .bundle import Bundle, OperationSQL
-from .graph import Node, parents, state_key
+from .graph import Node, context_key, manifest, parents, state_key
 from .scratch import ScratchDatabase
 
 
@@ -126,7 +126,8 @@ class CaptureSession:
 
     ``base`` is the set of migrations applied when the session starts (it may come from the cache);
     :meth:`capture` brings the database to a migration's parent state, runs the migration forwards
-    and backwards, and returns its :class:`Bundle`.
+    and backwards, and returns its :class:`Bundle`. ``in_place`` allows using a cached state
+    directly inside a rolled-back transaction (only when every migration to run is atomic).
     """
 
     def __init__(
@@ -137,40 +138,71 @@ class CaptureSession:
         *,
         base_state: ProjectState | None = None,
         sources: dict[Node, bytes] | None = None,
+        in_place: bool = False,
     ) -> None:
         self.scratch = scratch
         self.loader = loader
-        self.applied: set[Node] = set(base)
+        self.base: set[Node] = set(base)
+        self.applied: set[Node] = set()
         self.sources = sources or {}
+        self.in_place = in_place and scratch.vendor.supports_in_place
         self._base_state = base_state
         self.state: ProjectState | None = None
         self.server_version = ""
         self.from_cache = False
+        self._activation = ExitStack()
 
     # -- building the starting state ----------------------------------------------------------
 
+    def __enter__(self) -> CaptureSession:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._activation.close()
+
+    def _activate(self) -> None:
+        self._activation.close()
+        self._activation.enter_context(self.scratch.activated())
+
     def start(self) -> None:
-        """Create the scratch database at the base state (from the cache when possible)."""
-        self.server_version = self.scratch.server_version()
-        key = state_key(
-            self.loader,
-            self.applied,
-            vendor=self.scratch.source.vendor,
-            server_version=self.server_version,
-            sources=self.sources,
-        )
-        self.from_cache = self.scratch.create(cache_key=key)
-        if self.from_cache:
+        """Bring a database to the base state: a cached state, the closest one, or from nothing."""
+        scratch = self.scratch
+        self.server_version = scratch.server_version()
+        context = context_key(scratch.source.vendor, self.server_version)
+        files = manifest(self.loader, self.base, self.sources)
+        key = state_key(context, files)
+
+        cached = scratch.cached(key)
+        if cached and self.in_place:
+            scratch.open_in_place(cached)
+        if cached and (self.in_place or scratch.create(template=cached)):
+            self.from_cache = True
+            self._activate()
+            self.applied = set(self.base)
             self.state = self._base_state or self._state_of(self.applied)
             self.state.apps  # noqa: B018  (render the models once, as the executor does)
             return
-        self.state = ProjectState(real_apps=self.loader.unmigrated_apps)
+
+        closest = scratch.closest_cached(context, files)
+        if scratch.create(template=closest[0] if closest else None):
+            assert closest is not None
+            self.applied = {tuple(node.split(".", 1)) for node in closest[1]["files"]}
+            self.state = self._state_of(self.applied)
+        else:
+            self.state = ProjectState(real_apps=self.loader.unmigrated_apps)
         self.state.apps  # noqa: B018
-        target, self.applied = self.applied, set()
-        with self.scratch.activated() as connection:
-            connection.prepare_database()
-            self._apply_plan(target)
-        self.scratch.publish(key)
+        self._activate()
+        if not self.applied:
+            scratch.connection.prepare_database()
+        self._apply_plan(self.base)
+        if scratch.use_cache:
+            self._activation.close()
+            name = scratch.cache_name(key)
+            scratch.publish(name, {"context": context, "files": files}, keep=not self.in_place)
+            if scratch.connection is None:  # the scratch database became the cached state
+                scratch.open_in_place(name)
+            self._activate()
 
     def _state_of(self, nodes: set[Node]) -> ProjectState:
         leaves = [
@@ -206,10 +238,8 @@ class CaptureSession:
     # -- capturing -----------------------------------------------------------------------------
 
     def capture(self, migration: Migration) -> Bundle:
-        node = (migration.app_label, migration.name)
-        with self.scratch.activated():
-            self._apply_plan(parents(self.loader, node))
-            return self._capture(migration)
+        self._apply_plan(parents(self.loader, (migration.app_label, migration.name)))
+        return self._capture(migration)
 
     def _capture(self, migration: Migration) -> Bundle:
         assert self.state is not None
@@ -229,8 +259,10 @@ class CaptureSession:
                 op, expressible=result.expressible, reversible=result.reversible
             )
 
-        # Forwards, from a copy of the parent state (kept intact for the backwards run).
-        state = self.state.clone()
+        # Forwards. The state before each operation is kept: the backwards run needs exactly the
+        # states ``Migration.unapply`` would compute, and operations never mutate those.
+        state = self.state
+        before: list[ProjectState] = []
         with (
             self._failing(migration, "forwards"),
             connection.schema_editor(atomic=migration.atomic) as editor,
@@ -238,23 +270,20 @@ class CaptureSession:
             recorder = StatementRecorder(editor)
             for index, op in enumerate(migration.operations):
                 recorder.start(index)
-                old_state = state.clone()
+                before.append(state.clone())
                 op.state_forwards(migration.app_label, state)
-                _run(editor, migration, op, "database_forwards", old_state, state)
+                _run(editor, migration, op, "database_forwards", before[index], state)
                 recorder.finish()
         for result in results:
             result.forward_sql = recorder.immediate[result.index]
             result.deferred_forward_sql = recorder.deferred[result.index]
         applied_state = state
+        if before:
+            self.state = before[0]  # the parent state, for what comes next
+        # (state before, state after) of each operation
+        steps = [(state, [*before[1:], applied_state][i]) for i, state in enumerate(before)]
 
-        # Backwards, with the intermediate states ``Migration.unapply`` computes.
-        steps = []
-        new_state = self.state
-        for op in migration.operations:
-            new_state = new_state.clone()
-            old_state = new_state.clone()
-            op.state_forwards(migration.app_label, new_state)
-            steps.append((old_state, new_state))
+        # Backwards, operations in reverse order, as ``migrate`` to the previous migration runs.
         blocked_at: int | None = None
         with (
             self._failing(migration, "backwards"),
@@ -342,7 +371,13 @@ def capture_migrations(
     use_cache: bool = True,
 ) -> list[Bundle]:
     """Capture ``migrations`` (in graph order) on one scratch database, dropped afterwards."""
-    with ScratchDatabase(alias, use_cache=use_cache) as scratch:
-        session = CaptureSession(scratch, loader, base, base_state=base_state, sources=sources)
-        session.start()
+    base = set(base)
+    to_run = {(m.app_label, m.name) for m in migrations}
+    for node in list(to_run):
+        for parent in parents(loader, node):
+            to_run.update(loader.graph.forwards_plan(parent))
+    in_place = all(loader.graph.nodes[node].atomic for node in to_run - base)
+    with ScratchDatabase(alias, use_cache=use_cache) as scratch, CaptureSession(
+        scratch, loader, base, base_state=base_state, sources=sources, in_place=in_place
+    ) as session:
         return [session.capture(migration) for migration in migrations]

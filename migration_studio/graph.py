@@ -43,34 +43,34 @@ def ancestors(loader: MigrationLoader, node: Node) -> set[Node]:
     return set(loader.graph.forwards_plan(node)) - {node}
 
 
-def state_key(
-    loader: MigrationLoader,
-    nodes: Iterable[Node],
-    *,
-    vendor: str,
-    server_version: str,
-    sources: dict[Node, bytes] | None = None,
-) -> str:
-    """A key that changes whenever the database state after applying ``nodes`` could change.
-
-    It covers the content of every migration file involved, the Django and migration_studio
-    versions, and the database vendor and server version.
-    """
+def manifest(
+    loader: MigrationLoader, nodes: Iterable[Node], sources: dict[Node, bytes] | None = None
+) -> dict[str, str]:
+    """``{"app.migration": sha256 of its file}`` for ``nodes``: what a database state is made of."""
     sources = sources or {}
-    files = []
-    for node in sorted(nodes):
+    result = {}
+    for node in nodes:
         source = sources.get(node)
         if source is None:
             source = migration_source(loader.graph.nodes[node])
-        files.append([node[0], node[1], sha256(source)])
+        result[f"{node[0]}.{node[1]}"] = sha256(source)
+    return result
+
+
+def context_key(vendor: str, server_version: str) -> str:
+    """What else a state depends on: the tools that built it and the server it was built on."""
     payload = {
         "tool": __version__,
         "django": django.get_version(),
         "vendor": vendor,
         "server": server_version,
-        "migrations": files,
     }
-    return sha256(json.dumps(payload, sort_keys=True))[:32]
+    return sha256(json.dumps(payload, sort_keys=True))[:16]
+
+
+def state_key(context: str, files: dict[str, str]) -> str:
+    """A key that changes whenever the state could: any migration file, tool or server version."""
+    return sha256(json.dumps([context, sorted(files.items())]))[:24]
 
 
 def migration_source(migration: Migration) -> bytes:

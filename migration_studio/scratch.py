@@ -4,14 +4,18 @@ A scratch database lives on the same server as the connection it is derived from
 temporary file). Its name starts with :data:`SCRATCH_PREFIX`, and :meth:`ScratchDatabase.drop`
 refuses any name without it, so the tool can never drop a database it did not create.
 
-States the tool builds often (the whole migration graph applied) can be kept as a cache: a template
-database on PostgreSQL, a file on SQLite, named with :data:`CACHE_PREFIX` and the state's key.
+Migration-graph states the tool builds often are kept as a cache, named with :data:`CACHE_PREFIX`,
+a project tag and the state's key: a database on PostgreSQL, a file on SQLite. Beside each one, a
+manifest in ``CACHE_DIR`` lists the migrations (and file hashes) it holds, so a run whose exact
+state is not cached starts from the closest earlier one. On PostgreSQL a cached state is also used
+in place, inside a transaction that is always rolled back, which saves copying the database.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import shutil
 import signal
@@ -23,11 +27,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from django.db import DatabaseError, connections
+from django.conf import settings
+from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.utils import ConnectionDoesNotExist, load_backend
 
 from . import conf
+from .bundle import sha256
 
 SCRATCH_PREFIX = "migration_studio_scratch_"
 CACHE_PREFIX = "migration_studio_cache_"
@@ -64,10 +70,16 @@ def source_connection(alias: str) -> BaseDatabaseWrapper:
     return connection
 
 
+def _wrapper(settings_dict: dict[str, Any], alias: str) -> BaseDatabaseWrapper:
+    return load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
+
+
 class _Vendor:
     """How one kind of server creates, copies and drops databases."""
 
     supports_cache = False
+    #: A cached state can be used directly inside a rolled-back transaction (transactional DDL).
+    supports_in_place = False
 
     def __init__(self, source: BaseDatabaseWrapper) -> None:
         self.source = source
@@ -81,35 +93,47 @@ class _Vendor:
     def drop(self, name: str) -> None:
         raise NotImplementedError("a vendor must say how to drop a database")
 
+    def exists(self, name: str) -> bool:
+        raise NotImplementedError("a vendor must say how to find a database")
+
+    def cached_names(self, prefix: str) -> list[str]:
+        """Cached states whose names start with ``prefix``, least recently used first."""
+        return []
+
+    def touch(self, name: str) -> None:
+        """Mark a cached state as just used."""
+
+    def publish(self, name: str, cache_name: str, *, keep: bool) -> bool:
+        """Turn scratch database ``name`` into ``cache_name``; keep a working copy if ``keep``.
+
+        Returns False when ``name`` is gone (moved into the cache).
+        """
+        raise NotImplementedError("a vendor must say how to cache a database")
+
     def settings_for(self, name: str) -> dict[str, Any]:
         settings_dict = copy.deepcopy(self.source.settings_dict)
         settings_dict["NAME"] = name
         return settings_dict
 
-    def has_cache(self, key: str) -> bool:
-        return False
-
-    def publish_cache(self, name: str, key: str) -> None:
-        """Keep the (closed) scratch database ``name`` as the cached state ``key``."""
-
-    def cache_name(self, key: str) -> str:
-        return f"{CACHE_PREFIX}{key}"
-
     def server_version(self) -> str:
-        raise NotImplementedError
+        raise NotImplementedError("a vendor must say how to read its version")
+
+    def close(self) -> None:
+        """Release what the vendor holds (maintenance connections)."""
 
 
 class _SQLite(_Vendor):
     supports_cache = True
 
     def new_name(self) -> str:
-        directory = Path(tempfile.gettempdir())
-        return str(directory / f"{super().new_name()}.sqlite3")
+        return str(Path(tempfile.gettempdir()) / f"{super().new_name()}.sqlite3")
+
+    def _path(self, cache_name: str) -> Path:
+        return conf.cache_dir() / f"{cache_name}.sqlite3"
 
     def create(self, name: str, template: str | None) -> None:
         if template:
-            shutil.copyfile(self._cache_path(template), name)
-            os.utime(self._cache_path(template))  # keeps recently used states in the cache
+            shutil.copyfile(self._path(template), name)
         else:
             Path(name).touch()
 
@@ -118,29 +142,38 @@ class _SQLite(_Vendor):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name + suffix)
 
-    def _cache_path(self, cache_name: str) -> Path:
-        return conf.cache_dir() / f"{cache_name}.sqlite3"
+    def exists(self, name: str) -> bool:
+        return self._path(name).exists()
 
-    def has_cache(self, key: str) -> bool:
-        return self._cache_path(self.cache_name(key)).exists()
+    def cached_names(self, prefix: str) -> list[str]:
+        paths = sorted(conf.cache_dir().glob(f"{prefix}*.sqlite3"), key=_mtime)
+        return [p.name.removesuffix(".sqlite3") for p in paths]
 
-    def publish_cache(self, name: str, key: str) -> None:
-        directory = conf.cache_dir()
-        directory.mkdir(parents=True, exist_ok=True)
-        staged = directory / f".{uuid.uuid4().hex}.tmp"
+    def touch(self, name: str) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(self._path(name))
+
+    def publish(self, name: str, cache_name: str, *, keep: bool) -> bool:
+        staged = conf.cache_dir() / f".{uuid.uuid4().hex}.tmp"
         shutil.copyfile(name, staged)
-        os.replace(staged, self._cache_path(self.cache_name(key)))
-        entries = sorted(
-            directory.glob(f"{CACHE_PREFIX}*.sqlite3"), key=lambda p: p.stat().st_mtime
-        )
-        for stale in entries[: -conf.get("CACHE_SIZE")]:
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
+        os.replace(staged, self._path(cache_name))
+        return True
+
+    def drop_cached(self, cache_name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(cache_name).unlink()
 
     def server_version(self) -> str:
         import sqlite3
 
         return sqlite3.sqlite_version
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 class _Server(_Vendor):
@@ -149,32 +182,35 @@ class _Server(_Vendor):
     #: Databases to connect to for server-level statements, tried in order; ``None`` is the
     #: alias's own database. Never another alias's server (unlike Django's ``_nodb_cursor``).
     maintenance_databases: tuple[str | None, ...] = (None,)
+    _maintenance: BaseDatabaseWrapper | None = None
 
-    @contextlib.contextmanager
-    def _cursor(self) -> Iterator[Any]:
+    def _connection(self) -> BaseDatabaseWrapper:
+        if self._maintenance is not None:
+            return self._maintenance
         error: DatabaseError | None = None
         for name in self.maintenance_databases:
             settings_dict = copy.deepcopy(self.source.settings_dict)
             if name is not None:
                 settings_dict["NAME"] = name
-            backend = load_backend(settings_dict["ENGINE"])
-            connection = backend.DatabaseWrapper(settings_dict, alias=f"{self.source.alias}_server")
+            connection = _wrapper(settings_dict, f"{self.source.alias}_server")
             try:
                 connection.ensure_connection()
             except DatabaseError as failure:
                 error = failure
                 continue
-            try:
-                with connection.cursor() as cursor:
-                    yield cursor
-            finally:
-                connection.close()
-            return
+            self._maintenance = connection
+            return connection
         assert error is not None
         raise error
 
+    def close(self) -> None:
+        if self._maintenance is not None:
+            with contextlib.suppress(Exception):
+                self._maintenance.close()
+            self._maintenance = None
+
     def _execute(self, sql: str, params: Any = None) -> list[tuple]:
-        with self._cursor() as cursor:
+        with self._connection().cursor() as cursor:
             cursor.execute(sql, params)
             return list(cursor.fetchall()) if cursor.description else []
 
@@ -196,6 +232,7 @@ class _Server(_Vendor):
 
 class _PostgreSQL(_Server):
     supports_cache = True
+    supports_in_place = True
     maintenance_databases = ("postgres", None)
 
     def drop(self, name: str) -> None:
@@ -205,44 +242,40 @@ class _PostgreSQL(_Server):
     def server_version(self) -> str:
         return str(self._execute("SHOW server_version")[0][0])
 
-    def has_cache(self, key: str) -> bool:
-        rows = self._execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.cache_name(key)])
-        return bool(rows)
+    def exists(self, name: str) -> bool:
+        return bool(self._execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]))
 
-    def _stamp(self, cache_name: str) -> None:
+    def touch(self, name: str) -> None:
         self._execute(
-            f"COMMENT ON DATABASE {self.quote(cache_name)} IS "
-            f"'migration_studio cached state, used {time.time():.0f}'"
+            f"COMMENT ON DATABASE {self.quote(name)} IS "
+            f"'migration_studio cached state, used {time.time():.3f}'"
         )
 
-    def create(self, name: str, template: str | None) -> None:
-        super().create(name, template)
-        if template:
-            self._stamp(template)
-
-    def publish_cache(self, name: str, key: str) -> None:
-        cache_name = self.cache_name(key)
-        try:
-            self._execute(f"CREATE DATABASE {self.quote(cache_name)} TEMPLATE {self.quote(name)}")
-        except DatabaseError:
-            return  # another run published the same state first, or the server refused: no cache
-        self._stamp(cache_name)
+    def cached_names(self, prefix: str) -> list[str]:
         rows = self._execute(
             "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
             "WHERE datname LIKE %s",
-            [CACHE_PREFIX.replace("_", r"\_") + "%"],
+            [prefix.replace("_", r"\_") + "%"],
         )
 
         def last_used(row: tuple) -> float:
-            words = (row[1] or "").split()
             try:
-                return float(words[-1])
+                return float((row[1] or "").split()[-1])
             except (IndexError, ValueError):
                 return 0.0
 
-        for stale, _ in sorted(rows, key=last_used)[: -conf.get("CACHE_SIZE")]:
-            with contextlib.suppress(DatabaseError):
-                self._execute(f"DROP DATABASE IF EXISTS {self.quote(stale)}")
+        return [row[0] for row in sorted(rows, key=last_used)]
+
+    def publish(self, name: str, cache_name: str, *, keep: bool) -> bool:
+        if keep:
+            self._execute(f"CREATE DATABASE {self.quote(cache_name)} TEMPLATE {self.quote(name)}")
+        else:
+            self._execute(f"ALTER DATABASE {self.quote(name)} RENAME TO {self.quote(cache_name)}")
+        self.touch(cache_name)
+        return keep
+
+    def drop_cached(self, cache_name: str) -> None:
+        self._execute(f"DROP DATABASE IF EXISTS {self.quote(cache_name)}")
 
 
 class _MySQL(_Server):
@@ -260,16 +293,21 @@ class ScratchDatabase:
     """A database created for one run and dropped at its end, whatever happens.
 
     Use as a context manager. While it is open, :meth:`activated` routes the alias to it, so code
-    run by migrations (RunPython) can never reach the real database.
+    run by migrations (RunPython) can never reach the real database. A cached state opened with
+    :meth:`open_in_place` is never dropped: everything done to it is rolled back.
     """
 
     def __init__(self, alias: str, *, use_cache: bool = True) -> None:
         self.alias = alias
         self.source = source_connection(alias)
         self.vendor = _VENDORS[self.source.vendor](self.source)
-        self.use_cache = use_cache and self.vendor.supports_cache and conf.get("SCRATCH_CACHE")
+        self.use_cache = bool(
+            use_cache and self.vendor.supports_cache and conf.get("SCRATCH_CACHE")
+        )
         self.name: str | None = None
         self.connection: BaseDatabaseWrapper | None = None
+        self.in_place: str | None = None
+        self._transaction: Any = None
         self._previous_sigterm: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -282,6 +320,7 @@ class ScratchDatabase:
         try:
             self.drop()
         finally:
+            self.vendor.close()
             self._release_sigterm()
 
     def server_version(self) -> str:
@@ -290,38 +329,68 @@ class ScratchDatabase:
         except DatabaseError as error:
             raise self._unreachable(error) from None
 
-    def create(self, cache_key: str | None = None) -> bool:
-        """Create the database, from the cached state ``cache_key`` when there is one.
+    def create(self, template: str | None = None) -> bool:
+        """Create the database, as a copy of the cached state ``template`` when given.
 
-        Returns True when it was created from the cache.
+        Returns True when it was created from the cache (a busy or vanished template gives an
+        empty database instead).
         """
-        assert self.name is None, "a ScratchDatabase is created once"
-        name = self.vendor.new_name()
-        template = None
+        assert self.name is None and self.connection is None, "a ScratchDatabase is created once"
+        self.name = self.vendor.new_name()
         try:
-            if cache_key and self.use_cache and self.vendor.has_cache(cache_key):
-                template = self.vendor.cache_name(cache_key)
-            self.name = name
-            self.vendor.create(name, template)
+            if template:
+                try:
+                    self.vendor.create(self.name, template)
+                    self.vendor.touch(template)
+                except (DatabaseError, OSError):
+                    template = None
+            if not template:
+                self.vendor.create(self.name, None)
         except DatabaseError as error:
             raise self._unreachable(error) from None
         except OSError as error:
-            raise ScratchError(f"Could not create the scratch database {name}: {error}.") from None
-        settings_dict = self.vendor.settings_for(name)
-        backend = load_backend(settings_dict["ENGINE"])
-        self.connection = backend.DatabaseWrapper(settings_dict, self.alias)
+            raise ScratchError(
+                f"Could not create the scratch database {self.name}: {error}."
+            ) from None
+        self.connection = _wrapper(self.vendor.settings_for(self.name), self.alias)
         return template is not None
 
-    def publish(self, cache_key: str) -> None:
-        """Keep the current content as the cached state ``cache_key`` (no-op without a cache)."""
-        if not self.use_cache or self.name is None or self.connection is None:
-            return
+    def open_in_place(self, cache_name: str) -> None:
+        """Use the cached state directly, inside a transaction :meth:`drop` rolls back."""
+        assert self.name is None and self.connection is None
+        self.vendor.touch(cache_name)
+        self.in_place = cache_name
+        self.connection = _wrapper(self.vendor.settings_for(cache_name), self.alias)
+        self._transaction = transaction.atomic(using=self.alias)
+        with self.activated():
+            self._transaction.__enter__()
+
+    def publish(self, cache_name: str, manifest: dict[str, Any], *, keep: bool) -> None:
+        """Keep the current content as the cached state ``cache_name``.
+
+        Without ``keep`` the scratch database itself may become the cache (PostgreSQL renames it);
+        then nothing is left to work on and the caller opens the cache in place. A failure only
+        means no cache: a run never fails because of it.
+        """
+        assert self.name is not None and self.connection is not None
         self.connection.close()
-        # A cache is an optimisation: a run never fails because of it.
-        with contextlib.suppress(DatabaseError, OSError):
-            self.vendor.publish_cache(self.name, cache_key)
+        directory = conf.cache_dir()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            kept = self.vendor.publish(self.name, cache_name, keep=keep)
+        except (DatabaseError, OSError):
+            return
+        if not kept:
+            self.name, self.connection = None, None
+        staged = directory / f".{uuid.uuid4().hex}.json"
+        with contextlib.suppress(OSError):
+            staged.write_text(json.dumps(manifest))
+            os.replace(staged, directory / f"{cache_name}.json")
+        self._evict(cache_name)
 
     def drop(self) -> None:
+        if self.in_place is not None:
+            self._leave_in_place()
         if self.connection is not None:
             with contextlib.suppress(Exception):
                 self.connection.close()
@@ -338,6 +407,18 @@ class ScratchDatabase:
                 f"Could not drop the scratch database {name}: {error}. Drop it by hand."
             ) from None
 
+    def _leave_in_place(self) -> None:
+        assert self.connection is not None
+        try:
+            with self.activated():
+                transaction.set_rollback(True, using=self.alias)
+                self._transaction.__exit__(None, None, None)
+        finally:
+            # Closing also rolls back anything still open, whatever happened above.
+            with contextlib.suppress(Exception):
+                self.connection.close()
+            self.connection, self.in_place, self._transaction = None, None, None
+
     @contextlib.contextmanager
     def activated(self) -> Iterator[BaseDatabaseWrapper]:
         """Route ``connections[alias]`` to the scratch database for the duration."""
@@ -348,6 +429,55 @@ class ScratchDatabase:
             yield self.connection
         finally:
             connections[self.alias] = original
+
+    # -- the cache -----------------------------------------------------------------------------
+
+    @property
+    def cache_prefix(self) -> str:
+        """Cached states of this project on this server (other projects' are left alone)."""
+        project = sha256(f"{settings.SETTINGS_MODULE}|{self.source.settings_dict['NAME']}")
+        return f"{CACHE_PREFIX}{project[:8]}_"
+
+    def cache_name(self, key: str) -> str:
+        return f"{self.cache_prefix}{key}"
+
+    def cached(self, key: str) -> str | None:
+        """The name of the cached state ``key``, when the cache has it."""
+        if not self.use_cache:
+            return None
+        name = self.cache_name(key)
+        try:
+            return name if self.vendor.exists(name) else None
+        except DatabaseError as error:
+            raise self._unreachable(error) from None
+
+    def closest_cached(self, context: str, files: dict[str, str]) -> tuple[str, dict] | None:
+        """The cached state with the most migrations that all belong to ``files`` (same hashes)."""
+        if not self.use_cache:
+            return None
+        best: tuple[str, dict] | None = None
+        for path in conf.cache_dir().glob(f"{self.cache_prefix}*.json"):
+            try:
+                manifest = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            entries = manifest.get("files", {})
+            if manifest.get("context") != context or not entries:
+                continue
+            if any(files.get(node) != sha for node, sha in entries.items()):
+                continue
+            if best is None or len(entries) > len(best[1]["files"]):
+                best = (path.stem, manifest)
+        if best and not self.vendor.exists(best[0]):
+            return None
+        return best
+
+    def _evict(self, keep: str) -> None:
+        with contextlib.suppress(DatabaseError, OSError):
+            names = [n for n in self.vendor.cached_names(self.cache_prefix) if n != keep]
+            for stale in names[: max(0, len(names) - conf.get("CACHE_SIZE") + 1)]:
+                self.vendor.drop_cached(stale)
+                (conf.cache_dir() / f"{stale}.json").unlink(missing_ok=True)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -375,18 +505,19 @@ class ScratchDatabase:
 
 
 def leftover_scratch_databases(alias: str) -> list[str]:
-    """Names of scratch databases currently present on the server of ``alias`` (for tests/ops)."""
+    """Names of scratch databases currently present on the server of ``alias``."""
     source = source_connection(alias)
     if source.vendor == "sqlite":
         directory = Path(tempfile.gettempdir())
         return sorted(str(p) for p in directory.glob(f"{SCRATCH_PREFIX}*.sqlite3"))
     vendor = _VENDORS[source.vendor](source)
     assert isinstance(vendor, _Server)
-    if source.vendor == "postgresql":
-        rows = vendor._execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s",
-            [SCRATCH_PREFIX.replace("_", r"\_") + "%"],
-        )
-    else:
-        rows = vendor._execute("SHOW DATABASES LIKE %s", [SCRATCH_PREFIX.replace("_", r"\_") + "%"])
+    pattern = SCRATCH_PREFIX.replace("_", r"\_") + "%"
+    try:
+        if source.vendor == "postgresql":
+            rows = vendor._execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [pattern])
+        else:
+            rows = vendor._execute("SHOW DATABASES LIKE %s", [pattern])
+    finally:
+        vendor.close()
     return sorted(row[0] for row in rows)

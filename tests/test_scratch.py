@@ -147,7 +147,7 @@ def cached_states() -> list[str]:
     if connection.vendor == "sqlite":
         from migration_studio import conf
 
-        return sorted(p.name for p in conf.cache_dir().glob(f"{CACHE_PREFIX}*"))
+        return sorted(p.name for p in conf.cache_dir().glob(f"{CACHE_PREFIX}*.sqlite3"))
     with connection._nodb_cursor() as cursor:
         cursor.execute(
             "SELECT datname FROM pg_database WHERE datname LIKE %s",
