@@ -26,6 +26,7 @@ from django.db.migrations.state import ProjectState
 from .bundle import Bundle, OperationSQL
 from .graph import Node, context_key, manifest, parents, state_key
 from .scratch import ScratchDatabase
+from .substate import substate
 
 
 class CaptureError(Exception):
@@ -130,6 +131,9 @@ class CaptureSession:
     directly inside a rolled-back transaction (only when every migration to run is atomic).
     """
 
+    #: Run captures on the part of the state the migration can see (see substate.py).
+    reduce_state = True
+
     def __init__(
         self,
         scratch: ScratchDatabase,
@@ -181,7 +185,6 @@ class CaptureSession:
             self._activate()
             self.applied = set(self.base)
             self.state = self._base_state or self._state_of(self.applied)
-            self.state.apps  # noqa: B018  (render the models once, as the executor does)
             return
 
         closest = scratch.closest_cached(context, files)
@@ -191,7 +194,6 @@ class CaptureSession:
             self.state = self._state_of(self.applied)
         else:
             self.state = ProjectState(real_apps=self.loader.unmigrated_apps)
-        self.state.apps  # noqa: B018
         self._activate()
         if not self.applied:
             scratch.connection.prepare_database()
@@ -223,6 +225,8 @@ class CaptureSession:
                 if step not in self.applied and step not in plan:
                     plan.append(step)
         connection = self.scratch.connection
+        if plan:
+            self._render()
         for node in plan:
             migration = self.loader.graph.nodes[node]
             try:
@@ -236,6 +240,12 @@ class CaptureSession:
             self.applied.add(node)
 
     # -- capturing -----------------------------------------------------------------------------
+
+    def _render(self) -> None:
+        """Render every model once, as the executor does (clones then copy the rendered apps)."""
+        assert self.state is not None
+        if "apps" not in self.state.__dict__:
+            self.state.apps  # noqa: B018
 
     def capture(self, migration: Migration) -> Bundle:
         self._apply_plan(parents(self.loader, (migration.app_label, migration.name)))
@@ -261,7 +271,13 @@ class CaptureSession:
 
         # Forwards. The state before each operation is kept: the backwards run needs exactly the
         # states ``Migration.unapply`` would compute, and operations never mutate those.
-        state = self.state
+        reduced = substate(self.state, migration) if self.reduce_state else None
+        if reduced is None:
+            self._render()
+        state = reduced or self.state
+        # Render before the first clone, as the executor does: model classes (and so the order of
+        # their fields in table rebuilds) then come about in the same order as under migrate.
+        state.apps  # noqa: B018
         before: list[ProjectState] = []
         with (
             self._failing(migration, "forwards"),
@@ -278,7 +294,7 @@ class CaptureSession:
             result.forward_sql = recorder.immediate[result.index]
             result.deferred_forward_sql = recorder.deferred[result.index]
         applied_state = state
-        if before:
+        if before and reduced is None:
             self.state = before[0]  # the parent state, for what comes next
         # (state before, state after) of each operation
         steps = [(state, [*before[1:], applied_state][i]) for i, state in enumerate(before)]
@@ -321,7 +337,11 @@ class CaptureSession:
                 for index in range(blocked_at + 1, len(migration.operations)):
                     op = migration.operations[index]
                     _run(editor, migration, op, "database_forwards", *steps[index])
-            self.state = applied_state
+            if reduced is None:
+                self.state = applied_state
+            else:
+                for op in migration.operations:
+                    op.state_forwards(migration.app_label, self.state)
             self.applied.add((migration.app_label, migration.name))
 
         return Bundle(
@@ -377,7 +397,10 @@ def capture_migrations(
         for parent in parents(loader, node):
             to_run.update(loader.graph.forwards_plan(parent))
     in_place = all(loader.graph.nodes[node].atomic for node in to_run - base)
-    with ScratchDatabase(alias, use_cache=use_cache) as scratch, CaptureSession(
-        scratch, loader, base, base_state=base_state, sources=sources, in_place=in_place
-    ) as session:
+    with (
+        ScratchDatabase(alias, use_cache=use_cache) as scratch,
+        CaptureSession(
+            scratch, loader, base, base_state=base_state, sources=sources, in_place=in_place
+        ) as session,
+    ):
         return [session.capture(migration) for migration in migrations]

@@ -24,6 +24,9 @@ def add_migrations(loader: MigrationLoader, migrations: Iterable[Migration]) -> 
         key = (migration.app_label, migration.name)
         loader.graph.add_node(key, migration)
         loader.disk_migrations[key] = migration
+        # An app's first migration makes it a migrated app.
+        loader.unmigrated_apps.discard(migration.app_label)
+        loader.migrated_apps.add(migration.app_label)
     for migration in migrations:
         key = (migration.app_label, migration.name)
         for dependency in migration.dependencies:

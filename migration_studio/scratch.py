@@ -515,7 +515,9 @@ def leftover_scratch_databases(alias: str) -> list[str]:
     pattern = SCRATCH_PREFIX.replace("_", r"\_") + "%"
     try:
         if source.vendor == "postgresql":
-            rows = vendor._execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [pattern])
+            rows = vendor._execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s", [pattern]
+            )
         else:
             rows = vendor._execute("SHOW DATABASES LIKE %s", [pattern])
     finally:

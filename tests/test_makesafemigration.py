@@ -185,3 +185,19 @@ def test_update_rebundles_the_merged_migration(shop, packages, bundle_root) -> N
         parent=("shop", "0004_orderitem_constraints"),
         target=("shop", "0005_contact"),
     )
+
+
+def test_reduced_state_gives_the_same_bundle_as_the_full_state(
+    shop, bundle_root, monkeypatch
+) -> None:
+    from migration_studio.capture import CaptureSession
+
+    def sql() -> list[list[str]]:
+        run("shop", name="step")
+        bundle = load_bundle(bundle_root / "shop" / "0005_step")
+        (shop / "0005_step.py").unlink()
+        return [op.all_forward_sql + op.all_reverse_sql for op in bundle.operations]
+
+    reduced = sql()
+    monkeypatch.setattr(CaptureSession, "reduce_state", False)
+    assert sql() == reduced

@@ -6,12 +6,15 @@ package, bundles the change, then runs the bundle's SQL with the database's own 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 import pytest
 from django.core.management import call_command
 from django.db import migrations, models
 from django.db.models import Q
+
+from migration_studio.bundle import load_bundle
 
 from .conftest import assert_round_trip, migration_source
 
@@ -298,3 +301,40 @@ def test_round_trip(case: Case, packages, bundle_root, vendor) -> None:
         assert case.forward_contains[vendor] in forward
     if vendor in case.reverse_contains:
         assert case.reverse_contains[vendor] in reverse
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_reduced_state_captures_the_same_sql_as_the_full_state(
+    case: Case, packages, bundle_root, monkeypatch
+) -> None:
+    """Captures render only the models a migration can see; the SQL must be the same."""
+    from migration_studio.capture import CaptureSession
+
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            "0002_change": migration_source(
+                APP, "0002_change", case.operations, [(APP, "0001_initial")]
+            ),
+        },
+    )
+
+    def captured() -> list[tuple]:
+        call_command("bundlemigration", APP, "0002", verbosity=0)
+        bundle = load_bundle(bundle_root / APP / "0002_change")
+        return [
+            (op.forward_sql, op.deferred_forward_sql, op.reverse_sql, op.deferred_reverse_sql)
+            for op in bundle.operations
+        ]
+
+    reduced = captured()
+    monkeypatch.setattr(CaptureSession, "reduce_state", False)
+    full = captured()
+    assert full == reduced, "\n".join(
+        difflib.unified_diff(
+            [str(s) for op in full for part in op for s in (part or [])],
+            [str(s) for op in reduced for part in op for s in (part or [])],
+            lineterm="",
+        )
+    )
