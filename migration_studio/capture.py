@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -153,7 +153,8 @@ class CaptureSession:
         self._base_state = base_state
         self.state: ProjectState | None = None
         self.server_version = ""
-        self.from_cache = False
+        #: How the starting state was obtained, for the user (verbosity 2).
+        self.origin = ""
         self._activation = ExitStack()
 
     # -- building the starting state ----------------------------------------------------------
@@ -181,7 +182,8 @@ class CaptureSession:
         if cached and self.in_place:
             scratch.open_in_place(cached)
         if cached and (self.in_place or scratch.create(template=cached)):
-            self.from_cache = True
+            how = "used in place, changes rolled back" if self.in_place else "copied"
+            self.origin = f"cached state {cached} ({how})"
             self._activate()
             self.applied = set(self.base)
             self.state = self._base_state or self._state_of(self.applied)
@@ -197,6 +199,12 @@ class CaptureSession:
         self._activate()
         if not self.applied:
             scratch.connection.prepare_database()
+        missing = len(self.base - self.applied)
+        self.origin = (
+            f"closest cached state {closest[0]} plus {missing} migration(s)"
+            if self.applied
+            else f"built from nothing ({missing} migration(s))"
+        )
         self._apply_plan(self.base)
         if scratch.use_cache:
             self._activation.close()
@@ -389,6 +397,7 @@ def capture_migrations(
     base_state: ProjectState | None = None,
     sources: dict[Node, bytes] | None = None,
     use_cache: bool = True,
+    log: Callable[[str], None] | None = None,
 ) -> list[Bundle]:
     """Capture ``migrations`` (in graph order) on one scratch database, dropped afterwards."""
     base = set(base)
@@ -403,4 +412,6 @@ def capture_migrations(
             scratch, loader, base, base_state=base_state, sources=sources, in_place=in_place
         ) as session,
     ):
+        if log:
+            log(f"Scratch database: {session.origin}.")
         return [session.capture(migration) for migration in migrations]

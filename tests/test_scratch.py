@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -14,7 +15,6 @@ from django.core.management import call_command
 from django.db import connections
 
 from migration_studio.scratch import (
-    CACHE_PREFIX,
     SCRATCH_PREFIX,
     ScratchDatabase,
     ScratchError,
@@ -104,13 +104,57 @@ def test_interrupt_drops_the_scratch_database(signum, packages, tmp_path: Path) 
     assert not (tmp_path / "bundles").exists()
 
 
-def test_warm_runs_reuse_the_cached_state(shop, bundle_root, tmp_path, settings) -> None:
+def origin_of(*args: str, **options) -> str:
+    out = io.StringIO()
+    call_command(*args, verbosity=2, stdout=out, no_color=True, **options)
+    return next(line for line in out.getvalue().splitlines() if "Scratch database:" in line)
+
+
+def test_warm_runs_reuse_the_cached_state(shop, bundle_root, tmp_path, settings, vendor) -> None:
+    settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "CACHE_DIR": tmp_path / "cache"}
+    drop_caches()
+    assert "built from nothing" in origin_of("makesafemigration", "shop", dry_run=True)
+    assert len(cached_states()) == 1
+
+    warm = origin_of("makesafemigration", "shop", dry_run=True)
+
+    assert "Scratch database: cached state" in warm
+    assert len(cached_states()) == 1
+    if vendor == "postgresql":
+        assert "used in place, changes rolled back" in warm
+    assert no_scratch_left()
+
+
+def test_a_cached_state_used_in_place_is_left_unchanged(
+    shop, bundle_root, tmp_path, settings, vendor
+) -> None:
+    if vendor != "postgresql":
+        pytest.skip("SQLite copies the cached file; only PostgreSQL uses a cached state in place")
     settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "CACHE_DIR": tmp_path / "cache"}
     drop_caches()
     call_command("makesafemigration", "shop", dry_run=True, verbosity=0)
-    assert len(cached_states()) == 1
-    call_command("makesafemigration", "shop", dry_run=True, verbosity=0)
-    assert len(cached_states()) == 1
+    [cached] = cached_states()
+    before = schema_of_database(cached)
+    call_command("makesafemigration", "shop", verbosity=0)
+    assert schema_of_database(cached) == before
+    assert "discount" not in str(before["shop_order"]["columns"])
+
+
+def test_a_new_migration_starts_from_the_closest_cached_state(
+    shop, packages, bundle_root, tmp_path, settings
+) -> None:
+    """Once migrations land, the next run builds on the cached state instead of from nothing."""
+    settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "CACHE_DIR": tmp_path / "cache"}
+    drop_caches()
+    call_command("makesafemigration", "shop", name="contact", verbosity=0)  # 0005 lands
+    packages.add("shop", "0006_note", NOTE)  # and a hand-written 0006 (the models lack "note")
+
+    origin = origin_of("makesafemigration", "shop", name="drop_note")
+
+    assert "closest cached state" in origin and "plus 2 migration(s)" in origin
+    assert len(cached_states()) == 2
+    up_sql = (bundle_root / "shop" / "0007_drop_note" / "up.sql").read_text()
+    assert 'DROP COLUMN "note"' in up_sql
 
 
 def test_a_changed_migration_file_never_reuses_a_stale_state(
@@ -142,24 +186,41 @@ def test_a_changed_migration_file_never_reuses_a_stale_state(
     assert 'DROP COLUMN "legacy_code"' in up_sql
 
 
-def cached_states() -> list[str]:
-    connection = connections["default"]
-    if connection.vendor == "sqlite":
-        from migration_studio import conf
+NOTE = """
+from django.db import migrations, models
 
-        return sorted(p.name for p in conf.cache_dir().glob(f"{CACHE_PREFIX}*.sqlite3"))
-    with connection._nodb_cursor() as cursor:
-        cursor.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s",
-            [CACHE_PREFIX.replace("_", r"\_") + "%"],
-        )
-        return sorted(row[0] for row in cursor.fetchall())
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0005_contact")]
+    operations = [migrations.AddField("order", "note", models.TextField(null=True))]
+"""
+
+
+def schema_of_database(name: str) -> dict:
+    from migration_studio.schema import snapshot
+    from migration_studio.scratch import _wrapper
+
+    settings_dict = {**connections["default"].settings_dict, "NAME": name}
+    connection = _wrapper(settings_dict, "cache_probe")
+    try:
+        return snapshot(connection)
+    finally:
+        connection.close()
+
+
+def cached_states() -> list[str]:
+    """This project's cached states (the test settings' project tag), oldest first."""
+    scratch = ScratchDatabase("default")
+    try:
+        return sorted(scratch.vendor.cached_names(scratch.cache_prefix))
+    finally:
+        scratch.vendor.close()
 
 
 def drop_caches() -> None:
-    connection = connections["default"]
-    if connection.vendor != "postgresql":
-        return
-    for name in cached_states():
-        with connection._nodb_cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    scratch = ScratchDatabase("default")
+    try:
+        for name in scratch.vendor.cached_names(scratch.cache_prefix):
+            scratch.vendor.drop_cached(name)
+    finally:
+        scratch.vendor.close()

@@ -81,6 +81,7 @@ class Command(BaseCommand):
                 migrations,
                 base=ancestors(loader, nodes[0]),
                 use_cache=options["use_cache"],
+                log=self.stdout.write if options["verbosity"] >= 2 else None,
             )
             entries = []
             for bundle, migration in zip(bundles, migrations, strict=True):

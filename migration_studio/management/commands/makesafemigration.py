@@ -71,6 +71,7 @@ class Command(makemigrations.Command):
             else RecordingAutodetector.last_from_state,
             sources=plan.sources,
             use_cache=self.use_cache,
+            log=self.log if self.verbosity >= 2 else None,
         )
         root = conf.bundle_root()
         entries = [(b, root / b.app_label / b.migration_name) for b in bundles]
