@@ -189,12 +189,14 @@ class CaptureSession:
             self.state = self._base_state or self._state_of(self.applied)
             return
 
-        closest = scratch.closest_cached(context, files)
-        if scratch.create(template=closest[0] if closest else None):
-            assert closest is not None
+        # Not cached (or the cached copy could not be made: then an empty database exists).
+        closest = None if scratch.connection else scratch.closest_cached(context, files)
+        if closest and scratch.create(template=closest[0]):
             self.applied = {tuple(node.split(".", 1)) for node in closest[1]["files"]}
             self.state = self._state_of(self.applied)
         else:
+            if scratch.connection is None:
+                scratch.create()
             self.state = ProjectState(real_apps=self.loader.unmigrated_apps)
         self._activate()
         if not self.applied:
@@ -202,7 +204,7 @@ class CaptureSession:
         missing = len(self.base - self.applied)
         self.origin = (
             f"closest cached state {closest[0]} plus {missing} migration(s)"
-            if self.applied
+            if closest and self.applied
             else f"built from nothing ({missing} migration(s))"
         )
         self._apply_plan(self.base)
