@@ -91,15 +91,20 @@ class Bundle:
         return forward, backward
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``bundle.json`` document (operations name their ``class``, as the format says)."""
         data = asdict(self)
         data["reversible"] = self.reversible
+        data["operations"] = [{"class": op.pop("operation"), **op} for op in data["operations"]]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Bundle:
         data = dict(data)
         data.pop("reversible", None)
-        data["operations"] = [OperationSQL(**op) for op in data["operations"]]
+        data["operations"] = [
+            OperationSQL(operation=op["class"], **{k: v for k, v in op.items() if k != "class"})
+            for op in data["operations"]
+        ]
         return cls(**data)
 
 

@@ -201,3 +201,21 @@ def test_reduced_state_gives_the_same_bundle_as_the_full_state(
     reduced = sql()
     monkeypatch.setattr(CaptureSession, "reduce_state", False)
     assert sql() == reduced
+
+
+def test_bundle_json_names_each_operation_class(shop: Path, bundle_root: Path) -> None:
+    run("shop")
+    data = json.loads((bundle_root / "shop" / PENDING / "bundle.json").read_text())
+    assert [op["class"] for op in data["operations"]] == ["AddField", "AddField", "AlterField"]
+    assert {
+        "index",
+        "class",
+        "description",
+        "forward_sql",
+        "reverse_sql",
+        "reversible",
+        "reason",
+    } <= set(data["operations"][0])
+    assert set(data["hashes"]) == {"migration", "up.sql", "down.sql"}
+    for key in ("created_at", "django_version", "vendor", "server_version", "dependencies"):
+        assert data[key]
