@@ -219,3 +219,37 @@ def test_bundle_json_names_each_operation_class(shop: Path, bundle_root: Path) -
     assert set(data["hashes"]) == {"migration", "up.sql", "down.sql"}
     for key in ("created_at", "django_version", "vendor", "server_version", "dependencies"):
         assert data[key]
+
+
+DROP_NAME = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [migrations.RemoveField("customer", "name")]
+"""
+
+
+def test_noinput_refuses_a_not_null_field_without_default_like_makemigrations(
+    shop, packages, bundle_root
+) -> None:
+    """The history dropped customer.name (NOT NULL, no default); the models still have it."""
+    packages.add("shop", "0005_drop_name", DROP_NAME)
+    with pytest.raises(SystemExit) as exit_info:
+        run("shop", interactive=False)
+    assert exit_info.value.code == 3
+    assert sorted(p.name for p in shop.glob("0006_*")) == []
+    assert not bundle_root.exists()
+
+
+def test_interactive_one_off_default(shop, packages, bundle_root, monkeypatch) -> None:
+    packages.add("shop", "0005_drop_name", DROP_NAME)
+    answers = iter(["1", "'Unknown'"])
+    monkeypatch.setattr("builtins.input", lambda *args: next(answers))
+    run("shop", name="name_back")
+    bundle = load_bundle(bundle_root / "shop" / "0006_name_back")
+    add_name = next(
+        op for op in bundle.operations if op.description == "Add field name to customer"
+    )
+    assert "Unknown" in "".join(add_name.all_forward_sql)
