@@ -277,8 +277,8 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_round_trip(case: Case, packages, bundle_root, vendor) -> None:
+def write_case(packages, case: Case) -> None:
+    """The app's history: the base migration, then the case's change as 0002_change."""
     packages.create(
         APP,
         {
@@ -288,6 +288,11 @@ def test_round_trip(case: Case, packages, bundle_root, vendor) -> None:
             ),
         },
     )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_round_trip(case: Case, packages, bundle_root, vendor) -> None:
+    write_case(packages, case)
     call_command("bundlemigration", APP, "0002", verbosity=0)
 
     bundle = assert_round_trip(
@@ -310,15 +315,7 @@ def test_reduced_state_captures_the_same_sql_as_the_full_state(
     """Captures render only the models a migration can see; the SQL must be the same."""
     from migration_studio.capture import CaptureSession
 
-    packages.create(
-        APP,
-        {
-            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
-            "0002_change": migration_source(
-                APP, "0002_change", case.operations, [(APP, "0001_initial")]
-            ),
-        },
-    )
+    write_case(packages, case)
 
     def captured() -> list[tuple]:
         call_command("bundlemigration", APP, "0002", verbosity=0)
