@@ -11,7 +11,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.state import ProjectState
 from django.db.migrations.writer import MigrationWriter
 
-from .graph import Node, add_migrations
+from .graph import Node, add_migrations, graph_order
 
 
 class RecordingAutodetector(MigrationAutodetector):
@@ -67,14 +67,6 @@ def plan_new_migrations(
         plan.sources[node] = writer.as_string().encode("utf-8")
         plan.paths[node] = Path(writer.path)
     return plan
-
-
-def graph_order(loader: MigrationLoader) -> list[Node]:
-    """Every migration of the graph, each after its dependencies."""
-    order: dict[Node, None] = {}
-    for leaf in sorted(loader.graph.leaf_nodes()):
-        order.update(dict.fromkeys(loader.graph.forwards_plan(leaf)))
-    return list(order)
 
 
 def _module_path(loader: MigrationLoader, node: Node) -> str | None:

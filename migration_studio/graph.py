@@ -36,6 +36,14 @@ def add_migrations(loader: MigrationLoader, migrations: Iterable[Migration]) -> 
     loader.graph.validate_consistency()
 
 
+def graph_order(loader: MigrationLoader) -> list[Node]:
+    """Every migration of the graph, each after its dependencies."""
+    order: dict[Node, None] = {}
+    for leaf in sorted(loader.graph.leaf_nodes()):
+        order.update(dict.fromkeys(loader.graph.forwards_plan(leaf)))
+    return list(order)
+
+
 def parents(loader: MigrationLoader, node: Node) -> list[Node]:
     """The migrations ``node`` directly depends on."""
     return sorted(parent.key for parent in loader.graph.node_map[node].parents)

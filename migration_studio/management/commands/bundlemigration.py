@@ -12,8 +12,7 @@ from django.db.migrations.loader import AmbiguityError, MigrationLoader
 from ... import conf
 from ...bundle import bundle_dir, ensure_writable, write_bundle
 from ...capture import capture_migrations
-from ...detect import graph_order
-from ...graph import ancestors, migration_source
+from ...graph import ancestors, graph_order, migration_source
 from ...reporting import write_summaries
 from ...scratch import source_connection
 from .makesafemigration import USER_ERRORS

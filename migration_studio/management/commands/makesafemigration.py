@@ -11,7 +11,14 @@ from django.core.management.commands import makemigrations
 from django.db import DEFAULT_DB_ALIAS
 
 from ... import conf
-from ...bundle import Bundle, BundleError, ensure_writable, remove_bundle, write_bundle
+from ...bundle import (
+    Bundle,
+    BundleError,
+    bundle_dir,
+    ensure_writable,
+    remove_bundle,
+    write_bundle,
+)
 from ...capture import CaptureError, capture_migrations
 from ...detect import RecordingAutodetector, plan_new_migrations
 from ...reporting import write_summaries
@@ -46,6 +53,7 @@ class Command(makemigrations.Command):
         self.database = options["database"]
         self.use_cache = options["use_cache"]
         self.check_changes = options["check_changes"]
+        RecordingAutodetector.last_from_state = None
         try:
             source_connection(self.database)
             if not (options["dry_run"] or self.check_changes):
@@ -74,7 +82,7 @@ class Command(makemigrations.Command):
             log=self.log if self.verbosity >= 2 else None,
         )
         root = conf.bundle_root()
-        entries = [(b, root / b.app_label / b.migration_name) for b in bundles]
+        entries = [(b, bundle_dir(root, b.app_label, b.migration_name)) for b in bundles]
         if self.dry_run:
             super().write_migration_files(changes, update_previous_migration_paths)
         else:
