@@ -43,6 +43,8 @@ class OperationSQL:
     expressible: bool = True
     reversible: bool = True
     reason: str = ""
+    #: What the operation changes, read from the model states (see risk/facts.py).
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def all_forward_sql(self) -> list[str]:
@@ -118,25 +120,30 @@ def bundle_dir(root: Path, app_label: str, migration_name: str) -> Path:
     return Path(root) / app_label / migration_name
 
 
-def render_files(bundle: Bundle, migration_source: bytes) -> dict[str, str]:
+def render_files(bundle: Bundle, migration_source: bytes, report: Any = None) -> dict[str, str]:
     """All files of the bundle, by name; fills ``bundle.hashes``."""
     from .render import render_down_sql, render_readme, render_up_sql
 
     files = {"up.sql": render_up_sql(bundle), "down.sql": render_down_sql(bundle)}
     bundle.hashes = {"migration": sha256(migration_source)}
     bundle.hashes.update({name: sha256(text) for name, text in files.items()})
-    files["README.md"] = render_readme(bundle)
+    files["README.md"] = render_readme(bundle, report)
+    if report is not None:
+        from .risk.report import report_json, rollback_plan
+
+        files["report.json"] = report_json(report)
+        files["rollback-plan.md"] = rollback_plan(bundle, report)
     files["bundle.json"] = json.dumps(bundle.to_dict(), indent=2, ensure_ascii=False) + "\n"
     return files
 
 
-def write_bundle(bundle: Bundle, root: Path, migration_source: bytes) -> Path:
+def write_bundle(bundle: Bundle, root: Path, migration_source: bytes, report: Any = None) -> Path:
     """Write the bundle under ``root`` atomically and return its directory.
 
     The files are written into a hidden staging directory beside the target, which then replaces
     the target in one rename, so a reader sees the old bundle or the new one, never a mix.
     """
-    files = render_files(bundle, migration_source)
+    files = render_files(bundle, migration_source, report)
     target = bundle_dir(root, bundle.app_label, bundle.migration_name)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

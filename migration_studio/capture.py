@@ -25,6 +25,7 @@ from django.db.migrations.state import ProjectState
 
 from .bundle import Bundle, OperationSQL
 from .graph import Node, context_key, manifest, parents, state_key
+from .risk.facts import operation_facts
 from .scratch import ScratchDatabase
 from .substate import substate
 
@@ -300,6 +301,9 @@ class CaptureSession:
                 op.state_forwards(migration.app_label, state)
                 _run(editor, migration, op, "database_forwards", before[index], state)
                 recorder.finish()
+                results[index].facts = operation_facts(
+                    op, migration.app_label, before[index], state, connection
+                ).to_dict()
         for result in results:
             result.forward_sql = recorder.immediate[result.index]
             result.deferred_forward_sql = recorder.deferred[result.index]

@@ -56,4 +56,53 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="migration_studio.E005",
             )
         )
+    for key in ("RULES", "DISABLED_RULES"):
+        value = user.get(key, [])
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            errors.append(
+                Error(
+                    f"{SETTING_NAME}['{key}'] must be a list of strings.",
+                    id="migration_studio.E006",
+                )
+            )
+    for path in user.get("RULES", []) if isinstance(user.get("RULES", []), list | tuple) else []:
+        errors.extend(_rule_errors(path))
+    rates = user.get("ESTIMATE_RATES", {})
+    if not isinstance(rates, dict) or not all(
+        isinstance(v, dict) and all(isinstance(r, int | float) and r > 0 for r in v.values())
+        for v in rates.values()
+    ):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['ESTIMATE_RATES'] must map a vendor to {{work kind: rows per "
+                "second}} with positive numbers.",
+                hint='For example {"postgresql": {"rewrite": 400_000}}.',
+                id="migration_studio.E008",
+            )
+        )
     return errors
+
+
+def _rule_errors(path: object) -> list[Error]:
+    from django.utils.module_loading import import_string
+
+    from .risk.base import Rule
+
+    try:
+        rule = import_string(str(path))
+    except ImportError as error:
+        return [
+            Error(
+                f"{SETTING_NAME}['RULES'] names {path}, which cannot be imported: {error}.",
+                id="migration_studio.E007",
+            )
+        ]
+    if not (isinstance(rule, type) and issubclass(rule, Rule) and rule.id):
+        return [
+            Error(
+                f"{SETTING_NAME}['RULES'] names {path}, which is not a Rule subclass with an id.",
+                hint="Subclass migration_studio.risk.base.Rule and set id, title and severity.",
+                id="migration_studio.E007",
+            )
+        ]
+    return []

@@ -27,6 +27,11 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_DIR": None,
     # How many cached states to keep per database server (oldest are dropped first).
     "CACHE_SIZE": 3,
+    # Risk rules: extra rule classes by dotted path, and rule ids to switch off.
+    "RULES": [],
+    "DISABLED_RULES": [],
+    # Throughputs of the time model, rows per second: {"postgresql": {"rewrite": 400_000}}.
+    "ESTIMATE_RATES": {},
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import __version__
 from .bundle import Bundle, OperationSQL
 
@@ -125,7 +127,7 @@ def render_down_sql(bundle: Bundle) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_readme(bundle: Bundle) -> str:
+def render_readme(bundle: Bundle, report: Any = None) -> str:
     forward, backward = bundle.statement_counts()
     previous = _previous(bundle)
     transaction = (
@@ -160,6 +162,11 @@ def render_readme(bundle: Bundle) -> str:
             f"{op.index + 1}. {op.description} (`{op.operation}`, "
             f"{len(op.all_forward_sql)} statement(s)){suffix}"
         )
+    if report is not None:
+        from .risk.report import readme_section
+
+        lines += ["", *readme_section(report)[:-1]]
+        lines[4:4] = [f"- Risk: **{report.risk_label}** (see Risk below)."]
     lines += [
         "",
         "## Testing",

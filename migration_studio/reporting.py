@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.core.management.color import Style
 
 from .bundle import Bundle
 
 
-def bundle_summary(bundle: Bundle, location: str, style: Style, verbosity: int) -> list[str]:
+def bundle_summary(
+    bundle: Bundle, location: str, style: Style, verbosity: int, report: Any = None
+) -> list[str]:
     """A few lines per bundle, like makemigrations' listing; the SQL itself from verbosity 2."""
     forward, backward = bundle.statement_counts()
     state = "reversible" if bundle.reversible else style.WARNING("NOT reversible")
@@ -31,6 +34,10 @@ def bundle_summary(bundle: Bundle, location: str, style: Style, verbosity: int) 
             lines.append(
                 style.WARNING(f"    ! operation {op.index + 1} ({op.operation}): {op.reason}")
             )
+    if report is not None:
+        from .risk.report import terminal_lines
+
+        lines.extend(terminal_lines(report, style))
     if verbosity >= 2:
         from .render import render_down_sql, render_up_sql
 
@@ -47,7 +54,7 @@ def write_summaries(
     write: Callable[[str], None],
     style: Style,
     verbosity: int,
-    entries: list[tuple[Bundle, Path]],
+    entries: list[tuple[Bundle, Path, Any]],
     *,
     written: bool,
 ) -> None:
@@ -55,8 +62,8 @@ def write_summaries(
         return
     heading = "Bundles:" if written else "Bundles (dry run, nothing written):"
     write(style.MIGRATE_HEADING(heading))
-    for bundle, path in entries:
-        for line in bundle_summary(bundle, relative(path) + "/", style, verbosity):
+    for bundle, path, report in entries:
+        for line in bundle_summary(bundle, relative(path) + "/", style, verbosity, report):
             write(line)
 
 

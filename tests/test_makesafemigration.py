@@ -34,6 +34,8 @@ def test_writes_the_migration_and_its_bundle(shop: Path, bundle_root: Path) -> N
         "README.md",
         "bundle.json",
         "down.sql",
+        "report.json",
+        "rollback-plan.md",
         "up.sql",
     ]
     assert "Migrations for 'shop':" in out

@@ -14,6 +14,8 @@ from ...bundle import bundle_dir, ensure_writable, write_bundle
 from ...capture import capture_migrations
 from ...graph import ancestors, graph_order, migration_source
 from ...reporting import write_summaries
+from ...risk import inputs as risk_inputs
+from ...risk.analysis import acknowledgements_of, analyse
 from ...scratch import source_connection
 from .makesafemigration import USER_ERRORS
 
@@ -44,6 +46,7 @@ class Command(BaseCommand):
             dest="use_cache",
             help="Do not reuse a cached scratch database state.",
         )
+        risk_inputs.add_arguments(parser)
         parser.add_argument(
             "--dry-run",
             action="store_true",
@@ -71,6 +74,7 @@ class Command(BaseCommand):
                 return
         migrations = [loader.graph.nodes[node] for node in nodes]
         try:
+            stats = risk_inputs.load(options)
             source_connection(options["database"])
             if not options["dry_run"]:
                 ensure_writable(root)
@@ -85,9 +89,10 @@ class Command(BaseCommand):
             entries = []
             for bundle, migration in zip(bundles, migrations, strict=True):
                 path = bundle_dir(root, bundle.app_label, bundle.migration_name)
+                report = analyse(bundle, stats, acknowledgements=acknowledgements_of(migration))
                 if not options["dry_run"]:
-                    write_bundle(bundle, root, migration_source(migration))
-                entries.append((bundle, path))
+                    write_bundle(bundle, root, migration_source(migration), report)
+                entries.append((bundle, path, report))
         except USER_ERRORS as error:
             raise CommandError(str(error)) from None
         write_summaries(

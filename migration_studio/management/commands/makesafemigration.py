@@ -22,9 +22,11 @@ from ...bundle import (
 from ...capture import CaptureError, capture_migrations
 from ...detect import RecordingAutodetector, plan_new_migrations
 from ...reporting import write_summaries
+from ...risk import inputs as risk_inputs
+from ...risk.analysis import acknowledgements_of, analyse
 from ...scratch import ScratchError, source_connection
 
-USER_ERRORS = (ScratchError, CaptureError, BundleError)
+USER_ERRORS = (ScratchError, CaptureError, BundleError, risk_inputs.StatsError)
 
 
 class Command(makemigrations.Command):
@@ -48,6 +50,7 @@ class Command(makemigrations.Command):
             dest="use_cache",
             help="Build the scratch database from scratch instead of reusing a cached state.",
         )
+        risk_inputs.add_arguments(parser)
 
     def handle(self, *app_labels: str, **options: Any) -> None:
         self.database = options["database"]
@@ -55,6 +58,7 @@ class Command(makemigrations.Command):
         self.check_changes = options["check_changes"]
         RecordingAutodetector.last_from_state = None
         try:
+            self.stats = risk_inputs.load(options)
             source_connection(self.database)
             if not (options["dry_run"] or self.check_changes):
                 ensure_writable(conf.bundle_root())
@@ -81,16 +85,30 @@ class Command(makemigrations.Command):
             use_cache=self.use_cache,
             log=self.log if self.verbosity >= 2 else None,
         )
+        reports = [
+            analyse(bundle, self.stats, acknowledgements=acknowledgements_of(migration))
+            for bundle, migration in zip(bundles, plan.migrations, strict=True)
+        ]
         root = conf.bundle_root()
-        entries = [(b, bundle_dir(root, b.app_label, b.migration_name)) for b in bundles]
+        entries = [
+            (b, bundle_dir(root, b.app_label, b.migration_name), r)
+            for b, r in zip(bundles, reports, strict=True)
+        ]
         if self.dry_run:
             super().write_migration_files(changes, update_previous_migration_paths)
         else:
-            self._write_together(changes, update_previous_migration_paths, plan.paths, bundles)
+            self._write_together(
+                changes, update_previous_migration_paths, plan.paths, bundles, reports
+            )
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
 
     def _write_together(
-        self, changes: dict, update_paths: dict | None, paths: dict, bundles: list[Bundle]
+        self,
+        changes: dict,
+        update_paths: dict | None,
+        paths: dict,
+        bundles: list[Bundle],
+        reports: list,
     ) -> None:
         """Write the migration files and their bundles, all or nothing."""
         root = conf.bundle_root()
@@ -100,9 +118,9 @@ class Command(makemigrations.Command):
         written: list[Bundle] = []
         try:
             super().write_migration_files(changes, update_paths)
-            for bundle in bundles:
+            for bundle, report in zip(bundles, reports, strict=True):
                 path = paths[(bundle.app_label, bundle.migration_name)]
-                write_bundle(bundle, root, path.read_bytes())
+                write_bundle(bundle, root, path.read_bytes(), report)
                 written.append(bundle)
         except BaseException:
             for path in self.written_files:

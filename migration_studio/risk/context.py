@@ -1,0 +1,223 @@
+"""What rules look at: each operation with its statements, facts, sizes and work estimates."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from ..bundle import Bundle, OperationSQL
+from . import estimate
+from .facts import OperationFacts
+from .sql import ACCESS_EXCLUSIVE, Statement, parse_all
+from .stats import Stats
+
+#: PostgreSQL functions whose value differs per row: a column default using one rewrites the table.
+VOLATILE_FUNCTIONS = (
+    "random",
+    "gen_random_uuid",
+    "uuid_generate_v4",
+    "uuid_generate_v1",
+    "clock_timestamp",
+    "timeofday",
+    "nextval",
+    "uuidv4",
+    "uuidv7",
+)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    match = re.match(r"\s*(\d+(?:\.\d+)*)", version or "")
+    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
+
+
+def _type(db_type: str | None) -> tuple[str, list[int]]:
+    """``varchar(20)`` -> ("varchar", [20]); ``numeric(12, 2)`` -> ("numeric", [12, 2])."""
+    text = (db_type or "").lower().replace("character varying", "varchar").strip()
+    match = re.match(r"([a-z_ ]+?)\s*(?:\((.*)\))?\s*$", text)
+    if not match:
+        return text, []
+    args = [int(a) for a in re.findall(r"\d+", match.group(2) or "")]
+    return match.group(1).strip(), args
+
+
+def rewrites_on_type_change(old: str | None, new: str | None) -> bool:
+    """Whether PostgreSQL rewrites the table for ``ALTER COLUMN ... TYPE new`` from ``old``.
+
+    Binary-coercible changes that only relax a constraint are metadata-only: widening a varchar,
+    varchar to text, dropping a varchar length, widening a numeric's precision (same scale) or
+    dropping it. Everything else (narrowing, int to bigint, int to varchar ...) rewrites.
+    """
+    if not old or not new:
+        return True
+    (old_name, old_args), (new_name, new_args) = _type(old), _type(new)
+    if (old_name, old_args) == (new_name, new_args):
+        return False
+    if old_name == "varchar" and new_name == "varchar":
+        return bool(new_args) and (not old_args or new_args[0] < old_args[0])
+    if old_name == "varchar" and new_name == "text":
+        return False
+    if old_name == "numeric" and new_name == "numeric":
+        if not new_args:
+            return False
+        if not old_args:
+            return True
+        same_scale = (old_args[1:] or [0]) == (new_args[1:] or [0])
+        return not (same_scale and new_args[0] >= old_args[0])
+    return True
+
+
+@dataclass
+class MigrationContext:
+    bundle: Bundle
+    facts: list[OperationFacts]
+    stats: Stats
+    #: Tables the forward SQL creates (empty when their statements run).
+    created_tables: set[str] = field(default_factory=set)
+
+    @property
+    def vendor(self) -> str:
+        return self.bundle.vendor
+
+    @cached_property
+    def server_version(self) -> tuple[int, ...]:
+        return version_tuple(self.bundle.server_version)
+
+    def rows(self, table: str | None) -> int | None:
+        if table is None:
+            return None
+        if table in self.created_tables:
+            return 0
+        return self.stats.rows(table)
+
+    def seconds(self, kind: str | None, table: str | None) -> float | None:
+        return estimate.seconds(kind, 0 if kind is None else self.rows(table), self.vendor)
+
+    def operations(self, direction: str = "forward") -> list[OperationContext]:
+        return [
+            OperationContext(self, op, self._facts(op.index), direction)
+            for op in (
+                self.bundle.operations
+                if direction == "forward"
+                else reversed(self.bundle.operations)
+            )
+        ]
+
+    def _facts(self, index: int) -> OperationFacts:
+        return self.facts[index] if index < len(self.facts) else OperationFacts()
+
+
+@dataclass
+class OperationContext:
+    migration: MigrationContext
+    op: OperationSQL
+    facts: OperationFacts
+    direction: str = "forward"
+
+    @property
+    def index(self) -> int:
+        return self.op.index
+
+    @property
+    def operation(self) -> str:
+        return self.op.operation
+
+    @property
+    def vendor(self) -> str:
+        return self.migration.vendor
+
+    @cached_property
+    def statements(self) -> list[Statement]:
+        sql = self.op.all_forward_sql if self.direction == "forward" else self.op.all_reverse_sql
+        return [statement for text in sql for statement in parse_all(text)]
+
+    def rows(self, table: str | None) -> int | None:
+        return self.migration.rows(table)
+
+    @cached_property
+    def rebuilt_tables(self) -> set[str]:
+        """Tables rebuilt by copy (SQLite): their DROP TABLE is part of the rebuild, not a drop."""
+        return {
+            action.name
+            for statement in self.statements
+            if statement.kind == "rename_table" and (statement.table or "").startswith("new__")
+            for action in statement.actions
+            if action.name
+        }
+
+    def table_of(self, statement: Statement) -> str | None:
+        if statement.kind == "drop_index":
+            return self.facts.indexes.get(statement.index or "") or self.facts.table_before
+        return statement.table
+
+    def is_existing(self, table: str | None) -> bool:
+        """The table exists before this migration (so it may hold rows)."""
+        return table is not None and table not in self.migration.created_tables
+
+    def work(self, statement: Statement) -> tuple[str | None, str | None]:
+        """The heavy work a statement does, and on which table: (kind, table) or (None, table)."""
+        table = self.table_of(statement)
+        if statement.kind == "create_index":
+            return "index", table
+        if statement.kind == "update":
+            return "backfill", table
+        if statement.kind == "insert" and self._is_rebuild_copy(statement):
+            return "copy", self._rebuild_source(statement)
+        if statement.kind != "alter_table":
+            return None, table
+        kinds = [self.action_work(statement, action) for action in statement.actions]
+        order = ("rewrite", "copy", "index", "validate_fk", "scan")
+        for kind in order:
+            if kind in kinds:
+                return kind, table
+        return None, table
+
+    def action_work(self, statement: Statement, action: object) -> str | None:
+        kind = getattr(action, "kind", None)
+        if kind == "alter_type":
+            old = self.facts.field_before.db_type if self.facts.field_before else None
+            new = getattr(action, "new_type", None)
+            if self.vendor == "postgresql" and not rewrites_on_type_change(old, new):
+                return None
+            return "rewrite"
+        if kind == "add_column":
+            default = getattr(action, "default", None)
+            if default and self.vendor == "postgresql":
+                volatile = any(f in default.lower() for f in VOLATILE_FUNCTIONS)
+                if volatile or self.migration.server_version < (11,):
+                    return "rewrite"
+            return None
+        if kind == "set_not_null":
+            return "scan"
+        if kind == "validate_constraint":
+            return "scan"
+        if kind == "add_constraint" and not getattr(action, "not_valid", False):
+            constraint = getattr(action, "constraint", None)
+            if constraint == "check":
+                return "scan"
+            if constraint == "foreign_key":
+                return "validate_fk"
+            if constraint in ("unique", "primary_key") and not getattr(action, "using", False):
+                return "index"
+        return None
+
+    def seconds(self, statement: Statement) -> float | None:
+        kind, table = self.work(statement)
+        return self.migration.seconds(kind, table)
+
+    def _is_rebuild_copy(self, statement: Statement) -> bool:
+        return (statement.table or "").startswith("new__")
+
+    def _rebuild_source(self, statement: Statement) -> str | None:
+        return (statement.table or "")[len("new__") :] or None
+
+    def strong_locks(self) -> list[tuple[Statement, str, str]]:
+        """(statement, table, mode) for every ACCESS EXCLUSIVE lock on an existing table."""
+        found = []
+        for statement in self.statements:
+            for table, mode in statement.locks().items():
+                if statement.kind == "drop_index":
+                    table = self.table_of(statement) or table
+                if mode == ACCESS_EXCLUSIVE and self.is_existing(table):
+                    found.append((statement, table, mode))
+        return found

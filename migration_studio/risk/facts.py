@@ -1,0 +1,157 @@
+"""Facts about an operation that its SQL alone does not tell: fields and tables before and after.
+
+They are read from the rendered model states while the operation is captured (the only moment both
+states exist), and kept with the bundle for the analysis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.migrations.operations.base import Operation
+from django.db.migrations.state import ProjectState
+from django.db.models import NOT_PROVIDED
+from django.db.models.fields import Field
+
+
+@dataclass
+class FieldFacts:
+    name: str
+    column: str | None
+    db_type: str | None
+    null: bool
+    primary_key: bool = False
+    unique: bool = False
+    db_index: bool = False
+    is_relation: bool = False
+    many_to_many: bool = False
+    #: The table a foreign key points to.
+    target_table: str | None = None
+    has_default: bool = False
+    #: The default is a callable (evaluated once when the column is added to existing rows).
+    callable_default: str | None = None
+    has_db_default: bool = False
+
+
+@dataclass
+class OperationFacts:
+    #: The model's table before and after the operation (None when it does not exist).
+    table_before: str | None = None
+    table_after: str | None = None
+    field_before: FieldFacts | None = None
+    field_after: FieldFacts | None = None
+    #: Tables whose foreign keys point at the model (before the operation).
+    referenced_by: list[str] = field(default_factory=list)
+    #: Tables the model's own foreign keys point to (before the operation).
+    points_to: list[str] = field(default_factory=list)
+    #: Index name -> table, for statements that name only the index (DROP INDEX).
+    indexes: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OperationFacts:
+        data = dict(data)
+        for key in ("field_before", "field_after"):
+            if data.get(key):
+                data[key] = FieldFacts(**data[key])
+        return cls(**data)
+
+
+def _model(state: ProjectState, app_label: str, name: str | None) -> Any:
+    if not name:
+        return None
+    try:
+        return state.apps.get_model(app_label, name)
+    except LookupError:
+        return None
+
+
+def _field_facts(field: Field, connection: BaseDatabaseWrapper) -> FieldFacts:
+    default = getattr(field, "default", NOT_PROVIDED)
+    target = None
+    if field.is_relation and not field.many_to_many and field.related_model is not None:
+        target = getattr(field.related_model._meta, "db_table", None)
+    return FieldFacts(
+        name=field.name,
+        column=field.column if field.concrete and not field.many_to_many else None,
+        db_type=field.db_type(connection) if field.concrete else None,
+        null=bool(field.null),
+        primary_key=bool(field.primary_key),
+        unique=bool(field.unique),
+        db_index=bool(field.db_index),
+        is_relation=bool(field.is_relation),
+        many_to_many=bool(field.many_to_many),
+        target_table=target,
+        has_default=default is not NOT_PROVIDED,
+        callable_default=getattr(default, "__qualname__", repr(default))
+        if default is not NOT_PROVIDED and callable(default)
+        else None,
+        has_db_default=getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED,
+    )
+
+
+def _get_field(model: Any, name: str | None) -> Field | None:
+    if model is None or not name:
+        return None
+    try:
+        return model._meta.get_field(name)
+    except Exception:  # FieldDoesNotExist, or a reverse relation: not a column of this table
+        return None
+
+
+def operation_facts(
+    operation: Operation,
+    app_label: str,
+    before: ProjectState,
+    after: ProjectState,
+    connection: BaseDatabaseWrapper,
+) -> OperationFacts:
+    """What ``operation`` changes, read from the rendered states around it."""
+    model_name = getattr(operation, "model_name_lower", None) or getattr(
+        operation, "name_lower", None
+    )
+    old_model_name = getattr(operation, "old_name_lower", None) or model_name
+    new_model_name = getattr(operation, "new_name_lower", None) or model_name
+    old_model = _model(before, app_label, old_model_name)
+    new_model = _model(after, app_label, new_model_name)
+    facts = OperationFacts(
+        table_before=old_model._meta.db_table if old_model is not None else None,
+        table_after=new_model._meta.db_table if new_model is not None else None,
+    )
+    field_name = getattr(operation, "name", None) if hasattr(operation, "model_name") else None
+    old_name = getattr(operation, "old_name", None) if hasattr(operation, "model_name") else None
+    new_name = getattr(operation, "new_name", None) if hasattr(operation, "model_name") else None
+    old_field = _get_field(old_model, old_name or field_name)
+    new_field = _get_field(new_model, new_name or field_name)
+    if old_field is not None:
+        facts.field_before = _field_facts(old_field, connection)
+    if new_field is not None:
+        facts.field_after = _field_facts(new_field, connection)
+    if old_model is not None:
+        facts.referenced_by = sorted(
+            {
+                rel.related_model._meta.db_table
+                for rel in old_model._meta.related_objects
+                if not rel.many_to_many and rel.related_model is not None
+            }
+        )
+        facts.points_to = sorted(
+            {
+                f.related_model._meta.db_table
+                for f in old_model._meta.concrete_fields
+                if f.is_relation
+                and f.related_model is not None
+                and f.related_model is not old_model
+            }
+        )
+    for model in (old_model, new_model):
+        if model is None:
+            continue
+        for index in model._meta.indexes:
+            if index.name:
+                facts.indexes[index.name] = model._meta.db_table
+    return facts

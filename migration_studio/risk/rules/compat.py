@@ -1,0 +1,223 @@
+"""Rolling deploys and data: what breaks the code still running, and what a rollback loses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..base import Finding, Rule, Severity
+from ..context import OperationContext
+
+
+class NotNullWithoutDatabaseDefault(Rule):
+    id = "MS151"
+    title = "NOT NULL column without a database default breaks old code's inserts"
+    severity = Severity.HIGH
+    example = "AddField('order', 'discount', DecimalField(default=0))  # default is Python-only"
+    safe_alternative = (
+        "Give the field a database default (db_default=..., Django 5.0+) so rows inserted by the "
+        "old code get a value, or add it nullable, deploy, backfill, then make it NOT NULL."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        after = context.facts.field_after
+        if context.operation not in ("AddField", "AlterField") or not after or after.null:
+            return
+        if after.has_db_default or after.many_to_many or after.primary_key:
+            return
+        before = context.facts.field_before
+        if context.operation == "AlterField" and before and not before.null:
+            return  # it was NOT NULL already
+        table = context.facts.table_after
+        if not context.is_existing(table):
+            return
+        statements = [s.sql for s in context.statements if s.table == table]
+        yield self.finding(
+            context,
+            f"{table}.{after.column} becomes NOT NULL with no database default: while old code "
+            "still runs (a rolling deploy, or after a code rollback), its INSERTs do not set the "
+            "column and fail.",
+            statements=statements,
+            tables=[table] if table else [],
+            breaks_old_code=True,
+        )
+
+
+class ColumnDropped(Rule):
+    id = "MS152"
+    title = "Column dropped: data loss, and old code still reads it"
+    severity = Severity.HIGH
+    example = "RemoveField('author', 'email')"
+    safe_alternative = (
+        "First deploy code that no longer uses the field (remove it from the model with "
+        "SeparateDatabaseAndState so only the state changes), then drop the column in a later "
+        "release. Back the data up if it may be needed."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            for action in statement.actions:
+                if action.kind == "drop_column" and context.is_existing(statement.table):
+                    rows = context.rows(statement.table)
+                    yield self.finding(
+                        context,
+                        f"Drops {statement.table}.{action.column}: its data is gone (a rollback "
+                        "restores the column, empty), and code still running that selects it "
+                        "fails until it is deployed.",
+                        statements=[statement.sql],
+                        tables=[statement.table],
+                        data_loss=True,
+                        breaks_old_code=True,
+                        rows=rows,
+                        severity=Severity.MEDIUM if rows == 0 else self.severity,
+                    )
+
+
+class TableDropped(Rule):
+    id = "MS153"
+    title = "Table dropped: data loss, and old code still uses it"
+    severity = Severity.CRITICAL
+    example = "DeleteModel('tag')"
+    safe_alternative = (
+        "Deploy code that no longer uses the model first (SeparateDatabaseAndState), keep the "
+        "table for a release, back it up, then drop it."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            if (
+                statement.kind == "drop_table"
+                and context.is_existing(statement.table)
+                and statement.table not in context.rebuilt_tables
+            ):
+                rows = context.rows(statement.table)
+                yield self.finding(
+                    context,
+                    f"Drops table {statement.table}: every row is gone (a rollback recreates it "
+                    "empty), and code still running that uses it fails.",
+                    statements=[statement.sql],
+                    tables=[statement.table],
+                    data_loss=True,
+                    breaks_old_code=True,
+                    rows=rows,
+                    severity=Severity.HIGH if rows == 0 else self.severity,
+                )
+
+
+class Renamed(Rule):
+    id = "MS154"
+    title = "Column or table renamed: old code uses the old name"
+    severity = Severity.HIGH
+    example = "RenameField('book', 'pages', 'page_count')"
+    safe_alternative = (
+        "Keep the database name and rename only in Python (db_column= / db_table=), or add the "
+        "new column, write both, backfill, switch reads, then drop the old one."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            for action in statement.actions:
+                if action.kind in ("rename_column", "rename_table") and context.is_existing(
+                    statement.table
+                ):
+                    what = (
+                        f"column {statement.table}.{action.column}"
+                        if action.kind == "rename_column"
+                        else f"table {statement.table}"
+                    )
+                    yield self.finding(
+                        context,
+                        f"Renames {what} to {action.name}: code still running (rolling deploy) "
+                        "queries the old name and fails until it is replaced.",
+                        statements=[statement.sql],
+                        tables=[statement.table] if statement.table else [],
+                        breaks_old_code=True,
+                    )
+
+
+class CallableDefaultEvaluatedOnce(Rule):
+    id = "MS155"
+    title = "Callable default evaluated once for every existing row"
+    severity = Severity.MEDIUM
+    example = "AddField('order', 'token', UUIDField(default=uuid.uuid4))"
+    safe_alternative = (
+        "Add the field nullable (or with db_default=... a database function), then fill existing "
+        "rows in a data migration that calls the function per row, in batches."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        after = context.facts.field_after
+        if context.operation != "AddField" or not after or not after.callable_default:
+            return
+        table = context.facts.table_after
+        if not context.is_existing(table):
+            return
+        yield self.finding(
+            context,
+            f"{table}.{after.column} has the callable default {after.callable_default}: Django "
+            "calls it once and gives every existing row that same value (e.g. one UUID or one "
+            "timestamp for all rows).",
+            statements=[s.sql for s in context.statements if s.table == table],
+            tables=[table] if table else [],
+            rows=context.rows(table),
+        )
+
+
+class RollbackLosesData(Rule):
+    id = "MS156"
+    title = "Rollback drops what the migration added (data written since is lost)"
+    severity = Severity.MEDIUM
+    directions = ("reverse",)
+    example = "down.sql of AddField: ALTER TABLE ... DROP COLUMN ..."
+    safe_alternative = (
+        "Prefer rolling forward; if you must roll back, export the new columns or tables first "
+        "(see rollback-plan.md)."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            dropped = []
+            if statement.kind == "drop_table" and statement.table not in context.rebuilt_tables:
+                dropped.append(f"table {statement.table}")
+            dropped += [
+                f"column {statement.table}.{a.column}"
+                for a in statement.actions
+                if a.kind == "drop_column"
+            ]
+            for what in dropped:
+                yield self.finding(
+                    context,
+                    f"Rolling back drops {what}: whatever was written to it after the deploy is "
+                    "lost.",
+                    statements=[statement.sql],
+                    tables=[statement.table] if statement.table else [],
+                    data_loss_on_rollback=True,
+                )
+
+
+class RollbackFailsOnData(Rule):
+    id = "MS157"
+    title = "Rollback re-adds a NOT NULL column without default: fails on a non-empty table"
+    severity = Severity.HIGH
+    directions = ("reverse",)
+    example = "down.sql of RemoveField(NOT NULL, no default): ADD COLUMN ... NOT NULL"
+    safe_alternative = (
+        "Give the field a default (or make it nullable) in a migration before removing it, so "
+        "the reverse can re-add it; or plan the rollback as a restore."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            for action in statement.actions:
+                if action.kind == "add_column" and action.not_null and action.default is None:
+                    rows = context.rows(statement.table)
+                    yield self.finding(
+                        context,
+                        f"The rollback adds {statement.table}.{action.column} NOT NULL without a "
+                        "default: it fails as soon as the table has a row, and the dropped data "
+                        "is not restored either.",
+                        statements=[statement.sql],
+                        tables=[statement.table] if statement.table else [],
+                        data_loss=True,
+                        rows=rows,
+                        severity=Severity.LOW if rows == 0 else self.severity,
+                    )

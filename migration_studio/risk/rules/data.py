@@ -1,0 +1,161 @@
+"""Data changes and opaque operations: backfills, RunPython, RunSQL, reversibility."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..base import Finding, Rule, Severity
+from ..context import MigrationContext, OperationContext
+from .locks import severity_for_seconds
+
+DATA_OPERATIONS = ("RunPython",)
+
+
+class BackfillInTransaction(Rule):
+    id = "MS141"
+    title = "UPDATE of existing rows inside the migration"
+    severity = Severity.MEDIUM
+    example = 'UPDATE "author" SET "email" = \'\' WHERE "email" IS NULL;'
+    safe_alternative = (
+        "Backfill in batches outside the schema migration (a management command or a non-atomic "
+        "data migration committing every few thousand rows), then apply the constraint."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            if statement.kind != "update" or not context.is_existing(statement.table):
+                continue
+            seconds = context.seconds(statement)
+            rows = context.rows(statement.table)
+            yield self.finding(
+                context,
+                f"Updates rows of {statement.table} in the migration's transaction: every "
+                "updated row stays locked until COMMIT, and the table bloats by one row version "
+                "per update"
+                + (f" (up to {rows:,} rows, about {seconds:.1f}s)." if rows and seconds else "."),
+                statements=[statement.sql],
+                tables=[statement.table] if statement.table else [],
+                lock="ROW EXCLUSIVE",
+                blocks_writes=True,
+                rows=rows,
+                estimated_seconds=seconds,
+                lock_seconds=seconds,
+                severity=max(Severity.LOW, severity_for_seconds(seconds, unknown=self.severity)),
+            )
+
+
+class RunPythonOperation(Rule):
+    id = "MS142"
+    title = "RunPython: opaque data step"
+    severity = Severity.MEDIUM
+    example = "RunPython(forwards_func, reverse_func)"
+    safe_alternative = (
+        "Process rows in batches (iterator() and bulk_update), keep it idempotent, give it a "
+        "reverse_code (RunPython.noop if nothing to undo), and test it with validatemigration "
+        "on sampled data."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        if context.operation != "RunPython":
+            return
+        yield self.finding(
+            context,
+            "Runs Python code whose queries, duration and locks cannot be known from the SQL: "
+            "review it for batching, idempotence and the rows it touches."
+            + ("" if context.op.reversible else " It has no reverse_code: no rollback."),
+        )
+
+
+class RunSQLOperation(Rule):
+    id = "MS143"
+    title = "RunSQL: hand-written SQL to review"
+    severity = Severity.LOW
+    example = 'RunSQL("UPDATE ...", reverse_sql="...")'
+    safe_alternative = (
+        "Review the SQL like any other statement of the report; give it reverse_sql, and "
+        "state_operations when it changes the schema."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        if context.operation != "RunSQL":
+            return
+        opaque = [s.sql for s in context.statements if s.kind == "other"]
+        yield self.finding(
+            context,
+            "Runs hand-written SQL"
+            + (f"; {len(opaque)} statement(s) could not be analysed" if opaque else "")
+            + ("" if context.op.reversible else "; it has no reverse_sql: no rollback")
+            + ".",
+            statements=opaque,
+            severity=Severity.MEDIUM if opaque or not context.op.reversible else self.severity,
+        )
+
+
+class IrreversibleOperation(Rule):
+    id = "MS145"
+    title = "Operation cannot be reversed"
+    severity = Severity.MEDIUM
+    example = "RunSQL('...') without reverse_sql"
+    safe_alternative = "Provide the reverse (reverse_code / reverse_sql), or plan a forward fix."
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        if context.op.reversible:
+            return
+        yield self.finding(
+            context,
+            f"No rollback past this operation: {context.op.reason}.",
+            data_loss_on_rollback=True,
+        )
+
+
+class SchemaAndDataMixed(Rule):
+    id = "MS144"
+    title = "Schema and data changes in one migration"
+    severity = Severity.LOW
+    scope = "migration"
+    example = "AddField(...) + RunPython(fill) in one migration"
+    safe_alternative = (
+        "Put the data step in its own migration: schema locks are not held while it runs, and "
+        "it can be retried or batched independently."
+    )
+
+    def check_migration(self, migration: MigrationContext) -> Iterable[Finding]:
+        operations = migration.operations()
+        data = [c for c in operations if c.operation in DATA_OPERATIONS]
+        schema = [c for c in operations if c.operation not in (*DATA_OPERATIONS, "RunSQL")]
+        if data and schema:
+            context = data[0]
+            yield self.finding(
+                context,
+                f"{len(schema)} schema operation(s) and {len(data)} data operation(s) share one "
+                "migration"
+                + (
+                    ": in one transaction, the schema locks are held while the data step runs."
+                    if migration.bundle.transactional
+                    else "."
+                ),
+            )
+
+
+class NonAtomicMigration(Rule):
+    id = "MS146"
+    title = "Non-atomic migration: a failure leaves it half applied"
+    severity = Severity.LOW
+    scope = "migration"
+    example = "class Migration: atomic = False"
+    safe_alternative = (
+        "Keep non-atomic migrations to one idempotent statement each (e.g. one concurrent "
+        "index), so a failed run can simply be retried."
+    )
+
+    def check_migration(self, migration: MigrationContext) -> Iterable[Finding]:
+        if migration.bundle.atomic or not migration.bundle.operations:
+            return
+        statements = sum(len(op.all_forward_sql) for op in migration.bundle.operations)
+        if statements > 1:
+            context = migration.operations()[0]
+            yield self.finding(
+                context,
+                f"{statements} statements commit one by one: if one fails, the ones before it "
+                "stay applied and the migration is not recorded; re-running must cope with that.",
+            )

@@ -1,0 +1,76 @@
+"""Indexes: built or dropped without CONCURRENTLY."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..base import Finding, Rule, Severity
+from ..context import OperationContext
+from ..sql import ACCESS_EXCLUSIVE, SHARE
+from .locks import severity_for_seconds
+
+
+class IndexBuiltWithoutConcurrently(Rule):
+    id = "MS131"
+    title = "Index built without CONCURRENTLY blocks writes"
+    severity = Severity.MEDIUM
+    backends = ("postgresql",)
+    example = 'CREATE INDEX "shop_product_name_idx" ON "shop_product" ("name");'
+    safe_alternative = (
+        "Use django.contrib.postgres.operations.AddIndexConcurrently (or "
+        "CREATE INDEX CONCURRENTLY) in a migration with atomic = False."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            if statement.kind != "create_index" or statement.concurrently:
+                continue
+            if not context.is_existing(statement.table):
+                continue
+            seconds = context.seconds(statement)
+            rows = context.rows(statement.table)
+            yield self.finding(
+                context,
+                f"Builds index {statement.index} on {statement.table} holding SHARE: inserts, "
+                "updates and deletes wait for the whole build"
+                + (f" ({rows:,} rows, about {seconds:.1f}s)." if rows and seconds else "."),
+                statements=[statement.sql],
+                tables=[statement.table] if statement.table else [],
+                lock=SHARE,
+                blocks_writes=True,
+                rows=rows,
+                estimated_seconds=seconds,
+                lock_seconds=seconds,
+                severity=max(Severity.LOW, severity_for_seconds(seconds, unknown=self.severity)),
+            )
+
+
+class IndexDroppedWithoutConcurrently(Rule):
+    id = "MS132"
+    title = "Index dropped without CONCURRENTLY"
+    severity = Severity.LOW
+    backends = ("postgresql",)
+    directions = ("forward", "reverse")
+    example = 'DROP INDEX IF EXISTS "book_tp_idx";'
+    safe_alternative = (
+        "Use RemoveIndexConcurrently (django.contrib.postgres.operations) in a non-atomic "
+        "migration: DROP INDEX CONCURRENTLY waits for running queries without blocking new ones."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            if statement.kind != "drop_index" or statement.concurrently:
+                continue
+            table = context.table_of(statement)
+            if not context.is_existing(table):
+                continue
+            yield self.finding(
+                context,
+                f"Drops index {statement.index} with ACCESS EXCLUSIVE on {table}: brief, but "
+                "it waits for running queries and every new query on the table waits behind it.",
+                statements=[statement.sql],
+                tables=[table] if table else [],
+                lock=ACCESS_EXCLUSIVE,
+                blocks_reads=True,
+                blocks_writes=True,
+            )

@@ -1,0 +1,220 @@
+"""Locks: what each statement locks, for how long, and what waits behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..base import Finding, Rule, Severity
+from ..context import MigrationContext, OperationContext
+from ..sql import ACCESS_EXCLUSIVE, BLOCKS_READS, BLOCKS_WRITES, SHARE_ROW_EXCLUSIVE
+
+
+def severity_for_seconds(seconds: float | None, *, unknown: Severity = Severity.MEDIUM) -> Severity:
+    """How bad it is to block a table for ``seconds`` (None: the table size is unknown)."""
+    if seconds is None:
+        return unknown
+    if seconds < 0.5:
+        return Severity.LOW
+    if seconds < 5:
+        return Severity.MEDIUM
+    if seconds < 60:
+        return Severity.HIGH
+    return Severity.CRITICAL
+
+
+class AccessExclusiveLock(Rule):
+    id = "MS101"
+    title = "ACCESS EXCLUSIVE lock on an existing table"
+    severity = Severity.LOW
+    backends = ("postgresql",)
+    example = 'ALTER TABLE "shop_order" ADD COLUMN "note" text NULL;'
+    safe_alternative = (
+        "Set a short lock_timeout (e.g. SET lock_timeout = '2s') and retry on timeout, so the "
+        "statement never queues in front of your traffic; keep the locked part metadata-only."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement, table, mode in context.strong_locks():
+            seconds = context.seconds(statement)
+            rows = context.rows(table)
+            yield self.finding(
+                context,
+                f"Takes {mode} on {table}: every read and write of it waits until the transaction "
+                f"ends; while the lock waits for running queries, new queries queue behind it.",
+                statements=[statement.sql],
+                tables=[table],
+                lock=mode,
+                blocks_reads=True,
+                blocks_writes=True,
+                rows=rows,
+                lock_seconds=seconds,
+                estimated_seconds=seconds,
+                severity=severity_for_seconds(seconds, unknown=Severity.LOW)
+                if seconds is None or seconds >= 0.5
+                else Severity.LOW,
+            )
+
+
+class ReferencedTableLock(Rule):
+    id = "MS102"
+    title = "Foreign key change locks the referenced table"
+    severity = Severity.MEDIUM
+    backends = ("postgresql",)
+    directions = ("forward", "reverse")
+    example = 'ALTER TABLE "order" ADD CONSTRAINT ... FOREIGN KEY ("customer_id") REFERENCES ...;'
+    safe_alternative = (
+        "Add foreign keys NOT VALID and VALIDATE CONSTRAINT in a later migration; drop tables "
+        "and foreign keys in a quiet period with a short lock_timeout."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            own = context.table_of(statement)
+            referenced = {
+                table: mode
+                for table, mode in statement.locks().items()
+                if table != own and context.is_existing(table)
+            }
+            if statement.kind == "drop_table" or (
+                statement.kind == "alter_table"
+                and any(a.kind == "drop_constraint" for a in statement.actions)
+                and context.facts.field_before
+                and context.facts.field_before.target_table
+            ):
+                for table in self._targets(context, statement):
+                    referenced[table] = ACCESS_EXCLUSIVE
+            for table, mode in sorted(referenced.items()):
+                yield self.finding(
+                    context,
+                    f"Also takes {mode} on the referenced table {table}"
+                    + (
+                        " (blocks its reads and writes)"
+                        if mode in BLOCKS_READS
+                        else " (blocks its writes)"
+                        if mode in BLOCKS_WRITES
+                        else ""
+                    )
+                    + ", for as long as the transaction runs.",
+                    statements=[statement.sql],
+                    tables=[table],
+                    lock=mode,
+                    blocks_reads=mode in BLOCKS_READS,
+                    blocks_writes=mode in BLOCKS_WRITES,
+                    rows=context.rows(table),
+                    severity=Severity.HIGH if mode == ACCESS_EXCLUSIVE else Severity.MEDIUM,
+                )
+
+    def _targets(self, context: OperationContext, statement: object) -> list[str]:
+        targets = set()
+        if context.facts.field_before and context.facts.field_before.target_table:
+            targets.add(context.facts.field_before.target_table)
+        if getattr(statement, "kind", "") == "drop_table":
+            targets.update(context.facts.points_to)
+        return sorted(t for t in targets if context.is_existing(t))
+
+
+class LockTimeoutMissing(Rule):
+    id = "MS103"
+    title = "Strong lock without lock_timeout"
+    severity = Severity.LOW
+    backends = ("postgresql",)
+    example = 'ALTER TABLE "shop_order" DROP COLUMN "note";'
+    safe_alternative = (
+        "Run the migration with a lock_timeout (e.g. OPTIONS={'options': '-c lock_timeout=2s'} "
+        "for the migrating connection, or RunSQL(\"SET lock_timeout = '2s'\") first) and retry."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        locks = context.strong_locks()
+        if not locks:
+            return
+        statement, table, mode = locks[0]
+        yield self.finding(
+            context,
+            f"Nothing bounds how long {mode} on {table} may wait: behind one long-running query "
+            "it queues, and every query on the table queues behind it (an outage).",
+            statements=[statement.sql],
+            tables=[table],
+            lock=mode,
+            blocks_reads=True,
+            blocks_writes=True,
+        )
+
+
+class LocksHeldAcrossMigration(Rule):
+    """A transactional migration keeps every lock until COMMIT."""
+
+    id = "MS104"
+    title = "Lock held while later statements run (atomic migration)"
+    severity = Severity.HIGH
+    backends = ("postgresql",)
+    example = "ALTER TABLE a ADD COLUMN ...; CREATE INDEX ON a (...);  -- one transaction"
+    safe_alternative = (
+        "Split the migration: keep quick metadata changes in one migration and slow work "
+        "(index builds, validations, backfills) in another, ideally non-atomic and concurrent."
+    )
+    scope = "migration"
+
+    def check_migration(self, migration: MigrationContext) -> Iterable[Finding]:
+        if not migration.bundle.transactional:
+            return
+        held: dict[str, tuple[OperationContext, str]] = {}
+        for context in migration.operations():
+            for statement in context.statements:
+                seconds = context.seconds(statement) or 0.0
+                for table, (holder, sql) in list(held.items()):
+                    if seconds >= 0.5 and holder.index != context.index:
+                        yield self.finding(
+                            context,
+                            f"{table} stays locked (ACCESS EXCLUSIVE, taken by operation "
+                            f"{holder.index + 1}) while this statement runs for about "
+                            f"{seconds:.1f}s: reads and writes of {table} wait that long.",
+                            statements=[sql, statement.sql],
+                            tables=[table],
+                            lock=ACCESS_EXCLUSIVE,
+                            blocks_reads=True,
+                            blocks_writes=True,
+                            lock_seconds=seconds,
+                            estimated_seconds=seconds,
+                            severity=max(self.severity, severity_for_seconds(seconds)),
+                        )
+                        del held[table]
+                for table, mode in statement.locks().items():
+                    if mode == ACCESS_EXCLUSIVE and context.is_existing(table):
+                        held.setdefault(table, (context, statement.sql))
+
+
+class SharedRowExclusiveOnBoth(Rule):
+    """Kept separate so the lock on the altered table itself is reported with its mode."""
+
+    id = "MS105"
+    title = "Foreign key creation blocks writes to the table"
+    severity = Severity.MEDIUM
+    backends = ("postgresql",)
+    example = 'ALTER TABLE "order" ADD CONSTRAINT ... FOREIGN KEY ... ;'
+    safe_alternative = "ADD CONSTRAINT ... NOT VALID, then VALIDATE CONSTRAINT separately."
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            if statement.kind != "alter_table" or not context.is_existing(statement.table):
+                continue
+            for action in statement.actions:
+                if action.kind == "add_constraint" and action.constraint == "foreign_key":
+                    seconds = context.seconds(statement)
+                    yield self.finding(
+                        context,
+                        f"Takes {SHARE_ROW_EXCLUSIVE} on {statement.table}: writes wait while "
+                        "the constraint is added"
+                        + ("" if action.not_valid else " and every existing row is checked")
+                        + ".",
+                        statements=[statement.sql],
+                        tables=[statement.table],
+                        lock=SHARE_ROW_EXCLUSIVE,
+                        blocks_writes=True,
+                        rows=context.rows(statement.table),
+                        lock_seconds=seconds,
+                        estimated_seconds=seconds,
+                        severity=Severity.LOW
+                        if action.not_valid
+                        else max(Severity.MEDIUM, severity_for_seconds(seconds)),
+                    )

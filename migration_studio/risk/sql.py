@@ -1,0 +1,416 @@
+"""What a captured statement does, read with sqlparse: its kind, table, actions and locks.
+
+Only the shapes of SQL that Django's schema editors and ordinary ``RunSQL`` produce are recognised
+in detail; anything else is an ``other`` statement, which rules treat as opaque.
+
+Lock modes are PostgreSQL's (see its "Explicit Locking" chapter and the ALTER TABLE page), checked
+against ``pg_locks`` on PostgreSQL 15: most ``ALTER TABLE`` forms take ACCESS EXCLUSIVE; adding a
+foreign key takes SHARE ROW EXCLUSIVE on both tables; ``VALIDATE CONSTRAINT`` takes SHARE UPDATE
+EXCLUSIVE (ROW SHARE on the referenced table); dropping a foreign key or a table that has one takes
+ACCESS EXCLUSIVE on the referenced table too; ``CREATE INDEX`` takes SHARE, and ``CONCURRENTLY``
+SHARE UPDATE EXCLUSIVE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import sqlparse
+from sqlparse import tokens as T
+
+ACCESS_EXCLUSIVE = "ACCESS EXCLUSIVE"
+EXCLUSIVE = "EXCLUSIVE"
+SHARE_ROW_EXCLUSIVE = "SHARE ROW EXCLUSIVE"
+SHARE = "SHARE"
+SHARE_UPDATE_EXCLUSIVE = "SHARE UPDATE EXCLUSIVE"
+ROW_EXCLUSIVE = "ROW EXCLUSIVE"
+ROW_SHARE = "ROW SHARE"
+ACCESS_SHARE = "ACCESS SHARE"
+
+#: Weakest to strongest.
+LOCK_ORDER = (
+    ACCESS_SHARE,
+    ROW_SHARE,
+    ROW_EXCLUSIVE,
+    SHARE_UPDATE_EXCLUSIVE,
+    SHARE,
+    SHARE_ROW_EXCLUSIVE,
+    EXCLUSIVE,
+    ACCESS_EXCLUSIVE,
+)
+#: Lock modes that conflict with plain reads (SELECT) and with writes (INSERT/UPDATE/DELETE).
+BLOCKS_READS = {ACCESS_EXCLUSIVE}
+BLOCKS_WRITES = {SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE, ACCESS_EXCLUSIVE}
+
+
+def stronger(a: str | None, b: str | None) -> str | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if LOCK_ORDER.index(a) >= LOCK_ORDER.index(b) else b
+
+
+@dataclass
+class Action:
+    """One thing an ALTER TABLE (or CREATE/DROP) statement does."""
+
+    kind: str
+    column: str | None = None
+    #: For add_constraint: foreign_key, unique, check, primary_key.
+    constraint: str | None = None
+    name: str | None = None
+    not_valid: bool = False
+    references: str | None = None
+    #: For add_column: the DEFAULT expression text, and whether the column is NOT NULL.
+    default: str | None = None
+    not_null: bool = False
+    new_type: str | None = None
+    using: bool = False
+
+
+@dataclass
+class Statement:
+    sql: str
+    #: alter_table, create_table, drop_table, create_index, drop_index, rename_index, update,
+    #: insert, delete, set, begin, commit, comment, other
+    kind: str
+    table: str | None = None
+    actions: list[Action] = field(default_factory=list)
+    concurrently: bool = False
+    unique: bool = False
+    #: Tables the statement references through foreign keys.
+    references: list[str] = field(default_factory=list)
+    #: For index statements: the index name.
+    index: str | None = None
+    has_where: bool = False
+
+    def action_kinds(self) -> set[str]:
+        return {a.kind for a in self.actions}
+
+    def locks(self) -> dict[str, str]:
+        """PostgreSQL lock mode per table this statement takes."""
+        taken: dict[str, str] = {}
+
+        def take(table: str | None, mode: str) -> None:
+            if table:
+                taken[table] = stronger(taken.get(table), mode) or mode
+
+        if self.kind == "alter_table":
+            for action in self.actions:
+                if action.kind == "add_constraint" and action.constraint == "foreign_key":
+                    take(self.table, SHARE_ROW_EXCLUSIVE)
+                    take(action.references, SHARE_ROW_EXCLUSIVE)
+                elif action.kind == "validate_constraint" or action.kind in (
+                    "set_statistics",
+                    "set_storage_parameters",
+                ):
+                    take(self.table, SHARE_UPDATE_EXCLUSIVE)
+                else:
+                    take(self.table, ACCESS_EXCLUSIVE)
+                    if action.references:
+                        take(action.references, SHARE_ROW_EXCLUSIVE)
+        elif self.kind == "create_table":
+            for table in self.references:
+                take(table, SHARE_ROW_EXCLUSIVE)
+        elif self.kind in ("drop_table", "rename_table", "truncate"):
+            take(self.table, ACCESS_EXCLUSIVE)
+        elif self.kind == "create_index":
+            take(self.table, SHARE_UPDATE_EXCLUSIVE if self.concurrently else SHARE)
+        elif self.kind == "drop_index":
+            # The table is not named in DROP INDEX; the index itself is locked.
+            take(self.index, SHARE_UPDATE_EXCLUSIVE if self.concurrently else ACCESS_EXCLUSIVE)
+        elif self.kind in ("update", "insert", "delete"):
+            take(self.table, ROW_EXCLUSIVE)
+        return taken
+
+
+def _words(sql: str) -> list[tuple[object, str]]:
+    statement = sqlparse.parse(sql)[0]
+    words = []
+    for token in statement.flatten():
+        if token.is_whitespace or token.ttype in T.Comment:
+            continue
+        value = token.value
+        if token.ttype in T.Keyword or token.ttype in T.Name.Builtin:
+            # sqlparse reads "NOT NULL", "IF EXISTS" ... as one keyword: one word each here.
+            words.extend((token.ttype, part) for part in value.upper().split())
+            continue
+        if token.ttype in T.Name or token.ttype in T.Literal.String.Symbol:
+            value = value.strip('"`')
+        words.append((token.ttype, value))
+    return words
+
+
+def parse_all(sql: str) -> list[Statement]:
+    """Facts about each statement in ``sql`` (Django sometimes executes two at once)."""
+    parts = [part for part in sqlparse.split(sql) if part.strip()]
+    return [parse(part) for part in parts] or [parse(sql)]
+
+
+class _Reader:
+    def __init__(self, words: list[tuple[object, str]]) -> None:
+        self.words = words
+        self.i = 0
+
+    def peek(self, offset: int = 0) -> str:
+        index = self.i + offset
+        return self.words[index][1].upper() if index < len(self.words) else ""
+
+    def raw(self, offset: int = 0) -> str:
+        index = self.i + offset
+        return self.words[index][1] if index < len(self.words) else ""
+
+    def accept(self, *words: str) -> bool:
+        if all(self.peek(n) == w for n, w in enumerate(words)):
+            self.i += len(words)
+            return True
+        return False
+
+    def take(self) -> str:
+        value = self.raw()
+        self.i += 1
+        return value
+
+    def name(self) -> str:
+        """A possibly schema-qualified name: the last part."""
+        value = self.take()
+        while self.peek() == ".":
+            self.i += 1
+            value = self.take()
+        return value
+
+    def done(self) -> bool:
+        return self.i >= len(self.words)
+
+    def until_comma(self) -> list[str]:
+        """Words up to the next top-level comma (consumed) or the end."""
+        depth, words = 0, []
+        while not self.done():
+            word = self.raw()
+            if word == "(":
+                depth += 1
+            elif word == ")":
+                depth -= 1
+            elif (word == "," and depth == 0) or (word == ";" and depth == 0):
+                self.i += 1
+                break
+            words.append(word)
+            self.i += 1
+        return words
+
+
+@lru_cache(maxsize=4096)
+def parse(sql: str) -> Statement:
+    """Facts about one statement (cached: bundles repeat statements across analyses)."""
+    try:
+        words = _words(sql)
+    except Exception:  # sqlparse gives up on some exotic input: treat it as opaque
+        return Statement(sql=sql, kind="other")
+    reader = _Reader(words)
+    first = reader.peek()
+    if first == "ALTER" and reader.peek(1) == "TABLE":
+        return _alter_table(sql, reader)
+    if first == "CREATE":
+        return _create(sql, reader)
+    if first == "DROP":
+        return _drop(sql, reader)
+    if first == "SET" and reader.peek(1) == "CONSTRAINTS":
+        return Statement(sql=sql, kind="set")
+    if first == "ALTER" and reader.peek(1) == "INDEX":
+        return Statement(sql=sql, kind="rename_index")
+    if first in ("UPDATE", "INSERT", "DELETE", "TRUNCATE"):
+        return _dml(sql, reader)
+    if first in ("BEGIN", "COMMIT", "SET", "PRAGMA", "COMMENT"):
+        return Statement(sql=sql, kind=first.lower() if first != "PRAGMA" else "set")
+    return Statement(sql=sql, kind="other")
+
+
+def _alter_table(sql: str, r: _Reader) -> Statement:
+    r.accept("ALTER", "TABLE")
+    r.accept("IF", "EXISTS")
+    r.accept("ONLY")
+    statement = Statement(sql=sql, kind="alter_table", table=r.name())
+    if r.accept("RENAME", "TO"):
+        statement.kind = "rename_table"
+        statement.actions.append(Action("rename_table", name=r.take()))
+        return statement
+    while not r.done():
+        words = r.until_comma()
+        if words:
+            statement.actions.append(_action(words))
+    return statement
+
+
+def _action(words: list[str]) -> Action:
+    upper = [w.upper() for w in words]
+    r = _Reader([(None, w) for w in words])
+
+    def after(*keys: str) -> str | None:
+        for i in range(len(upper) - len(keys) + 1):
+            if tuple(upper[i : i + len(keys)]) == keys and i + len(keys) < len(words):
+                return words[i + len(keys)].strip('"`')
+        return None
+
+    if r.accept("ADD", "CONSTRAINT") or (
+        r.accept("ADD")
+        and r.peek()
+        in (
+            "FOREIGN",
+            "UNIQUE",
+            "CHECK",
+            "PRIMARY",
+        )
+    ):
+        name = after("CONSTRAINT")
+        kind = (
+            "foreign_key"
+            if "FOREIGN" in upper
+            else "unique"
+            if "UNIQUE" in upper
+            else "primary_key"
+            if "PRIMARY" in upper
+            else "check"
+            if "CHECK" in upper
+            else "other"
+        )
+        return Action(
+            "add_constraint",
+            constraint=kind,
+            name=name,
+            not_valid=any(upper[i : i + 2] == ["NOT", "VALID"] for i in range(len(upper))),
+            references=after("REFERENCES"),
+            using="USING" in upper and "INDEX" in upper,
+        )
+    r = _Reader([(None, w) for w in words])
+    if r.accept("ADD"):
+        r.accept("COLUMN")
+        r.accept("IF", "NOT", "EXISTS")
+        column = r.take().strip('"`')
+        default = None
+        if "DEFAULT" in upper:
+            start = upper.index("DEFAULT") + 1
+            stop = start
+            while stop < len(upper) and upper[stop] not in (
+                "NOT",
+                "NULL",
+                "CONSTRAINT",
+                "REFERENCES",
+                "PRIMARY",
+                "UNIQUE",
+                "CHECK",
+                "GENERATED",
+            ):
+                stop += 1
+            default = " ".join(words[start:stop])
+        return Action(
+            "add_column",
+            column=column,
+            default=default,
+            not_null=any(upper[i : i + 2] == ["NOT", "NULL"] for i in range(len(upper))),
+            references=after("REFERENCES"),
+            new_type=words[r.i] if r.i < len(words) else None,
+        )
+    if r.accept("DROP", "CONSTRAINT"):
+        r.accept("IF", "EXISTS")
+        return Action("drop_constraint", name=r.take().strip('"`'))
+    if r.accept("DROP"):
+        r.accept("COLUMN")
+        r.accept("IF", "EXISTS")
+        return Action("drop_column", column=r.take().strip('"`'))
+    if r.accept("VALIDATE", "CONSTRAINT"):
+        return Action("validate_constraint", name=r.take().strip('"`'))
+    if r.accept("RENAME", "COLUMN") or r.accept("RENAME"):
+        old = r.take().strip('"`')
+        r.accept("TO")
+        return Action("rename_column", column=old, name=r.take().strip('"`'))
+    if r.accept("ALTER"):
+        r.accept("COLUMN")
+        column = r.take().strip('"`')
+        if r.accept("TYPE") or r.accept("SET", "DATA", "TYPE"):
+            rest = words[r.i :]
+            type_words = []
+            for word in rest:
+                if word.upper() in ("USING", "COLLATE"):
+                    break
+                type_words.append(word)
+            return Action(
+                "alter_type",
+                column=column,
+                new_type="".join(type_words).replace(",", ", "),
+                using="USING" in upper,
+            )
+        if r.accept("SET", "NOT", "NULL"):
+            return Action("set_not_null", column=column)
+        if r.accept("DROP", "NOT", "NULL"):
+            return Action("drop_not_null", column=column)
+        if r.accept("SET", "DEFAULT"):
+            return Action("set_default", column=column, default=" ".join(words[r.i :]))
+        if r.accept("DROP", "DEFAULT"):
+            return Action("drop_default", column=column)
+        if r.accept("SET", "STATISTICS"):
+            return Action("set_statistics", column=column)
+        if r.accept("ADD", "GENERATED") or r.accept("DROP", "IDENTITY"):
+            return Action("identity", column=column)
+        return Action("alter_column", column=column)
+    if r.accept("SET", "("):
+        return Action("set_storage_parameters")
+    if r.accept("OWNER"):
+        return Action("owner")
+    return Action("other")
+
+
+def _create(sql: str, r: _Reader) -> Statement:
+    r.accept("CREATE")
+    unique = r.accept("UNIQUE")
+    if r.accept("INDEX"):
+        concurrently = r.accept("CONCURRENTLY")
+        r.accept("IF", "NOT", "EXISTS")
+        name = r.name() if r.peek() != "ON" else None
+        r.accept("ON")
+        r.accept("ONLY")
+        table = r.name()
+        return Statement(
+            sql=sql,
+            kind="create_index",
+            table=table,
+            concurrently=concurrently,
+            unique=unique,
+            index=name,
+            has_where="WHERE" in [w.upper() for _, w in r.words[r.i :]],
+        )
+    if r.accept("TABLE"):
+        r.accept("IF", "NOT", "EXISTS")
+        table = r.name()
+        upper = [w.upper() for _, w in r.words]
+        references = [
+            r.words[i + 1][1].strip('"`')
+            for i, word in enumerate(upper)
+            if word == "REFERENCES" and i + 1 < len(upper)
+        ]
+        return Statement(sql=sql, kind="create_table", table=table, references=references)
+    return Statement(sql=sql, kind="other")
+
+
+def _drop(sql: str, r: _Reader) -> Statement:
+    r.accept("DROP")
+    if r.accept("INDEX"):
+        concurrently = r.accept("CONCURRENTLY")
+        r.accept("IF", "EXISTS")
+        return Statement(sql=sql, kind="drop_index", index=r.name(), concurrently=concurrently)
+    if r.accept("TABLE"):
+        r.accept("IF", "EXISTS")
+        return Statement(sql=sql, kind="drop_table", table=r.name())
+    return Statement(sql=sql, kind="other")
+
+
+def _dml(sql: str, r: _Reader) -> Statement:
+    kind = r.take().lower()
+    r.accept("INTO")
+    r.accept("FROM")
+    r.accept("TABLE")
+    r.accept("ONLY")
+    table = r.name()
+    upper = [w.upper() for _, w in r.words]
+    return Statement(sql=sql, kind=kind, table=table, has_where="WHERE" in upper)
