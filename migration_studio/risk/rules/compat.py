@@ -206,6 +206,29 @@ class RollbackFailsOnData(Rule):
     )
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
+        removed = context.facts.field_before
+        if (
+            context.operation == "RemoveField"
+            and removed
+            and not removed.null
+            and not removed.has_default
+            and not removed.has_db_default
+            and not removed.many_to_many
+        ):
+            table = context.facts.table_before
+            rows = context.rows(table)
+            yield self.finding(
+                context,
+                f"The rollback re-adds {table}.{removed.column} NOT NULL without a default: it "
+                "fails as soon as the table has a row, and the dropped data is not restored "
+                "either.",
+                statements=[s.sql for s in context.statements][:3],
+                tables=[table] if table else [],
+                data_loss=True,
+                rows=rows,
+                severity=Severity.LOW if rows == 0 else self.severity,
+            )
+            return
         for statement in context.statements:
             for action in statement.actions:
                 if action.kind == "add_column" and action.not_null and action.default is None:

@@ -41,7 +41,7 @@ class IndexBuiltWithoutConcurrently(Rule):
                 rows=rows,
                 estimated_seconds=seconds,
                 lock_seconds=seconds,
-                severity=max(Severity.LOW, severity_for_seconds(seconds, unknown=self.severity)),
+                severity=severity_for_seconds(seconds, unknown=self.severity, blocks_reads=False),
             )
 
 

@@ -8,16 +8,23 @@ from ..base import Finding, Rule, Severity
 from ..context import MigrationContext, OperationContext
 from ..sql import ACCESS_EXCLUSIVE, BLOCKS_READS, BLOCKS_WRITES, SHARE_ROW_EXCLUSIVE
 
+#: Seconds of blocking from which a finding is medium, high, critical: blocking reads (ACCESS
+#: EXCLUSIVE) is an outage of every query on the table, blocking writes only is less severe.
+THRESHOLDS = {True: (0.1, 1.0, 10.0), False: (1.0, 10.0, 60.0)}
 
-def severity_for_seconds(seconds: float | None, *, unknown: Severity = Severity.MEDIUM) -> Severity:
+
+def severity_for_seconds(
+    seconds: float | None, *, unknown: Severity = Severity.MEDIUM, blocks_reads: bool = True
+) -> Severity:
     """How bad it is to block a table for ``seconds`` (None: the table size is unknown)."""
     if seconds is None:
         return unknown
-    if seconds < 0.5:
+    medium, high, critical = THRESHOLDS[blocks_reads]
+    if seconds < medium:
         return Severity.LOW
-    if seconds < 5:
+    if seconds < high:
         return Severity.MEDIUM
-    if seconds < 60:
+    if seconds < critical:
         return Severity.HIGH
     return Severity.CRITICAL
 
@@ -49,9 +56,7 @@ class AccessExclusiveLock(Rule):
                 rows=rows,
                 lock_seconds=seconds,
                 estimated_seconds=seconds,
-                severity=severity_for_seconds(seconds, unknown=Severity.LOW)
-                if seconds is None or seconds >= 0.5
-                else Severity.LOW,
+                severity=severity_for_seconds(seconds, unknown=Severity.LOW),
             )
 
 
@@ -216,5 +221,7 @@ class SharedRowExclusiveOnBoth(Rule):
                         estimated_seconds=seconds,
                         severity=Severity.LOW
                         if action.not_valid
-                        else max(Severity.MEDIUM, severity_for_seconds(seconds)),
+                        else max(
+                            Severity.MEDIUM, severity_for_seconds(seconds, blocks_reads=False)
+                        ),
                     )

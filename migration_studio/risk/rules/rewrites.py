@@ -38,7 +38,12 @@ def _heavy(
         rows=rows,
         estimated_seconds=seconds,
         lock_seconds=seconds,
-        severity=max(minimum, severity_for_seconds(seconds, unknown=rule.severity)),
+        severity=max(
+            minimum,
+            severity_for_seconds(
+                seconds, unknown=rule.severity, blocks_reads=lock in (ACCESS_EXCLUSIVE, "DATABASE")
+            ),
+        ),
     )
 
 

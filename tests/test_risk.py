@@ -1,0 +1,561 @@
+"""Risk findings for concrete migrations, captured on the real server, with production-like sizes.
+
+Each case bundles a change of the round-trip app (base: author, tag, book, note) with a stats file
+giving the tables realistic sizes, then reads the bundle's report.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import migrations, models
+from django.db.models import Q
+
+from migration_studio.bundle import load_bundle
+from migration_studio.risk.analysis import analyse
+from migration_studio.risk.stats import Stats, TableStats
+
+from .conftest import migration_source
+from .test_round_trip import APP, base_operations
+
+ROWS = {
+    "roundtrip_author": 200_000,
+    "roundtrip_tag": 1_000,
+    "roundtrip_book": 5_000_000,
+    "roundtrip_note": 20_000_000,
+}
+
+
+@pytest.fixture
+def stats_file(tmp_path: Path) -> Path:
+    path = tmp_path / "stats.json"
+    path.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "vendor": "postgresql",
+                "tables": {name: {"rows": rows} for name, rows in ROWS.items()},
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def report_of(packages, bundle_root, stats_file):
+    """Bundle ``operations`` as 0002 (or a raw migration source) and return its report.json."""
+
+    def report(operations=None, *, source: str | None = None, stats: bool = True) -> dict:
+        change = source or migration_source(APP, "0002_change", operations, [(APP, "0001_initial")])
+        packages.create(
+            APP,
+            {
+                "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+                "0002_change": change,
+            },
+        )
+        options = {"stats_file": str(stats_file)} if stats else {}
+        call_command("bundlemigration", APP, "0002", verbosity=0, **options)
+        return json.loads((bundle_root / APP / "0002_change" / "report.json").read_text())
+
+    return report
+
+
+def findings(report: dict, rule: str, direction: str | None = None) -> list[dict]:
+    return [
+        f
+        for f in report["findings"]
+        if f["rule"] == rule and (direction is None or f["direction"] == direction)
+    ]
+
+
+def assert_finding(
+    report: dict,
+    rule: str,
+    *,
+    severity: str | None = None,
+    at_least: str | None = None,
+    direction: str | None = None,
+    statement: str | None = None,
+    **flags,
+) -> dict:
+    matches = findings(report, rule, direction)
+    if statement:
+        matches = [f for f in matches if any(statement in s for s in f["statements"])]
+    rules = sorted({f["rule"] for f in report["findings"]})
+    assert matches, f"no {rule} finding (found: {rules})"
+    finding = matches[0]
+    order = ["info", "low", "medium", "high", "critical"]
+    if severity:
+        assert finding["severity"] == severity, finding
+    if at_least:
+        assert order.index(finding["severity"]) >= order.index(at_least), finding
+    for key, value in flags.items():
+        assert finding[key] == value, (key, finding)
+    return finding
+
+
+def assert_no_finding(report: dict, rule: str, direction: str | None = None) -> None:
+    assert not findings(report, rule, direction), findings(report, rule, direction)
+
+
+@pytest.fixture
+def postgresql(vendor):
+    if vendor != "postgresql":
+        pytest.skip("PostgreSQL locking and rewrite rules")
+
+
+@pytest.fixture
+def sqlite(vendor):
+    if vendor != "sqlite":
+        pytest.skip("SQLite rebuild rules")
+
+
+# -- rewrites -----------------------------------------------------------------------------------
+
+
+def test_int_to_bigint_rewrites_the_table(report_of, postgresql) -> None:
+    report = report_of([migrations.AlterField("book", "pages", models.BigIntegerField())])
+    finding = assert_finding(
+        report,
+        "MS111",
+        at_least="high",
+        rewrite=True,
+        rows=ROWS["roundtrip_book"],
+        blocks_reads=True,
+    )
+    assert finding["estimated_seconds"] > 1
+    assert report["risk"] in ("high", "critical")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        models.CharField(max_length=250),  # varchar widening
+        models.TextField(),  # varchar -> text
+    ],
+    ids=["varchar-widening", "varchar-to-text"],
+)
+def test_binary_coercible_type_changes_are_not_rewrites(report_of, postgresql, field) -> None:
+    report = report_of([migrations.AlterField("author", "name", field)])
+    assert_no_finding(report, "MS111")
+    lock = assert_finding(report, "MS101", severity="low")
+    assert lock["estimated_seconds"] < 0.5
+
+
+def test_varchar_narrowing_is_a_rewrite(report_of, postgresql) -> None:
+    report = report_of([migrations.AlterField("author", "name", models.CharField(max_length=50))])
+    assert_finding(report, "MS111", rewrite=True)
+
+
+def test_volatile_default_rewrites_but_a_constant_one_does_not(report_of, postgresql) -> None:
+    report = report_of(
+        [
+            migrations.RunSQL(
+                "ALTER TABLE roundtrip_book ADD COLUMN token uuid "
+                "DEFAULT gen_random_uuid() NOT NULL",
+                reverse_sql="ALTER TABLE roundtrip_book DROP COLUMN token",
+            ),
+            migrations.AddField("book", "rating", models.IntegerField(default=3)),
+        ]
+    )
+    assert_finding(report, "MS112", statement="gen_random_uuid", rewrite=True)
+    assert not [f for f in findings(report, "MS112") if "rating" in " ".join(f["statements"])]
+
+
+# -- scans --------------------------------------------------------------------------------------
+
+
+def test_set_not_null_scans_and_backfills(report_of, postgresql) -> None:
+    report = report_of(
+        [
+            migrations.AlterField("author", "email", models.CharField(max_length=100, default="")),
+        ]
+    )
+    assert_finding(report, "MS121", scan=True, rows=ROWS["roundtrip_author"])
+    assert_finding(report, "MS141", statement="UPDATE", rows=ROWS["roundtrip_author"])
+    assert_finding(report, "MS151", breaks_old_code=True)
+
+
+def test_check_constraint_scans(report_of, postgresql) -> None:
+    report = report_of(
+        [
+            migrations.AddConstraint(
+                "book", models.CheckConstraint(condition=Q(pages__gte=0), name="pages_gte_0")
+            )
+        ]
+    )
+    assert_finding(report, "MS122", scan=True, rows=ROWS["roundtrip_book"], at_least="medium")
+
+
+def test_foreign_key_on_existing_column_is_validated_unless_not_valid(
+    report_of, postgresql
+) -> None:
+    fk = (
+        "ALTER TABLE roundtrip_note ADD CONSTRAINT note_book_fk2 FOREIGN KEY (book_id) "
+        "REFERENCES roundtrip_book (id)"
+    )
+    report = report_of(
+        [
+            migrations.RunSQL(
+                fk, reverse_sql="ALTER TABLE roundtrip_note DROP CONSTRAINT note_book_fk2"
+            ),
+        ]
+    )
+    assert_finding(report, "MS123", scan=True, rows=ROWS["roundtrip_note"])
+    assert_finding(
+        report, "MS105", lock="SHARE ROW EXCLUSIVE", blocks_writes=True, blocks_reads=False
+    )
+    assert_finding(report, "MS102", lock="SHARE ROW EXCLUSIVE", tables=["roundtrip_book"])
+
+    not_valid = report_of(
+        [
+            migrations.RunSQL(
+                fk + " NOT VALID",
+                reverse_sql="ALTER TABLE roundtrip_note DROP CONSTRAINT note_book_fk2",
+            ),
+        ]
+    )
+    assert_no_finding(not_valid, "MS123")
+
+
+def test_nullable_foreign_key_added_with_its_column_does_not_scan(report_of, postgresql) -> None:
+    report = report_of(
+        [
+            migrations.AddField(
+                "book",
+                "editor",
+                models.ForeignKey(
+                    "roundtrip.author", null=True, on_delete=models.SET_NULL, related_name="edited"
+                ),
+            )
+        ]
+    )
+    assert_no_finding(report, "MS123")
+    assert_no_finding(report, "MS111")
+    assert_finding(report, "MS102", tables=["roundtrip_author"])
+
+
+def test_unique_constraint_builds_an_index_under_access_exclusive(report_of, postgresql) -> None:
+    report = report_of(
+        [
+            migrations.AddConstraint(
+                "book",
+                models.UniqueConstraint(fields=["author", "title"], name="uniq_author_title"),
+            )
+        ]
+    )
+    assert_finding(report, "MS124", lock="ACCESS EXCLUSIVE", at_least="high")
+
+
+# -- indexes and locks --------------------------------------------------------------------------
+
+
+def test_index_without_concurrently_blocks_writes_for_its_build(report_of, postgresql) -> None:
+    report = report_of(
+        [migrations.AlterField("book", "isbn", models.CharField(max_length=20, db_index=True))]
+    )
+    finding = assert_finding(
+        report,
+        "MS131",
+        lock="SHARE",
+        blocks_writes=True,
+        blocks_reads=False,
+        rows=ROWS["roundtrip_book"],
+    )
+    assert finding["estimated_seconds"] > 1
+    assert_finding(report, "MS132", direction="reverse")
+
+
+def test_concurrent_index_is_not_flagged(report_of, postgresql) -> None:
+    source = """
+from django.contrib.postgres.operations import AddIndexConcurrently
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    atomic = False
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [AddIndexConcurrently("book", models.Index(fields=["isbn"], name="isbn_idx"))]
+"""
+    report = report_of(source=source)
+    assert_no_finding(report, "MS131")
+    assert_no_finding(report, "MS104")
+
+
+def test_locks_accumulate_in_an_atomic_migration(report_of, postgresql) -> None:
+    report = report_of(
+        [
+            migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True)),
+            migrations.AddIndex("book", models.Index(fields=["title", "pages"], name="bk_tp_idx")),
+        ]
+    )
+    finding = assert_finding(report, "MS104", tables=["roundtrip_book"], blocks_reads=True)
+    assert finding["operation"] == 1
+    assert finding["lock_seconds"] > 1
+
+
+def test_drop_table_locks_the_referenced_table(report_of, postgresql) -> None:
+    report = report_of([migrations.DeleteModel("note")])
+    assert_finding(report, "MS102", lock="ACCESS EXCLUSIVE", tables=["roundtrip_book"])
+    assert_finding(report, "MS153", severity="critical", data_loss=True)
+
+
+def test_tables_created_in_the_migration_are_not_flagged(report_of, postgresql) -> None:
+    report = report_of(
+        [
+            migrations.CreateModel(
+                "Review",
+                [
+                    ("id", models.BigAutoField(primary_key=True)),
+                    ("book", models.ForeignKey("roundtrip.book", on_delete=models.CASCADE)),
+                ],
+            )
+        ]
+    )
+    assert_no_finding(report, "MS131")
+    assert_no_finding(report, "MS101")
+    assert_finding(report, "MS102", tables=["roundtrip_book"])
+
+
+# -- compatibility and data loss ----------------------------------------------------------------
+
+
+def test_not_null_field_without_db_default_breaks_old_inserts(report_of, vendor) -> None:
+    report = report_of([migrations.AddField("book", "rating", models.IntegerField(default=3))])
+    assert_finding(report, "MS151", severity="high", breaks_old_code=True)
+    with_db_default = report_of(
+        [migrations.AddField("book", "rating", models.IntegerField(db_default=3))]
+    )
+    assert_no_finding(with_db_default, "MS151")
+
+
+def test_dropped_column_and_renames(report_of, vendor) -> None:
+    report = report_of(
+        [
+            migrations.RemoveField("author", "email"),
+            migrations.RenameField("book", "pages", "page_count"),
+        ]
+    )
+    assert_finding(report, "MS152", data_loss=True, breaks_old_code=True, severity="high")
+    assert_finding(report, "MS154", breaks_old_code=True)
+
+
+def test_callable_default_is_evaluated_once(report_of, vendor) -> None:
+    report = report_of([migrations.AddField("book", "token", models.UUIDField(default=uuid.uuid4))])
+    finding = assert_finding(report, "MS155")
+    assert "uuid4" in finding["message"]
+
+
+def test_rollback_findings(report_of, vendor) -> None:
+    report = report_of(
+        [
+            migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True)),
+            migrations.RemoveField("book", "pages"),  # NOT NULL, no default
+        ]
+    )
+    assert_finding(report, "MS156", direction="reverse", data_loss_on_rollback=True)
+    assert_finding(
+        report, "MS157", direction="reverse", severity="high", rows=ROWS["roundtrip_book"]
+    )
+    # With a default (author.age has default=0) the rollback can re-add the column.
+    assert_no_finding(report_of([migrations.RemoveField("author", "age")]), "MS157")
+
+
+def test_python_steps_and_mixing(report_of, vendor) -> None:
+    source = """
+from django.db import migrations, models
+
+
+def fill(apps, schema_editor):
+    pass
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True)),
+        migrations.RunPython(fill),
+    ]
+"""
+    report = report_of(source=source)
+    assert_finding(report, "MS142", operation=1)
+    assert_finding(report, "MS144")
+    assert_finding(report, "MS145", data_loss_on_rollback=True)
+
+
+# -- SQLite ----------------------------------------------------------------------------------------
+
+
+def test_sqlite_rebuild_is_a_copy_not_a_dropped_table(report_of, sqlite) -> None:
+    report = report_of([migrations.AddField("book", "rating", models.IntegerField(default=3))])
+    finding = assert_finding(report, "MS114", rows=ROWS["roundtrip_book"], rewrite=True)
+    assert finding["estimated_seconds"] > 1
+    assert_no_finding(report, "MS153")
+    assert not [f for f in findings(report, "MS156") if "table roundtrip_book" in f["message"]]
+    assert_no_finding(report, "MS101")  # PostgreSQL's lock rules do not apply
+
+
+# -- acknowledgements, sizes, outputs -------------------------------------------------------------
+
+
+def test_acknowledged_findings_stay_visible_but_do_not_count(
+    report_of, bundle_root, postgresql
+) -> None:
+    source = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    migration_studio_acknowledge = {"MS111": "runs in the maintenance window"}
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [migrations.AlterField("book", "pages", models.BigIntegerField())]
+"""
+    report = report_of(source=source)
+    finding = assert_finding(report, "MS111")
+    assert finding["acknowledged"] == "runs in the maintenance window"
+    assert report["risk"] != "critical" or finding["severity"] != "critical"
+    assert report["counts"][finding["severity"]] == sum(
+        1
+        for f in report["findings"]
+        if f["severity"] == finding["severity"] and not f["acknowledged"]
+    )
+    readme = (bundle_root / APP / "0002_change" / "README.md").read_text()
+    assert "MS111" in readme and "runs in the maintenance window" in readme
+
+
+def test_sizes_unknown_without_stats(report_of, postgresql) -> None:
+    report = report_of(
+        [migrations.AlterField("book", "pages", models.BigIntegerField())], stats=False
+    )
+    finding = assert_finding(report, "MS111")
+    assert finding["rows"] is None and finding["estimated_seconds"] is None
+    assert report["stats_source"] == "none"
+
+
+def test_bundle_has_report_rollback_plan_and_risk_section(report_of, bundle_root, vendor) -> None:
+    report = report_of([migrations.RemoveField("author", "email")])
+    path = bundle_root / APP / "0002_change"
+    assert report["format_version"] == 1 and report["risk"] == "high"
+    readme = (path / "README.md").read_text()
+    assert "## Risk" in readme and "**Overall risk: HIGH**" in readme
+    plan = (path / "rollback-plan.md").read_text()
+    assert "python manage.py migrate roundtrip 0001_initial" in plan
+    assert "roundtrip_author.email" in plan  # the data a rollback cannot bring back
+
+
+def test_terminal_table_respects_no_color(packages, bundle_root, stats_file, vendor) -> None:
+    from io import StringIO
+
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            "0002_change": migration_source(
+                APP,
+                "0002_change",
+                [migrations.RemoveField("author", "email")],
+                [(APP, "0001_initial")],
+            ),
+        },
+    )
+    out = StringIO()
+    call_command(
+        "bundlemigration", APP, "0002", stats_file=str(stats_file), stdout=out, no_color=True
+    )
+    assert "risk: HIGH" in out.getvalue() and "MS152" in out.getvalue()
+    assert "\x1b[" not in out.getvalue()
+    colored = StringIO()
+    call_command(
+        "bundlemigration", APP, "0002", stats_file=str(stats_file), stdout=colored, force_color=True
+    )
+    assert "\x1b[" in colored.getvalue()
+
+
+def test_stats_from_a_database_and_exportstats(tmp_path) -> None:
+    from io import StringIO
+
+    from migration_studio.risk.stats import from_database, from_file
+    from migration_studio.scratch import ScratchDatabase
+
+    with ScratchDatabase("default", use_cache=False) as scratch:
+        scratch.create()
+        with scratch.activated() as connection:
+            with connection.cursor() as cursor:
+                cursor.execute("CREATE TABLE sized (id integer)")
+                cursor.execute(
+                    "INSERT INTO sized SELECT 1 FROM (SELECT 1 UNION ALL SELECT 2) a, "
+                    "(SELECT 1 UNION ALL SELECT 2) b"
+                )
+                if connection.vendor == "postgresql":
+                    cursor.execute("ANALYZE sized")
+            stats = from_database("default")
+            out = tmp_path / "stats.json"
+            call_command("exportstats", output=str(out), stderr=StringIO())
+            shown = StringIO()
+            call_command("exportstats", stdout=shown)
+    assert stats.rows("sized") == 4
+    assert from_file(out).rows("sized") == 4
+    assert json.loads(shown.getvalue())["tables"]["sized"]["rows"] == 4
+
+
+def test_bad_stats_file_is_one_clear_error(packages, tmp_path) -> None:
+    from django.core.management.base import CommandError
+
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+        },
+    )
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(CommandError, match="is not valid"):
+        call_command("bundlemigration", APP, "0001", stats_file=str(broken), verbosity=0)
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command(
+            "bundlemigration", APP, "0001", stats_file=str(tmp_path / "nope.json"), verbosity=0
+        )
+
+
+def test_analysis_of_50_operations_against_large_stats_is_fast(
+    packages, bundle_root, vendor
+) -> None:
+    operations = []
+    for i in range(10):
+        operations += [
+            migrations.AddField("book", f"extra{i}", models.IntegerField(default=i)),
+            migrations.AlterField("book", f"extra{i}", models.BigIntegerField(default=i)),
+            migrations.AddIndex("book", models.Index(fields=[f"extra{i}"], name=f"ex{i}_idx")),
+            migrations.AddField("author", f"note{i}", models.CharField(max_length=9, null=True)),
+            migrations.RemoveField("author", f"note{i}"),
+        ]
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            "0002_change": migration_source(
+                APP, "0002_change", operations, [(APP, "0001_initial")]
+            ),
+        },
+    )
+    call_command("bundlemigration", APP, "0002", verbosity=0)
+    bundle = load_bundle(bundle_root / APP / "0002_change")
+    assert len(bundle.operations) == 50
+    stats = Stats(
+        {f"table_{i}": TableStats(10_000_000 + i) for i in range(5_000)}
+        | {name: TableStats(rows) for name, rows in ROWS.items()}
+    )
+    from migration_studio.risk.sql import parse
+
+    parse.cache_clear()
+    started = time.perf_counter()
+    report = analyse(bundle, stats)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, f"analysis took {elapsed:.2f}s"
+    assert report.findings
