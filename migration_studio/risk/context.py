@@ -181,6 +181,8 @@ class OperationContext:
                 return None
             return "rewrite"
         if kind == "add_column":
+            if getattr(action, "unique", False):
+                return "index"
             default = getattr(action, "default", None)
             if default and self.vendor == "postgresql":
                 volatile = any(f in default.lower() for f in VOLATILE_FUNCTIONS)

@@ -68,6 +68,8 @@ class Action:
     not_null: bool = False
     new_type: str | None = None
     using: bool = False
+    #: For add_column: the column is declared UNIQUE or PRIMARY KEY inline (an index build).
+    unique: bool = False
 
 
 @dataclass
@@ -311,6 +313,7 @@ def _action(words: list[str]) -> Action:
             not_null=any(upper[i : i + 2] == ["NOT", "NULL"] for i in range(len(upper))),
             references=after("REFERENCES"),
             new_type=words[r.i] if r.i < len(words) else None,
+            unique="UNIQUE" in upper or "PRIMARY" in upper,
         )
     if r.accept("DROP", "CONSTRAINT"):
         r.accept("IF", "EXISTS")

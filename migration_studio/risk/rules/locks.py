@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from ..base import Finding, Rule, Severity
 from ..context import MigrationContext, OperationContext
-from ..sql import ACCESS_EXCLUSIVE, BLOCKS_READS, BLOCKS_WRITES, SHARE_ROW_EXCLUSIVE
+from ..sql import ACCESS_EXCLUSIVE, BLOCKS_READS, BLOCKS_WRITES, LOCK_ORDER, SHARE_ROW_EXCLUSIVE
 
 #: Seconds of blocking from which a finding is medium, high, critical: blocking reads (ACCESS
 #: EXCLUSIVE) is an outage of every query on the table, blocking writes only is less severe.
@@ -75,11 +75,7 @@ class ReferencedTableLock(Rule):
     def check(self, context: OperationContext) -> Iterable[Finding]:
         for statement in context.statements:
             own = context.table_of(statement)
-            referenced = {
-                table: mode
-                for table, mode in statement.locks().items()
-                if table != own and context.is_existing(table)
-            }
+            referenced = {table: mode for table, mode in statement.locks().items() if table != own}
             if statement.kind == "drop_table" or (
                 statement.kind == "alter_table"
                 and any(a.kind == "drop_constraint" for a in statement.actions)
@@ -89,6 +85,17 @@ class ReferencedTableLock(Rule):
                 for table in self._targets(context, statement):
                     referenced[table] = ACCESS_EXCLUSIVE
             for table, mode in sorted(referenced.items()):
+                if not context.is_existing(table):
+                    yield self.finding(
+                        context,
+                        f"Takes {mode} on the referenced table {table}, which this migration "
+                        "creates: nothing uses it yet, so nothing waits.",
+                        statements=[statement.sql],
+                        tables=[table],
+                        lock=mode,
+                        severity=Severity.INFO,
+                    )
+                    continue
                 yield self.finding(
                     context,
                     f"Also takes {mode} on the referenced table {table}"
@@ -130,18 +137,39 @@ class LockTimeoutMissing(Rule):
     )
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
-        locks = context.strong_locks()
-        if not locks:
+        waiting = []  # (statement, table, mode) for locks that make other sessions wait
+        on_new_tables = []
+        for statement in context.statements:
+            for table, mode in statement.locks().items():
+                if statement.kind == "drop_index":
+                    table = context.table_of(statement) or table
+                if mode not in BLOCKS_WRITES:
+                    continue
+                if context.is_existing(table):
+                    waiting.append((statement, table, mode))
+                else:
+                    on_new_tables.append(statement.sql)
+        if on_new_tables:
+            yield self.finding(
+                context,
+                "Takes strong locks only on tables this migration creates: no other session "
+                "uses them yet, so no lock_timeout is needed for them.",
+                statements=list(dict.fromkeys(on_new_tables)),
+                severity=Severity.INFO,
+            )
+        if not waiting:
             return
-        statement, table, mode = locks[0]
+        strongest = max(waiting, key=lambda lock: LOCK_ORDER.index(lock[2]))
+        tables = sorted({table for _, table, _ in waiting})
         yield self.finding(
             context,
-            f"Nothing bounds how long {mode} on {table} may wait: behind one long-running query "
-            "it queues, and every query on the table queues behind it (an outage).",
-            statements=[statement.sql],
-            tables=[table],
-            lock=mode,
-            blocks_reads=True,
+            f"Nothing bounds how long {strongest[2]} on {', '.join(tables)} may wait: behind one "
+            "long-running query it queues, and every query on the table that conflicts with it "
+            "queues behind it (an outage).",
+            statements=list(dict.fromkeys(statement.sql for statement, _, _ in waiting)),
+            tables=tables,
+            lock=strongest[2],
+            blocks_reads=strongest[2] in BLOCKS_READS,
             blocks_writes=True,
         )
 

@@ -286,22 +286,22 @@ class UniqueConstraintIndex(Rule):
             if not context.is_existing(statement.table):
                 continue
             for action in statement.actions:
-                if (
+                if action.kind == "add_column" and action.unique:
+                    what = f"unique column {action.column}"
+                elif (
                     action.kind == "add_constraint"
-                    and action.constraint
-                    in (
-                        "unique",
-                        "primary_key",
-                    )
+                    and action.constraint in ("unique", "primary_key")
                     and not action.using
                 ):
-                    yield _heavy(
-                        self,
-                        context,
-                        statement,
-                        f"Adding {action.constraint.replace('_', ' ')} {action.name} builds a "
-                        "unique index on {table} under ACCESS EXCLUSIVE: reads and writes wait "
-                        "for the whole build, and it fails if duplicates exist",
-                        table=statement.table,
-                        scan=True,
-                    )
+                    what = f"{action.constraint.replace('_', ' ')} {action.name}"
+                else:
+                    continue
+                yield _heavy(
+                    self,
+                    context,
+                    statement,
+                    f"Adding {what} builds a unique index on {{table}} under ACCESS EXCLUSIVE: "
+                    "reads and writes wait for the whole build, and it fails if duplicates exist",
+                    table=statement.table,
+                    scan=True,
+                )
