@@ -559,3 +559,20 @@ def test_analysis_of_50_operations_against_large_stats_is_fast(
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0, f"analysis took {elapsed:.2f}s"
     assert report.findings
+
+
+def test_identity_and_stored_generated_columns_rewrite(report_of, postgresql) -> None:
+    report = report_of(
+        [
+            migrations.AddField(
+                "book",
+                "doubled",
+                models.GeneratedField(
+                    expression=models.F("pages") * 2,
+                    output_field=models.IntegerField(),
+                    db_persist=True,
+                ),
+            ),
+        ]
+    )
+    assert_finding(report, "MS112", rewrite=True, rows=ROWS["roundtrip_book"])

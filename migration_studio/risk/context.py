@@ -181,6 +181,8 @@ class OperationContext:
                 return None
             return "rewrite"
         if kind == "add_column":
+            if getattr(action, "generated", False) and self.vendor == "postgresql":
+                return "rewrite"  # every existing row gets its identity or generated value
             if getattr(action, "unique", False):
                 return "index"
             default = getattr(action, "default", None)
@@ -199,7 +201,9 @@ class OperationContext:
                 return "scan"
             if constraint == "foreign_key":
                 return "validate_fk"
-            if constraint in ("unique", "primary_key") and not getattr(action, "using", False):
+            if constraint in ("unique", "primary_key", "exclusion") and not getattr(
+                action, "using", False
+            ):
                 return "index"
         return None
 

@@ -70,6 +70,8 @@ class Action:
     using: bool = False
     #: For add_column: the column is declared UNIQUE or PRIMARY KEY inline (an index build).
     unique: bool = False
+    #: For add_column: an identity/serial or a stored generated column (values for every row).
+    generated: bool = False
 
 
 @dataclass
@@ -263,11 +265,14 @@ def _action(words: list[str]) -> Action:
             "UNIQUE",
             "CHECK",
             "PRIMARY",
+            "EXCLUDE",
         )
     ):
         name = after("CONSTRAINT")
         kind = (
-            "foreign_key"
+            "exclusion"
+            if "EXCLUDE" in upper
+            else "foreign_key"
             if "FOREIGN" in upper
             else "unique"
             if "UNIQUE" in upper
@@ -314,6 +319,8 @@ def _action(words: list[str]) -> Action:
             references=after("REFERENCES"),
             new_type=words[r.i] if r.i < len(words) else None,
             unique="UNIQUE" in upper or "PRIMARY" in upper,
+            generated="GENERATED" in upper
+            or any(w.lower() in ("serial", "bigserial", "smallserial") for w in words),
         )
     if r.accept("DROP", "CONSTRAINT"):
         r.accept("IF", "EXISTS")

@@ -82,7 +82,7 @@ class ColumnTypeRewrite(Rule):
 
 class VolatileDefaultRewrite(Rule):
     id = "MS112"
-    title = "Column added with a volatile default rewrites the table"
+    title = "Column added with a volatile default or generated values rewrites the table"
     severity = Severity.HIGH
     backends = ("postgresql",)
     example = 'ALTER TABLE "t" ADD COLUMN "token" uuid DEFAULT gen_random_uuid() NOT NULL;'
@@ -101,9 +101,14 @@ class VolatileDefaultRewrite(Rule):
                         self,
                         context,
                         statement,
-                        f"Adding {action.column} with DEFAULT {action.default} rewrites every "
-                        "row of {table} under ACCESS EXCLUSIVE (the default must be computed "
-                        "per row, or the server predates PostgreSQL 11)",
+                        f"Adding {action.column} "
+                        + (
+                            "as an identity, serial or stored generated column"
+                            if action.generated
+                            else f"with DEFAULT {action.default}"
+                        )
+                        + " rewrites every row of {table} under ACCESS EXCLUSIVE (a value is "
+                        "computed per row, or the server predates PostgreSQL 11)",
                         table=statement.table,
                         rewrite=True,
                         minimum=Severity.MEDIUM,
@@ -290,7 +295,7 @@ class UniqueConstraintIndex(Rule):
                     what = f"unique column {action.column}"
                 elif (
                     action.kind == "add_constraint"
-                    and action.constraint in ("unique", "primary_key")
+                    and action.constraint in ("unique", "primary_key", "exclusion")
                     and not action.using
                 ):
                     what = f"{action.constraint.replace('_', ' ')} {action.name}"
