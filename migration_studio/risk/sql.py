@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import sqlparse
+from sqlparse import lexer
 from sqlparse import tokens as T
 
 ACCESS_EXCLUSIVE = "ACCESS EXCLUSIVE"
@@ -131,24 +132,25 @@ class Statement:
 
 
 def _words(sql: str) -> list[tuple[object, str]]:
-    statement = sqlparse.parse(sql)[0]
+    """sqlparse's tokens (its lexer only: grouping is not needed and costs most of the time)."""
     words = []
-    for token in statement.flatten():
-        if token.is_whitespace or token.ttype in T.Comment:
+    for ttype, value in lexer.tokenize(sql):
+        if ttype in T.Whitespace or ttype in T.Newline or ttype in T.Comment:
             continue
-        value = token.value
-        if token.ttype in T.Keyword or token.ttype in T.Name.Builtin:
+        if ttype in T.Keyword or ttype in T.Name.Builtin:
             # sqlparse reads "NOT NULL", "IF EXISTS" ... as one keyword: one word each here.
-            words.extend((token.ttype, part) for part in value.upper().split())
+            words.extend((ttype, part) for part in value.upper().split())
             continue
-        if token.ttype in T.Name or token.ttype in T.Literal.String.Symbol:
+        if ttype in T.Name or ttype in T.Literal.String.Symbol:
             value = value.strip('"`')
-        words.append((token.ttype, value))
+        words.append((ttype, value))
     return words
 
 
 def parse_all(sql: str) -> list[Statement]:
     """Facts about each statement in ``sql`` (Django sometimes executes two at once)."""
+    if ";" not in sql.rstrip().rstrip(";"):
+        return [parse(sql)]
     parts = [part for part in sqlparse.split(sql) if part.strip()]
     return [parse(part) for part in parts] or [parse(sql)]
 
