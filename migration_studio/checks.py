@@ -75,7 +75,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         errors.append(
             Error(
                 f"{SETTING_NAME}['ESTIMATE_RATES'] must map a vendor to {{work kind: rows per "
-                "second}} with positive numbers.",
+                "second} with positive numbers.",
                 hint='For example {"postgresql": {"rewrite": 400_000}}.',
                 id="migration_studio.E008",
             )

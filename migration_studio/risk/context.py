@@ -93,6 +93,16 @@ class MigrationContext:
     def seconds(self, kind: str | None, table: str | None) -> float | None:
         return estimate.seconds(kind, 0 if kind is None else self.rows(table), self.vendor)
 
+    @cached_property
+    def sets_lock_timeout(self) -> bool:
+        """The migration sets lock_timeout itself (e.g. RunSQL("SET lock_timeout = '2s'"))."""
+        return any(
+            statement.kind == "set" and "lock_timeout" in statement.sql.lower()
+            for op in self.bundle.operations
+            for text in op.all_forward_sql
+            for statement in parse_all(text)
+        )
+
     def operations(self, direction: str = "forward") -> list[OperationContext]:
         return [
             OperationContext(self, op, self._facts(op.index), direction)

@@ -17,16 +17,16 @@ WORK_KINDS = ("scan", "rewrite", "index", "backfill", "validate_fk", "copy")
 
 DEFAULT_RATES: dict[str, dict[str, float]] = {
     "postgresql": {
-        "scan": 8_000_000,
-        "rewrite": 1_000_000,
+        "scan": 10_000_000,
+        "rewrite": 500_000,
         "index": 1_500_000,
-        "backfill": 400_000,
-        "validate_fk": 1_500_000,
-        "copy": 1_000_000,
+        "backfill": 100_000,
+        "validate_fk": 5_000_000,
+        "copy": 800_000,
     },
     "mysql": {
         "scan": 4_000_000,
-        "rewrite": 400_000,
+        "rewrite": 500_000,
         "index": 800_000,
         "backfill": 200_000,
         "validate_fk": 800_000,
@@ -34,11 +34,11 @@ DEFAULT_RATES: dict[str, dict[str, float]] = {
     },
     "sqlite": {
         "scan": 10_000_000,
-        "rewrite": 1_000_000,
-        "index": 1_000_000,
-        "backfill": 500_000,
+        "rewrite": 2_000_000,
+        "index": 2_000_000,
+        "backfill": 1_500_000,
         "validate_fk": 2_000_000,
-        "copy": 1_000_000,
+        "copy": 2_000_000,
     },
 }
 #: Seconds every statement costs however small the table (catalog updates, lock acquisition).

@@ -147,8 +147,8 @@ def rollback_plan(bundle: Bundle, report: Report) -> str:
         "",
         f"- `python manage.py showmigrations {bundle.app_label}`: "
         f"`{bundle.migration_name}` is unapplied.",
-        "- The schema matches the previous migration: `python manage.py validatemigration` "
-        "proves the same round trip on a scratch database.",
+        "- The schema matches the previous migration (compare it with a database migrated to "
+        f"`{previous}`, or with the parent state `up.sql` was written for).",
         "- Application health checks and error rates are back to normal.",
         "",
     ]

@@ -54,6 +54,30 @@ class ColumnDropped(Rule):
     )
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
+        removed = context.facts.field_before
+        dropped = any(a.kind == "drop_column" for s in context.statements for a in s.actions)
+        table = context.facts.table_before
+        if (
+            context.operation == "RemoveField"
+            and not dropped
+            and removed
+            and removed.column
+            and context.is_existing(table)
+            and context.statements
+        ):
+            # SQLite removes some columns by rebuilding the table without them.
+            rows = context.rows(table)
+            yield self.finding(
+                context,
+                f"Drops {table}.{removed.column} (the table is rebuilt without it): its data is "
+                "gone, and code still running that selects it fails until it is deployed.",
+                statements=[s.sql for s in context.statements][:4],
+                tables=[table] if table else [],
+                data_loss=True,
+                breaks_old_code=True,
+                rows=rows,
+                severity=Severity.MEDIUM if rows == 0 else self.severity,
+            )
         for statement in context.statements:
             for action in statement.actions:
                 if action.kind == "drop_column" and context.is_existing(statement.table):

@@ -51,8 +51,8 @@ class RunPythonOperation(Rule):
     example = "RunPython(forwards_func, reverse_func)"
     safe_alternative = (
         "Process rows in batches (iterator() and bulk_update), keep it idempotent, give it a "
-        "reverse_code (RunPython.noop if nothing to undo), and test it with validatemigration "
-        "on sampled data."
+        "reverse_code (RunPython.noop if nothing to undo), and test it on a copy of production "
+        "data."
     )
 
     def check(self, context: OperationContext) -> Iterable[Finding]:

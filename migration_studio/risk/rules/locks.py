@@ -74,6 +74,8 @@ class ReferencedTableLock(Rule):
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
         for statement in context.statements:
+            if statement.kind == "drop_index":
+                continue  # locks the index's own table only (MS101, MS132)
             own = context.table_of(statement)
             referenced = {table: mode for table, mode in statement.locks().items() if table != own}
             if statement.kind == "drop_table" or (
@@ -137,6 +139,8 @@ class LockTimeoutMissing(Rule):
     )
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
+        if context.migration.sets_lock_timeout:
+            return
         waiting = []  # (statement, table, mode) for locks that make other sessions wait
         on_new_tables = []
         for statement in context.statements:

@@ -96,7 +96,9 @@ class VolatileDefaultRewrite(Rule):
             if statement.kind != "alter_table" or not context.is_existing(statement.table):
                 continue
             for action in statement.actions:
-                if action.kind == "add_column" and context.action_work(statement, action):
+                if action.kind == "add_column" and (
+                    context.action_work(statement, action) == "rewrite"
+                ):
                     yield _heavy(
                         self,
                         context,
