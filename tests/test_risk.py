@@ -621,3 +621,31 @@ class Migration(migrations.Migration):
     assert second["risk"] == "none"
     assert len(second["findings"]) == len(first["findings"])
     assert all(f["acknowledged"] == "reviewed" for f in second["findings"])
+
+
+def test_project_rules_and_disabled_rules(report_of, settings, vendor) -> None:
+    settings.MIGRATION_STUDIO = {
+        **settings.MIGRATION_STUDIO,
+        "RULES": ["tests.custom_rules.NoTagTable"],
+        "DISABLED_RULES": ["MS152"],
+    }
+    report = report_of(
+        [
+            migrations.RemoveField("author", "email"),
+            migrations.AlterField("tag", "name", models.CharField(max_length=80)),
+        ]
+    )
+    assert_finding(report, "ACME001", severity="high", operation=1)
+    assert_no_finding(report, "MS152")
+    assert "ACME001" in report["rules"] and "MS152" not in report["rules"]
+
+
+def test_server_version_changes_the_verdict(report_of, bundle_root, postgresql) -> None:
+    """A constant default is metadata-only from PostgreSQL 11; before, it rewrote the table."""
+    report_of([migrations.AddField("book", "rating", models.IntegerField(default=3))])
+    bundle = load_bundle(bundle_root / APP / "0002_change")
+    stats = Stats({name: TableStats(rows) for name, rows in ROWS.items()})
+    assert not [f for f in analyse(bundle, stats).findings if f.rule == "MS112"]
+    bundle.server_version = "10.23"
+    old = [f for f in analyse(bundle, stats).findings if f.rule == "MS112"]
+    assert old and old[0].rewrite and old[0].rows == ROWS["roundtrip_book"]
