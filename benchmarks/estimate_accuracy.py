@@ -50,12 +50,8 @@ COLUMN_NAMES = ", ".join(f'"{column}"' for column in COLUMNS)
 Estimator = Callable[[str, int, str], float]
 
 
-class BenchmarkError(Exception):
-    """The benchmark could not run; the message is for the user."""
-
-
-class Terminated(Exception):
-    """SIGTERM was received (turned into an exception so that the clean-up runs)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM was received: handled like Ctrl-C (psycopg cancels the running query)."""
 
 
 @dataclass
@@ -248,11 +244,12 @@ def run_postgresql(
                         connection.execute(statement)  # type: ignore[arg-type]
                     start = time.perf_counter()
                     connection.execute(case.sql)  # type: ignore[arg-type]
-                    return time.perf_counter() - start
+                    elapsed = time.perf_counter() - start
                 finally:
                     connection.execute("ROLLBACK")
-                    for statement in case.after:
-                        connection.execute(statement)  # type: ignore[arg-type]
+                for statement in case.after:
+                    connection.execute(statement)  # type: ignore[arg-type]
+                return elapsed
 
             return measure("postgresql", postgresql_cases(rows), table_rows, repeat, timed,
                            estimator, verbose)  # fmt: skip
@@ -482,10 +479,10 @@ def main(argv: list[str] | None = None) -> int:
                                       estimator, args.verbose)  # fmt: skip
         if args.sqlite:
             results += run_sqlite(args.rows, args.repeat, args.keep, estimator, args.verbose)
-    except (KeyboardInterrupt, Terminated):
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM
         print("interrupted", file=sys.stderr)
         return 130
-    except (BenchmarkError, psycopg.Error, sqlite3.Error) as error:
+    except (psycopg.Error, sqlite3.Error) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     implied_rates(results)
