@@ -649,3 +649,10 @@ def test_server_version_changes_the_verdict(report_of, bundle_root, postgresql) 
     bundle.server_version = "10.23"
     old = [f for f in analyse(bundle, stats).findings if f.rule == "MS112"]
     assert old and old[0].rewrite and old[0].rows == ROWS["roundtrip_book"]
+
+
+def test_primary_key_type_change_rewrites_referencing_tables(report_of, postgresql) -> None:
+    report = report_of([migrations.AlterField("author", "id", models.AutoField(primary_key=True))])
+    finding = assert_finding(report, "MS113", rewrite=True, blocks_reads=True)
+    assert finding["tables"] == ["roundtrip_book"]
+    assert_finding(report, "MS111", statement='ALTER TABLE "roundtrip_book"')
