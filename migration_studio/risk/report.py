@@ -183,7 +183,7 @@ def terminal_lines(report: Report, style: Style, width: int = 100) -> list[str]:
     for f in report.findings:
         paint = getattr(style, _STYLE_BY_SEVERITY[f.severity], str)
         where = "   " if f.operation is None else f"{f.operation + 1:>3}"
-        tag = "rollback " if f.direction == "reverse" else ""
+        tag = "[rollback] " if f.direction == "reverse" else ""
         ack = " [acknowledged]" if f.acknowledged else ""
         size = _size(f)
         head = (
