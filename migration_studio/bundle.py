@@ -120,7 +120,17 @@ def bundle_dir(root: Path, app_label: str, migration_name: str) -> Path:
     return Path(root) / app_label / migration_name
 
 
-def render_files(bundle: Bundle, migration_source: bytes, report: Any = None) -> dict[str, str]:
+def _checks_file(bundle: Bundle, existing: Path | None) -> str:
+    from .validation_checks import custom_part, derive, render
+
+    previous = existing / "checks.sql" if existing else None
+    custom = previous.read_text(encoding="utf-8") if previous and previous.exists() else ""
+    return render(bundle, derive(bundle), custom_part(custom))
+
+
+def render_files(
+    bundle: Bundle, migration_source: bytes, report: Any = None, existing: Path | None = None
+) -> dict[str, str]:
     """All files of the bundle, by name; fills ``bundle.hashes``."""
     from .render import render_down_sql, render_readme, render_up_sql
 
@@ -128,6 +138,7 @@ def render_files(bundle: Bundle, migration_source: bytes, report: Any = None) ->
     bundle.hashes = {"migration": sha256(migration_source)}
     bundle.hashes.update({name: sha256(text) for name, text in files.items()})
     files["README.md"] = render_readme(bundle, report)
+    files["checks.sql"] = _checks_file(bundle, existing)
     if report is not None:
         from .risk.report import report_json, rollback_plan
 
@@ -143,8 +154,8 @@ def write_bundle(bundle: Bundle, root: Path, migration_source: bytes, report: An
     The files are written into a hidden staging directory beside the target, which then replaces
     the target in one rename, so a reader sees the old bundle or the new one, never a mix.
     """
-    files = render_files(bundle, migration_source, report)
     target = bundle_dir(root, bundle.app_label, bundle.migration_name)
+    files = render_files(bundle, migration_source, report, existing=target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staged = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"

@@ -33,6 +33,7 @@ def test_writes_the_migration_and_its_bundle(shop: Path, bundle_root: Path) -> N
     assert sorted(p.name for p in bundle_path.iterdir()) == [
         "README.md",
         "bundle.json",
+        "checks.sql",
         "down.sql",
         "report.json",
         "rollback-plan.md",

@@ -29,6 +29,7 @@ class FieldFacts:
     many_to_many: bool = False
     #: The table a foreign key points to.
     target_table: str | None = None
+    target_column: str | None = None
     has_default: bool = False
     #: The default is a callable (evaluated once when the column is added to existing rows).
     callable_default: str | None = None
@@ -48,6 +49,8 @@ class OperationFacts:
     points_to: list[str] = field(default_factory=list)
     #: Index name -> table, for statements that name only the index (DROP INDEX).
     indexes: dict[str, str] = field(default_factory=dict)
+    #: For AddConstraint: the constraint's name (its SQL is found in the statements).
+    constraint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,9 +75,11 @@ def _model(state: ProjectState, app_label: str, name: str | None) -> Any:
 
 def _field_facts(field: Field, connection: BaseDatabaseWrapper) -> FieldFacts:
     default = getattr(field, "default", NOT_PROVIDED)
-    target = None
+    target = target_column = None
     if field.is_relation and not field.many_to_many and field.related_model is not None:
         target = getattr(field.related_model._meta, "db_table", None)
+        target_field = getattr(field, "target_field", None)
+        target_column = getattr(target_field, "column", None)
     return FieldFacts(
         name=field.name,
         column=field.column if field.concrete and not field.many_to_many else None,
@@ -86,6 +91,7 @@ def _field_facts(field: Field, connection: BaseDatabaseWrapper) -> FieldFacts:
         is_relation=bool(field.is_relation),
         many_to_many=bool(field.many_to_many),
         target_table=target,
+        target_column=target_column,
         has_default=default is not NOT_PROVIDED,
         callable_default=getattr(default, "__qualname__", repr(default))
         if default is not NOT_PROVIDED and callable(default)
@@ -148,6 +154,9 @@ def operation_facts(
                 and f.related_model is not old_model
             }
         )
+    constraint = getattr(operation, "constraint", None)
+    if constraint is not None and getattr(constraint, "name", None):
+        facts.constraint = constraint.name
     for model in (old_model, new_model):
         if model is None:
             continue
