@@ -1,0 +1,170 @@
+"""Prove bundles on a scratch database: up, checks, down, schema restored, up again."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.utils import ConnectionDoesNotExist
+
+from ... import conf
+from ...bundle import BundleError, bundle_dir
+from ...capture import CaptureError
+from ...records import RecordsUnavailable, bundle_paths, has_passed, record_validation
+from ...scratch import ScratchError, source_connection
+from ...validation import PASSED, Step, Validator, content_hash, write_result
+
+#: Exit codes: 0 every bundle passed, 1 one failed validation, 2 usage or environment error.
+EXIT_FAILED = 1
+
+
+class Command(BaseCommand):
+    help = (
+        "Validates bundles on a scratch database: applies up.sql (with optional sample data), "
+        "runs the checks, applies down.sql, compares the schema with the parent state and "
+        "applies up.sql again. Without arguments, every bundle not yet validated as it is."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("app_label", nargs="?", help="Only the bundles of this app.")
+        parser.add_argument(
+            "migration_name",
+            nargs="?",
+            help="Only this migration's bundle (a unique prefix is enough).",
+        )
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            dest="all_bundles",
+            help="Validate again bundles that already passed.",
+        )
+        parser.add_argument(
+            "--database",
+            default=DEFAULT_DB_ALIAS,
+            help="The database whose server hosts the scratch database. "
+            'Defaults to the "default" database.',
+        )
+        parser.add_argument(
+            "--sample-from",
+            metavar="ALIAS",
+            help="Copy sample rows from this database (read-only) first.",
+        )
+        parser.add_argument(
+            "--sample-rows",
+            type=int,
+            default=1000,
+            metavar="N",
+            help="Rows per table to copy with --sample-from (default 1000).",
+        )
+        parser.add_argument(
+            "--no-cache",
+            action="store_false",
+            dest="use_cache",
+            help="Do not reuse a cached scratch database state.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options["verbosity"]
+        try:
+            self._handle(options)
+        except CommandError as error:
+            # Usage and environment errors exit with 2 (1 means "a bundle failed").
+            self.stderr.write(f"CommandError: {error}")
+            sys.exit(2)
+
+    def _handle(self, options: dict[str, Any]) -> None:
+        try:
+            source_connection(options["database"])
+            if options["sample_from"]:
+                connections[options["sample_from"]]
+        except ScratchError as error:
+            raise CommandError(str(error)) from None
+        except ConnectionDoesNotExist:
+            raise CommandError(
+                f"There is no database '{options['sample_from']}' in DATABASES."
+            ) from None
+        if options["sample_rows"] < 0:
+            raise CommandError("--sample-rows must be zero or more.")
+        paths = self._select(options)
+        if not paths:
+            if self.verbosity >= 1:
+                self.stdout.write("No bundle to validate.")
+            return
+        failed = 0
+        for path in paths:
+            failed += not self._validate(path, options)
+        if failed:
+            sys.exit(EXIT_FAILED)
+
+    def _select(self, options: dict[str, Any]) -> list[Path]:
+        root = conf.bundle_root()
+        paths = bundle_paths(root)
+        app, name = options["app_label"], options["migration_name"]
+        if app:
+            paths = [p for p in paths if p.parent.name == app]
+            if name:
+                matches = [p for p in paths if p.name.startswith(name)]
+                exact = bundle_dir(root, app, name)
+                if exact in matches:
+                    matches = [exact]
+                if len(matches) != 1:
+                    raise CommandError(
+                        f"No bundle of {app} matches '{name}'."
+                        if not matches
+                        else f"More than one bundle of {app} matches '{name}'; be more specific."
+                    )
+                return matches
+            if not paths:
+                raise CommandError(f"There is no bundle for app '{app}' in {root}.")
+            if options["all_bundles"]:
+                return paths
+        elif options["all_bundles"]:
+            return paths
+        return [p for p in paths if not has_passed(p, content_hash(p))]
+
+    def _validate(self, path: Path, options: dict[str, Any]) -> bool:
+        label = f"{path.parent.name}.{path.name}"
+        if self.verbosity >= 1:
+            self.stdout.write(self.style.MIGRATE_HEADING(f"Validating {label}:"))
+        try:
+            validator = Validator(
+                path,
+                options["database"],
+                sample_from=options["sample_from"],
+                sample_rows=options["sample_rows"],
+                use_cache=options["use_cache"],
+                log=self._log_step,
+            )
+            result = validator.run()
+        except (BundleError, ScratchError, CaptureError) as error:
+            raise CommandError(str(error)) from None
+        write_result(path, result)
+        try:
+            record_validation(path, result)
+        except RecordsUnavailable as why:
+            if self.verbosity >= 1:
+                self.stderr.write(self.style.WARNING(f"  Not recorded: {why}."))
+        if result.status == PASSED:
+            if self.verbosity >= 1:
+                self.stdout.write(self.style.SUCCESS(f"  {label}: passed"))
+            return True
+        self.stdout.write(self.style.ERROR(f"  {label}: FAILED"))
+        self.stderr.write(result.error)
+        return False
+
+    def _log_step(self, step: Step) -> None:
+        if self.verbosity < 1:
+            return
+        mark = self.style.SUCCESS("ok") if step.status == PASSED else self.style.ERROR("FAILED")
+        detail = step.detail.splitlines()[0] if step.detail else ""
+        self.stdout.write(f"  {step.name:<10} {mark} {step.seconds * 1000:8.0f} ms  {detail}")
+        if self.verbosity >= 2:
+            for run in step.statements:
+                locks = ", ".join(f"{lock['relation']}:{lock['mode']}" for lock in run.locks)
+                self.stdout.write(
+                    f"      {run.seconds * 1000:7.1f} ms  {run.sql[:90]}"
+                    + (f"  [{locks}]" if locks else "")
+                )

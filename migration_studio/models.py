@@ -1,0 +1,62 @@
+"""The app's records of bundles and of their validations (the bundle files stay the truth)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class MigrationBundle(models.Model):
+    app_label = models.CharField(max_length=100)
+    migration_name = models.CharField(max_length=255)
+    path = models.CharField(max_length=1000, help_text="The bundle directory.")
+    migration_sha256 = models.CharField(max_length=64)
+    up_sha256 = models.CharField(max_length=64)
+    down_sha256 = models.CharField(max_length=64)
+    reversible = models.BooleanField(default=True)
+    risk = models.CharField(max_length=16, blank=True, help_text="Overall risk of report.json.")
+    vendor = models.CharField(max_length=32)
+    operations = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(help_text="When the bundle was written.")
+    synced_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["app_label", "migration_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app_label", "migration_name"], name="migration_studio_bundle_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.app_label}.{self.migration_name}"
+
+
+class ValidationRun(models.Model):
+    class Status(models.TextChoices):
+        PASSED = "passed"
+        FAILED = "failed"
+
+    bundle = models.ForeignKey(
+        MigrationBundle, on_delete=models.CASCADE, related_name="validations"
+    )
+    content_sha256 = models.CharField(
+        max_length=64, help_text="Hash of the bundle files the run validated."
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    vendor = models.CharField(max_length=32)
+    server_version = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    error = models.TextField(blank=True)
+    steps = models.JSONField(default=list)
+    checks = models.JSONField(default=list)
+    schema_diff = models.JSONField(default=list)
+    locks = models.JSONField(default=list)
+    sample_rows = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["bundle", "-started_at"], name="ms_validation_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.bundle} {self.status} {self.started_at:%Y-%m-%d %H:%M}"

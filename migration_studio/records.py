@@ -1,0 +1,119 @@
+"""Keep the database records (MigrationBundle, ValidationRun) in step with the bundle files."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+from django.db import DatabaseError, router
+from django.utils.dateparse import parse_datetime
+
+from .bundle import BundleError, load_bundle
+from .models import MigrationBundle, ValidationRun
+from .validation import ValidationResult
+
+
+class RecordsUnavailable(Exception):
+    """The app's tables are missing (run migrate) or unreachable; results stay in the files."""
+
+
+def bundle_paths(root: Path) -> list[Path]:
+    """Every bundle directory under ``root``, sorted."""
+    return sorted(p.parent for p in Path(root).glob("*/*/bundle.json"))
+
+
+def sync_bundle(path: Path) -> MigrationBundle:
+    bundle = load_bundle(path)
+    report = path / "report.json"
+    risk = ""
+    if report.exists():
+        try:
+            risk = json.loads(report.read_text(encoding="utf-8")).get("risk", "")
+        except ValueError:
+            risk = ""
+    created = parse_datetime(bundle.created_at) or datetime.datetime.now(datetime.UTC)
+    try:
+        record, _ = MigrationBundle.objects.update_or_create(
+            app_label=bundle.app_label,
+            migration_name=bundle.migration_name,
+            defaults={
+                "path": str(path),
+                "migration_sha256": bundle.hashes.get("migration", ""),
+                "up_sha256": bundle.hashes.get("up.sql", ""),
+                "down_sha256": bundle.hashes.get("down.sql", ""),
+                "reversible": bundle.reversible,
+                "risk": risk,
+                "vendor": bundle.vendor,
+                "operations": len(bundle.operations),
+                "created_at": created,
+            },
+        )
+    except DatabaseError as error:
+        raise RecordsUnavailable(_why(error)) from None
+    return record
+
+
+def sync_bundles(root: Path) -> list[MigrationBundle]:
+    """Records for every bundle under ``root``; records of bundles that are gone are deleted."""
+    records = []
+    for path in bundle_paths(root):
+        try:
+            records.append(sync_bundle(path))
+        except BundleError:
+            continue
+    try:
+        MigrationBundle.objects.exclude(pk__in=[r.pk for r in records]).delete()
+    except DatabaseError as error:
+        raise RecordsUnavailable(_why(error)) from None
+    return records
+
+
+def has_passed(path: Path, content_sha256: str) -> bool:
+    """A passing validation of exactly this content exists (in the records or validation.json)."""
+    file = path / "validation.json"
+    if file.exists():
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+            if data.get("status") == "passed" and data.get("content_sha256") == content_sha256:
+                return True
+        except ValueError:
+            pass
+    try:
+        return ValidationRun.objects.filter(
+            content_sha256=content_sha256, status=ValidationRun.Status.PASSED
+        ).exists()
+    except DatabaseError:
+        return False
+
+
+def record_validation(path: Path, result: ValidationResult) -> ValidationRun:
+    record = sync_bundle(path)
+    data = result.to_dict()
+    try:
+        return ValidationRun.objects.create(
+            bundle=record,
+            content_sha256=result.content_sha256,
+            started_at=parse_datetime(result.started_at),
+            finished_at=parse_datetime(result.finished_at),
+            vendor=result.vendor,
+            server_version=result.server_version,
+            status=result.status,
+            error=result.error,
+            steps=data["steps"],
+            checks=data["checks"],
+            schema_diff=result.schema_diff,
+            locks=data["locks"],
+            sample_rows=result.sample_rows,
+        )
+    except DatabaseError as error:
+        raise RecordsUnavailable(_why(error)) from None
+
+
+def _why(error: DatabaseError) -> str:
+    alias = router.db_for_write(MigrationBundle)
+    first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    return (
+        f"cannot record results in database '{alias}' ({first}); run "
+        "'manage.py migrate migration_studio' to create the app's tables"
+    )

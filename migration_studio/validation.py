@@ -1,0 +1,422 @@
+"""Prove a bundle on a scratch database: up, checks, down, schema restored, up again.
+
+The steps (each timed and reported as it runs):
+
+1. freshness: the migration file and the SQL files still match the hashes in bundle.json;
+2. scratch: a scratch database at the migration's parent state (the capture machinery and cache);
+3. sample: optionally, real rows copied from another database (read-only);
+4. up: ``up.sql`` executed exactly as bundled, statement by statement; operations SQL cannot
+   express (RunPython) run through Django at their place; on PostgreSQL the locks each statement
+   takes are read from ``pg_locks`` before the transaction commits;
+5. checks: every query of ``checks.sql``, with the count and a sample of violating rows;
+6. down: ``down.sql``, then the schema is compared with the parent snapshot;
+7. redeploy: ``up.sql`` again;
+8. the scratch database is dropped, whatever happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import DatabaseError
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.migrations import Migration
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.state import ProjectState
+
+from .bundle import Bundle, BundleError, load_bundle, sha256
+from .capture import CaptureSession
+from .graph import ancestors, migration_source
+from .sample import copy_sample
+from .schema import diff, snapshot
+from .scratch import ScratchDatabase
+from .validation_checks import parse as parse_checks
+
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+SAMPLE_LIMIT = 5
+
+
+@dataclass
+class StatementRun:
+    sql: str
+    seconds: float
+    operation: int | None = None
+    locks: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    name: str
+    status: str = PASSED
+    seconds: float = 0.0
+    detail: str = ""
+    statements: list[StatementRun] = field(default_factory=list)
+
+
+@dataclass
+class CheckResult:
+    description: str
+    sql: str
+    violations: int
+    sample: list[list[Any]] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.violations == 0 and not self.error
+
+
+@dataclass
+class ValidationResult:
+    label: str
+    started_at: str
+    status: str = PASSED
+    finished_at: str = ""
+    vendor: str = ""
+    server_version: str = ""
+    content_sha256: str = ""
+    steps: list[Step] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    schema_diff: list[str] = field(default_factory=list)
+    sample_rows: int = 0
+    sample_rows_per_second: float = 0.0
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+    def locks(self) -> list[dict[str, Any]]:
+        return [
+            {"step": step.name, "sql": run.sql, "operation": run.operation, "locks": run.locks}
+            for step in self.steps
+            for run in step.statements
+            if run.locks
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["format_version"] = 1
+        data["locks"] = self.locks()
+        for check, raw in zip(self.checks, data["checks"], strict=True):
+            raw["passed"] = check.passed
+            raw["sample"] = [[_plain(v) for v in row] for row in check.sample]
+        return data
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, int | float | str | bool | type(None)) else str(value)
+
+
+def content_hash(path: Path) -> str:
+    """What a validation proves: the bundle's migration, SQL and checks as they are now."""
+    parts = []
+    for name in ("bundle.json", "up.sql", "down.sql", "checks.sql"):
+        file = path / name
+        parts.append(sha256(file.read_bytes()) if file.exists() else "-")
+    return sha256("|".join(parts))
+
+
+class ValidationFailed(Exception):
+    """A step failed; the result says which and why."""
+
+
+class Validator:
+    """Runs the steps for one bundle; ``log`` is told about each step as it ends."""
+
+    def __init__(
+        self,
+        path: Path,
+        alias: str,
+        *,
+        sample_from: str | None = None,
+        sample_rows: int = 0,
+        use_cache: bool = True,
+        log: Callable[[Step], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.alias = alias
+        self.sample_from = sample_from
+        self.sample_rows = sample_rows
+        self.use_cache = use_cache
+        self.log = log or (lambda step: None)
+        self.bundle: Bundle = load_bundle(self.path)
+        self.result = ValidationResult(
+            label=self.bundle.label,
+            started_at=_now(),
+            vendor=self.bundle.vendor,
+            content_sha256=content_hash(self.path),
+        )
+        self.loader = MigrationLoader(None, ignore_no_migrations=True)
+        self.migration: Migration | None = None
+
+    def run(self) -> ValidationResult:
+        try:
+            self._freshness()
+            with ScratchDatabase(self.alias, use_cache=self.use_cache) as scratch:
+                node = (self.bundle.app_label, self.bundle.migration_name)
+                with CaptureSession(scratch, self.loader, ancestors(self.loader, node)) as session:
+                    self._on_scratch(scratch, session)
+        except ValidationFailed as failure:
+            self.result.status = FAILED
+            self.result.error = str(failure)
+        self.result.finished_at = _now()
+        return self.result
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _step(self, name: str) -> Iterator[Step]:
+        """Time a step, record it, tell the log, and mark it failed when it raises."""
+        current = Step(name)
+        started = time.perf_counter()
+        self.result.steps.append(current)
+        try:
+            yield current
+        except ValidationFailed as failure:
+            current.status = FAILED
+            current.detail = str(failure)
+            raise
+        finally:
+            current.seconds = time.perf_counter() - started
+            self.log(current)
+
+    def _freshness(self) -> None:
+        with self._step("freshness") as step:
+            node = (self.bundle.app_label, self.bundle.migration_name)
+            self.migration = self.loader.graph.nodes.get(node)
+            if self.migration is None:
+                raise ValidationFailed(
+                    f"Migration {self.bundle.label} does not exist any more: remove its bundle."
+                )
+            stale = []
+            if sha256(migration_source(self.migration)) != self.bundle.hashes.get("migration"):
+                stale.append("the migration file")
+            for name in ("up.sql", "down.sql"):
+                file = self.path / name
+                if not file.exists() or sha256(
+                    file.read_text(encoding="utf-8")
+                ) != self.bundle.hashes.get(name):
+                    stale.append(name)
+            if stale:
+                raise ValidationFailed(
+                    f"Stale bundle, regenerate it (manage.py bundlemigration "
+                    f"{self.bundle.app_label} {self.bundle.migration_name}): "
+                    f"{' and '.join(stale)} changed since it was written."
+                )
+            step.detail = "migration file, up.sql and down.sql match bundle.json"
+
+    def _on_scratch(self, scratch: ScratchDatabase, session: CaptureSession) -> None:
+        connection = scratch.connection
+        assert connection is not None and session.state is not None
+        self.result.server_version = session.server_version
+        with self._step("scratch") as step:
+            step.detail = f"scratch database at the parent state ({session.origin})"
+            parent = snapshot(connection)
+        if self.sample_from:
+            with self._step("sample") as step:
+                session._activation.close()  # the source alias must reach the real source
+                try:
+                    copied = copy_sample(self.sample_from, connection, self.sample_rows)
+                finally:
+                    session._activate()
+                self.result.sample_rows = copied.total
+                self.result.sample_rows_per_second = copied.rows_per_second
+                step.detail = (
+                    f"{copied.total} row(s) from {len(copied.rows)} table(s) of "
+                    f"'{self.sample_from}' ({copied.rows_per_second:,.0f} rows/s)"
+                )
+        states = self._states(session.state)
+        with self._step("up") as step:
+            self._run_file(connection, "up.sql", step, states, forwards=True)
+        with self._step("checks") as step:
+            self._checks(connection, step)
+        with self._step("down") as step:
+            self._run_file(connection, "down.sql", step, states, forwards=False)
+            after = snapshot(connection)
+            self.result.schema_diff = diff(parent, after)
+            if self.result.schema_diff:
+                raise ValidationFailed(
+                    "down.sql did not restore the parent schema:\n  "
+                    + "\n  ".join(self.result.schema_diff)
+                )
+        with self._step("redeploy") as step:
+            self._run_file(connection, "up.sql", step, states, forwards=True)
+            step.detail = "up.sql applies again after the rollback"
+
+    def _states(self, parent: ProjectState) -> list[ProjectState]:
+        """The project state before each operation, and after the last."""
+        assert self.migration is not None
+        states = [parent]
+        for operation in self.migration.operations:
+            state = states[-1].clone()
+            operation.state_forwards(self.migration.app_label, state)
+            states.append(state)
+        return states
+
+    def _checks(self, connection: BaseDatabaseWrapper, step: Step) -> None:
+        file = self.path / "checks.sql"
+        checks = parse_checks(file.read_text(encoding="utf-8")) if file.exists() else []
+        failed = 0
+        for check in checks:
+            result = CheckResult(check.description, check.sql, 0)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SELECT COUNT(*) FROM ({check.sql}) violations")
+                    result.violations = int(cursor.fetchone()[0])
+                    if result.violations:
+                        cursor.execute(
+                            f"SELECT * FROM ({check.sql}) violations LIMIT {SAMPLE_LIMIT}"
+                        )
+                        result.sample = [list(row) for row in cursor.fetchall()]
+            except DatabaseError as error:
+                result.error = _first_line(error)
+            failed += not result.passed
+            self.result.checks.append(result)
+        step.detail = f"{len(checks) - failed} of {len(checks)} check(s) passed"
+        if failed:
+            raise ValidationFailed(
+                "Validation checks failed: "
+                + "; ".join(
+                    f"{c.description}: {c.error or f'{c.violations} violating row(s)'}"
+                    for c in self.result.checks
+                    if not c.passed
+                )
+            )
+
+    # -- running SQL files ----------------------------------------------------------------------
+
+    def _run_file(
+        self,
+        connection: BaseDatabaseWrapper,
+        name: str,
+        step: Step,
+        states: list[ProjectState],
+        *,
+        forwards: bool,
+    ) -> None:
+        lines = (self.path / name).read_text(encoding="utf-8").splitlines()
+        operations = {op.index: op for op in self.bundle.operations}
+        current: int | None = None
+        buffer: list[str] = []
+        track_locks = connection.vendor == "postgresql"
+        in_transaction = False
+        for line in lines:
+            stripped = line.strip()
+            if stripped.startswith("-- [") and "/" in stripped.split("]")[0]:
+                current = int(stripped[4:].split("/")[0]) - 1
+                op = operations.get(current)
+                if op is not None and not op.expressible:
+                    self._python(connection, step, current, states, forwards=forwards)
+                continue
+            if stripped.startswith("-- queued by ["):
+                current = int(stripped[len("-- queued by [") :].split("/")[0]) - 1
+                continue
+            if stripped.startswith("--") or (not stripped and not buffer):
+                continue
+            buffer.append(line)
+            if not stripped.endswith(";"):
+                continue
+            sql = "\n".join(buffer).strip()
+            buffer = []
+            keyword = sql.split(None, 1)[0].upper().rstrip(";")
+            if keyword in ("BEGIN", "COMMIT"):
+                in_transaction = keyword == "BEGIN"
+            run = self._execute(connection, sql, current, track_locks and in_transaction)
+            step.statements.append(run)
+
+    def _execute(
+        self, connection: BaseDatabaseWrapper, sql: str, operation: int | None, track_locks: bool
+    ) -> StatementRun:
+        before = _locks(connection) if track_locks else set()
+        started = time.perf_counter()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+        except DatabaseError as error:
+            raise ValidationFailed(
+                f"This statement failed: {sql}\n  {connection.vendor} said: {_first_line(error)}"
+            ) from None
+        seconds = time.perf_counter() - started
+        taken = sorted(_locks(connection) - before) if track_locks else []
+        return StatementRun(
+            sql,
+            seconds,
+            operation,
+            [{"relation": relation, "mode": mode} for relation, mode in taken],
+        )
+
+    def _python(
+        self,
+        connection: BaseDatabaseWrapper,
+        step: Step,
+        index: int,
+        states: list[ProjectState],
+        *,
+        forwards: bool,
+    ) -> None:
+        """Run a RunPython operation through Django, where its marked block stands."""
+        assert self.migration is not None
+        operation = self.migration.operations[index]
+        if not forwards and not operation.reversible:
+            return
+        started = time.perf_counter()
+        try:
+            with connection.schema_editor(atomic=False) as editor:
+                if forwards:
+                    operation.database_forwards(
+                        self.migration.app_label, editor, states[index], states[index + 1]
+                    )
+                else:
+                    operation.database_backwards(
+                        self.migration.app_label, editor, states[index + 1], states[index]
+                    )
+        except Exception as error:  # the user's Python code: any error is a failed step
+            raise ValidationFailed(
+                f"Operation {index + 1} ({operation.describe()}) failed: "
+                f"{type(error).__name__}: {_first_line(error)}"
+            ) from None
+        step.statements.append(
+            StatementRun(
+                f"-- {type(operation).__name__}: {operation.describe()}",
+                time.perf_counter() - started,
+                index,
+            )
+        )
+
+
+def _locks(connection: BaseDatabaseWrapper) -> set[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE l.pid = pg_backend_pid() "
+            "AND l.locktype = 'relation' AND n.nspname NOT IN "
+            "('pg_catalog', 'information_schema', 'pg_toast')"
+        )
+        return {(name, mode.replace("Lock", "")) for name, mode in cursor.fetchall()}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def write_result(path: Path, result: ValidationResult) -> None:
+    """validation.json in the bundle (written atomically)."""
+    staged = path / ".validation.json.tmp"
+    staged.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
+    staged.replace(path / "validation.json")
+
+
+__all__ = ["BundleError", "ValidationResult", "Validator", "content_hash", "write_result"]
