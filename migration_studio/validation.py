@@ -8,7 +8,9 @@ The steps (each timed and reported as it runs):
 4. up: ``up.sql`` executed exactly as bundled, statement by statement; operations SQL cannot
    express (RunPython) run through Django at their place; on PostgreSQL the locks each statement
    takes are read from ``pg_locks`` before the transaction commits;
-5. checks: every query of ``checks.sql``, with the count and a sample of violating rows;
+5. checks: every query of ``checks.sql``, with the count and a sample of violating rows; the
+   queries that can already run on the parent state (new constraints on existing columns) also
+   run before ``up.sql`` ("precheck"), so data that would make it fail is reported with counts;
 6. down: ``down.sql``, then the schema is compared with the parent snapshot;
 7. redeploy: ``up.sql`` again;
 8. the scratch database is dropped, whatever happened.
@@ -67,6 +69,9 @@ class CheckResult:
     violations: int
     sample: list[list[Any]] = field(default_factory=list)
     error: str = ""
+    #: "before up" (on the parent state's data: would the migration's promises hold?) or
+    #: "after up".
+    phase: str = "after up"
 
     @property
     def passed(self) -> bool:
@@ -87,6 +92,8 @@ class ValidationResult:
     schema_diff: list[str] = field(default_factory=list)
     sample_rows: int = 0
     sample_rows_per_second: float = 0.0
+    #: Rows copied per table by the sample step.
+    sample_tables: dict[str, int] = field(default_factory=dict)
     error: str = ""
 
     @property
@@ -228,12 +235,15 @@ class Validator:
                 finally:
                     session._activate()
                 self.result.sample_rows = copied.total
+                self.result.sample_tables = copied.rows
                 self.result.sample_rows_per_second = copied.rows_per_second
                 step.detail = (
                     f"{copied.total} row(s) from {len(copied.rows)} table(s) of "
                     f"'{self.sample_from}' ({copied.rows_per_second:,.0f} rows/s)"
                 )
         states = self._states(session.state)
+        with self._step("precheck") as step:
+            self._checks(connection, step, before_up=True)
         with self._step("up") as step:
             self._run_file(connection, "up.sql", step, states, forwards=True)
         with self._step("checks") as step:
@@ -261,12 +271,14 @@ class Validator:
             states.append(state)
         return states
 
-    def _checks(self, connection: BaseDatabaseWrapper, step: Step) -> None:
+    def _checks(self, connection: BaseDatabaseWrapper, step: Step, before_up: bool = False) -> None:
         file = self.path / "checks.sql"
         checks = parse_checks(file.read_text(encoding="utf-8")) if file.exists() else []
-        failed = 0
+        failed = ran = 0
         for check in checks:
-            result = CheckResult(check.description, check.sql, 0)
+            result = CheckResult(
+                check.description, check.sql, 0, phase="before up" if before_up else "after up"
+            )
             try:
                 with connection.cursor() as cursor:
                     cursor.execute(f"SELECT COUNT(*) FROM ({check.sql}) violations")
@@ -277,17 +289,27 @@ class Validator:
                         )
                         result.sample = [list(row) for row in cursor.fetchall()]
             except DatabaseError as error:
+                if before_up:
+                    continue  # it needs what up.sql creates: it runs after up
                 result.error = _first_line(error)
+            ran += 1
             failed += not result.passed
             self.result.checks.append(result)
-        step.detail = f"{len(checks) - failed} of {len(checks)} check(s) passed"
+        step.detail = f"{ran - failed} of {ran} check(s) passed" + (
+            " on the parent state's data" if before_up else ""
+        )
         if failed:
+            phase = "before up" if before_up else "after up"
             raise ValidationFailed(
-                "Validation checks failed: "
+                (
+                    "The data breaks the migration's promises: "
+                    if before_up
+                    else "Validation checks failed: "
+                )
                 + "; ".join(
                     f"{c.description}: {c.error or f'{c.violations} violating row(s)'}"
                     for c in self.result.checks
-                    if not c.passed
+                    if not c.passed and c.phase == phase
                 )
             )
 

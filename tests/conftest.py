@@ -31,17 +31,17 @@ SHOP_MIGRATIONS = REPO / "example_project" / "shop" / "migrations"
 
 @pytest.fixture(scope="session", autouse=True)
 def _database_access(django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
-    """The suite manages its own databases; make sure the ``default`` one exists."""
+    """The suite manages its own databases; make sure ``default`` and ``sample_source`` exist."""
     with django_db_blocker.unblock():
-        connection = connections["default"]
-        if connection.vendor == "postgresql":
+        for alias in ("default", "sample_source"):
+            connection = connections[alias]
+            if connection.vendor != "postgresql":
+                continue
             with connection._nodb_cursor() as cursor:
-                cursor.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s",
-                    [connection.settings_dict["NAME"]],
-                )
+                name = connection.settings_dict["NAME"]
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
                 if not cursor.fetchone():
-                    cursor.execute(f'CREATE DATABASE "{connection.settings_dict["NAME"]}"')
+                    cursor.execute(f'CREATE DATABASE "{name}"')
         yield
 
 

@@ -33,6 +33,16 @@ MIGRATION_STUDIO = {
     "CACHE_DIR": Path(tempfile.gettempdir()) / "ms_tests_cache",
 }
 
+# A second database on the same server: the source of sampled rows in the validation tests.
+DATABASES["sample_source"] = {
+    **DATABASES["default"],
+    "NAME": (
+        f"{DATABASES['default']['NAME']}_source"
+        if DATABASES["default"]["ENGINE"].endswith("postgresql")
+        else f"{tempfile.gettempdir()}/ms_tests_source.sqlite3"
+    ),
+}
+
 # A database alias nothing listens on, for the "unreachable server" tests.
 DATABASES["unreachable"] = {
     "ENGINE": "django.db.backends.postgresql",

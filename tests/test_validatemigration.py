@@ -1,0 +1,358 @@
+"""validatemigration on real databases: good bundles pass, broken ones fail with the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connections, migrations, models
+from django.db.migrations.executor import MigrationExecutor
+from django.db.models import Q
+
+from migration_studio.bundle import sha256
+from migration_studio.models import ValidationRun
+from migration_studio.schema import snapshot
+
+from .conftest import REPO, migration_source, no_scratch_left
+from .test_round_trip import APP, base_operations
+
+CHANGE = "0002_change"
+
+
+@pytest.fixture
+def records():
+    """The app's own tables in the default database (validation results are recorded there)."""
+    call_command("migrate", "migration_studio", verbosity=0)
+    ValidationRun.objects.all().delete()
+
+
+@pytest.fixture
+def bundled(packages, bundle_root, records):
+    """Write the app's base migration and ``operations`` as 0002, and bundle both."""
+
+    def bundle(operations=None, *, source: str | None = None) -> Path:
+        packages.create(
+            APP,
+            {
+                "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+                CHANGE: source
+                or migration_source(APP, CHANGE, operations, [(APP, "0001_initial")]),
+            },
+        )
+        call_command("bundlemigration", APP, "0002", verbosity=0)
+        return bundle_root / APP / CHANGE
+
+    return bundle
+
+
+def validate(*args: str, **options) -> tuple[int, str, str]:
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("validatemigration", *args, stdout=out, stderr=err, no_color=True, **options)
+        code = 0
+    except SystemExit as exit_info:
+        code = int(exit_info.code)
+    return code, out.getvalue(), err.getvalue()
+
+
+def result_of(path: Path) -> dict:
+    return json.loads((path / "validation.json").read_text())
+
+
+def rehash(path: Path, name: str) -> None:
+    """Make bundle.json agree with an edited SQL file (as a bundle generated that way would)."""
+    data = json.loads((path / "bundle.json").read_text())
+    data["hashes"][name] = sha256((path / name).read_text())
+    (path / "bundle.json").write_text(json.dumps(data))
+
+
+@pytest.fixture
+def source(packages):
+    """The ``sample_source`` database with the app's tables at 0001 (removed afterwards)."""
+    connection = connections["sample_source"]
+
+    def migrate(target):
+        MigrationExecutor(connection).migrate([(APP, target)])
+
+    yield migrate
+    MigrationExecutor(connection).migrate([(APP, None)])
+    connection.close()
+
+
+def fill(rows: list[str]) -> None:
+    with connections["sample_source"].cursor() as cursor:
+        for sql in rows:
+            cursor.execute(sql)
+
+
+def test_a_good_bundle_passes_and_is_recorded(bundled, vendor) -> None:
+    path = bundled(
+        [
+            migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True)),
+            migrations.AddIndex("book", models.Index(fields=["title", "pages"], name="bk_tp_idx")),
+        ]
+    )
+    code, out, _ = validate(APP, CHANGE, verbosity=2)
+    assert code == 0, out
+    result = result_of(path)
+    assert result["status"] == "passed" and result["schema_diff"] == []
+    assert [s["name"] for s in result["steps"]] == [
+        "freshness",
+        "scratch",
+        "precheck",
+        "up",
+        "checks",
+        "down",
+        "redeploy",
+    ]
+    up = next(s for s in result["steps"] if s["name"] == "up")
+    assert any('ADD COLUMN "subtitle"' in s["sql"] and s["seconds"] >= 0 for s in up["statements"])
+    run = ValidationRun.objects.get()
+    assert run.status == "passed" and run.bundle.migration_name == CHANGE
+    if vendor == "postgresql":
+        locks = {
+            (lock["relation"], lock["mode"]) for entry in result["locks"] for lock in entry["locks"]
+        }
+        assert ("roundtrip_book", "AccessExclusive") in locks
+        assert ("roundtrip_book", "Share") in locks  # the index build
+    assert no_scratch_left()
+    # Already passed as it is: nothing left to validate, unless --all.
+    assert validate()[1].strip() == "No bundle to validate."
+    assert "Validating roundtrip.0002_change" in validate(all_bundles=True)[1]
+
+
+def test_down_sql_leaving_something_behind_fails_with_a_diff(bundled) -> None:
+    path = bundled(
+        [
+            migrations.AddIndex("book", models.Index(fields=["title", "pages"], name="bk_tp_idx")),
+        ]
+    )
+    down = (path / "down.sql").read_text()
+    (path / "down.sql").write_text(
+        "\n".join(line for line in down.splitlines() if "DROP INDEX" not in line) + "\n"
+    )
+    rehash(path, "down.sql")
+
+    code, _, err = validate(APP, CHANGE)
+
+    assert code == 1
+    assert "bk_tp_idx" in err and "left behind" in err
+    assert any(
+        "bk_tp_idx" in line and "left behind" in line for line in result_of(path)["schema_diff"]
+    )
+    assert no_scratch_left()
+
+
+PYTHON_STEP = """
+from django.db import migrations
+
+
+def add_authors(apps, schema_editor):
+    Author = apps.get_model("roundtrip", "Author")
+    for name in ("a", "b", "c"):
+        Author.objects.using(schema_editor.connection.alias).create(name=name, email=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [migrations.RunPython(add_authors, migrations.RunPython.noop)]
+"""
+
+
+def test_a_data_step_violating_a_check_fails_with_the_count(bundled) -> None:
+    path = bundled(source=PYTHON_STEP)
+    checks = path / "checks.sql"
+    checks.write_text(
+        checks.read_text() + "\n-- check: every author has an email\n"
+        'SELECT * FROM "roundtrip_author" WHERE "email" IS NULL;\n'
+    )
+
+    code, _, err = validate(APP, CHANGE)
+
+    assert code == 1
+    assert "every author has an email: 3 violating row(s)" in err
+    check = next(c for c in result_of(path)["checks"] if c["phase"] == "after up")
+    assert check["violations"] == 3 and len(check["sample"]) == 3
+
+
+def test_sampled_rows_reach_the_scratch_database_and_the_source_is_untouched(
+    bundled, source
+) -> None:
+    path = bundled(
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))]
+    )
+    source("0001_initial")
+    fill(
+        [
+            "INSERT INTO roundtrip_author (name, email, age) VALUES "
+            + ", ".join(f"('a{i}', 'a{i}@x.org', {i})" for i in range(40)),
+            "INSERT INTO roundtrip_book (title, isbn, pages, author_id) SELECT 't', 'i', 10, id "
+            "FROM roundtrip_author",
+        ]
+    )
+    connection = connections["sample_source"]
+    before = snapshot(connection)
+
+    code, out, _ = validate(APP, CHANGE, sample_from="sample_source", sample_rows=25)
+
+    assert code == 0, out
+    result = result_of(path)
+    assert result["sample_tables"]["roundtrip_author"] == 25
+    # Only books whose author was copied keep the foreign key valid.
+    assert 0 < result["sample_tables"]["roundtrip_book"] <= 25
+    assert snapshot(connection) == before
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM roundtrip_author")
+        assert cursor.fetchone()[0] == 40
+        cursor.execute("SELECT COUNT(*) FROM roundtrip_book")
+        assert cursor.fetchone()[0] == 40
+
+
+def test_derived_checks_report_each_violation_with_its_count(bundled, source) -> None:
+    path = bundled(
+        [
+            migrations.AlterField("book", "isbn", models.CharField(max_length=20, unique=True)),
+            migrations.AlterField("author", "email", models.CharField(max_length=100)),
+            migrations.AlterField(
+                "book",
+                "pages",
+                models.ForeignKey("roundtrip.author", db_column="pages", on_delete=models.CASCADE),
+            ),
+            migrations.AddConstraint(
+                "author", models.CheckConstraint(condition=Q(age__gte=0), name="age_gte_0")
+            ),
+        ]
+    )
+    source("0001_initial")
+    fill(
+        [
+            "INSERT INTO roundtrip_author (id, name, email, age) VALUES "
+            "(1, 'a', NULL, 1), (2, 'b', NULL, -5), (3, 'c', 'c@x.org', -1), (4, 'd', 'd@x', 0)",
+            "INSERT INTO roundtrip_book (title, isbn, pages, author_id) VALUES "
+            "('t1', 'dup', 1, 1), ('t2', 'dup', 2, 1), ('t3', 'dup', 999, 2), ('t4', 'ok', 777, 3)",
+        ]
+    )
+
+    code, _, err = validate(APP, CHANGE, sample_from="sample_source", sample_rows=100)
+
+    assert code == 1, err
+    counts = {
+        c["description"].rsplit(" (", 1)[0]: c["violations"]
+        for c in result_of(path)["checks"]
+        if c["phase"] == "before up"
+    }
+    assert counts["no duplicate (isbn) in roundtrip_book"] == 1  # one isbn, three rows
+    assert counts["roundtrip_author.email has no NULL"] == 2
+    assert counts["every roundtrip_book.pages exists in roundtrip_author.id"] == 2
+    assert counts["every row of roundtrip_author satisfies CHECK age_gte_0"] == 2
+    assert "The data breaks the migration's promises" in err
+
+
+def test_a_failing_statement_is_reported_with_the_server_error(bundled) -> None:
+    path = bundled(
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))]
+    )
+    up = (path / "up.sql").read_text()
+    (path / "up.sql").write_text(
+        up.replace("COMMIT;", "SELECT * FROM a_table_that_is_not_there;\nCOMMIT;")
+    )
+    rehash(path, "up.sql")
+
+    code, _, err = validate(APP, CHANGE)
+
+    assert code == 1
+    assert "SELECT * FROM a_table_that_is_not_there;" in err
+    assert "a_table_that_is_not_there" in err.splitlines()[-1]
+    assert result_of(path)["status"] == "failed"
+    assert no_scratch_left()
+
+
+def test_a_stale_bundle_is_detected(bundled, packages) -> None:
+    path = bundled(
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))]
+    )
+    migration_file = packages.directories[APP] / f"{CHANGE}.py"
+    migration_file.write_text(migration_file.read_text() + "\n# edited after bundling\n")
+
+    code, _, err = validate(APP, CHANGE)
+
+    assert code == 1
+    assert "Stale bundle, regenerate it" in err and "the migration file" in err
+    steps = result_of(path)["steps"]
+    assert [s["name"] for s in steps] == ["freshness"] and steps[0]["status"] == "failed"
+
+
+def test_usage_errors_exit_with_2(bundled) -> None:
+    bundled([migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))])
+    assert validate("nope")[0] == 2
+    assert validate(APP, "9999")[0] == 2
+    code, _, err = validate(APP, CHANGE, sample_from="nowhere")
+    assert code == 2 and "There is no database 'nowhere'" in err
+
+
+SLOW = """
+import os, time
+from django.db import migrations
+
+
+def wait(apps, schema_editor):
+    open(os.environ["MS_TEST_MARKER"], "w").close()
+    time.sleep(60)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [migrations.RunPython(wait, migrations.RunPython.noop)]
+"""
+
+
+def test_interrupt_drops_the_scratch_database(
+    bundled, packages, bundle_root, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("MS_TEST_MARKER", str(tmp_path / "never"))  # capture must not wait
+    fast = SLOW.replace("time.sleep(60)", "pass")
+    path = bundled(source=fast)
+    # The bundle is captured with the fast step; validation then runs the slow one.
+    migration_file = packages.directories[APP] / f"{CHANGE}.py"
+    migration_file.write_text(SLOW)
+    rehash_migration = json.loads((path / "bundle.json").read_text())
+    rehash_migration["hashes"]["migration"] = sha256(SLOW)
+    (path / "bundle.json").write_text(json.dumps(rehash_migration))
+
+    marker = tmp_path / "running"
+    env = {
+        **os.environ,
+        **packages.env(),
+        "MS_TEST_MARKER": str(marker),
+        "MS_TEST_BUNDLE_ROOT": str(bundle_root),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "django", "validatemigration", APP, CHANGE, "--no-cache"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert not no_scratch_left(pid=process.pid)
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode != 0
+    assert no_scratch_left(pid=process.pid)
