@@ -356,3 +356,20 @@ def test_interrupt_drops_the_scratch_database(
             process.kill()
     assert process.returncode != 0
     assert no_scratch_left(pid=process.pid)
+
+
+def test_records_follow_the_bundle_files(bundled, bundle_root) -> None:
+    from migration_studio.models import MigrationBundle
+
+    path = bundled(
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))]
+    )
+    validate(APP, CHANGE)
+    record = MigrationBundle.objects.get(migration_name=CHANGE)
+    assert record.reversible and record.risk and record.operations == 1
+    assert record.up_sha256 == json.loads((path / "bundle.json").read_text())["hashes"]["up.sql"]
+    import shutil
+
+    shutil.rmtree(bundle_root / APP)
+    validate()
+    assert not MigrationBundle.objects.filter(migration_name=CHANGE).exists()

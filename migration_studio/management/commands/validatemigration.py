@@ -13,7 +13,13 @@ from django.db.utils import ConnectionDoesNotExist
 from ... import conf
 from ...bundle import BundleError, bundle_dir
 from ...capture import CaptureError
-from ...records import RecordsUnavailable, bundle_paths, has_passed, record_validation
+from ...records import (
+    RecordsUnavailable,
+    bundle_paths,
+    has_passed,
+    record_validation,
+    sync_bundles,
+)
 from ...scratch import ScratchError, source_connection
 from ...validation import PASSED, Step, Validator, content_hash, write_result
 
@@ -88,6 +94,11 @@ class Command(BaseCommand):
             ) from None
         if options["sample_rows"] < 0:
             raise CommandError("--sample-rows must be zero or more.")
+        try:
+            sync_bundles(conf.bundle_root())
+        except RecordsUnavailable as why:
+            if self.verbosity >= 1:
+                self.stderr.write(self.style.WARNING(f"Records not updated: {why}."))
         paths = self._select(options)
         if not paths:
             if self.verbosity >= 1:
