@@ -56,14 +56,17 @@ def sync_bundle(path: Path) -> MigrationBundle:
 
 def sync_bundles(root: Path) -> list[MigrationBundle]:
     """Records for every bundle under ``root``; records of bundles that are gone are deleted."""
-    records = []
+    records, unreadable = [], []
     for path in bundle_paths(root):
         try:
             records.append(sync_bundle(path))
         except BundleError:
-            continue
+            unreadable.append((path.parent.name, path.name))  # kept: the files still exist
     try:
-        MigrationBundle.objects.exclude(pk__in=[r.pk for r in records]).delete()
+        gone = MigrationBundle.objects.exclude(pk__in=[r.pk for r in records])
+        for app_label, migration_name in unreadable:
+            gone = gone.exclude(app_label=app_label, migration_name=migration_name)
+        gone.delete()
     except DatabaseError as error:
         raise RecordsUnavailable(_why(error)) from None
     return records

@@ -39,11 +39,12 @@ class SampleResult:
 def read_only(alias: str) -> Iterator[Any]:
     """A cursor on ``alias`` inside a transaction the server itself makes read-only."""
     connection = connections[alias]
+    if connection.vendor == "mysql":  # applies to the next transaction
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION READ ONLY")
     with transaction.atomic(using=alias), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET TRANSACTION READ ONLY")
-        elif connection.vendor == "mysql":
-            cursor.execute("SET SESSION TRANSACTION READ ONLY")
         elif connection.vendor == "sqlite":
             cursor.execute("PRAGMA query_only = ON")
         try:
@@ -81,7 +82,14 @@ def copy_sample(source_alias: str, target: BaseDatabaseWrapper, rows: int) -> Sa
     source = connections[source_alias]
     with target.cursor() as cursor:
         target_tables = set(target.introspection.table_names(cursor)) - SKIPPED_TABLES
-        relations = {t: target.introspection.get_relations(cursor, t) for t in target_tables}
+        # {column: (referenced column, referenced table)}; Django 6 adds a third item.
+        relations = {
+            t: {
+                column: (rel[0], rel[1])
+                for column, rel in target.introspection.get_relations(cursor, t).items()
+            }
+            for t in target_tables
+        }
         target_columns = {
             t: [c.name for c in target.introspection.get_table_description(cursor, t)]
             for t in target_tables
@@ -127,6 +135,9 @@ def copy_sample(source_alias: str, target: BaseDatabaseWrapper, rows: int) -> Sa
                     kept[(table, column)] = {row[i] for row in selected}
             result.rows[table] = len(selected)
             _reset_sequences(target, table, sequences[table])
+    if target.vendor == "sqlite":
+        with target.cursor() as cursor:
+            cursor.execute("PRAGMA foreign_keys = ON")
     result.seconds = time.perf_counter() - started
     return result
 
@@ -160,7 +171,11 @@ def _insert(target: BaseDatabaseWrapper, table: str, columns: list[str], rows: l
     quoted = ", ".join(target.ops.quote_name(c) for c in columns)
     with target.cursor() as cursor:
         if target.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {quoted_table} ({quoted}) FROM STDIN") as copy:
+            # The driver's COPY, with its errors turned into Django's as for any query.
+            with (
+                target.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {quoted_table} ({quoted}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row(row)
             return

@@ -135,6 +135,10 @@ class ValidationFailed(Exception):
     """A step failed; the result says which and why."""
 
 
+class ValidationEnvironmentError(Exception):
+    """The validation could not run (not the bundle's fault): the message is for the user."""
+
+
 class Validator:
     """Runs the steps for one bundle; ``log`` is told about each step as it ends."""
 
@@ -165,6 +169,12 @@ class Validator:
         self.migration: Migration | None = None
 
     def run(self) -> ValidationResult:
+        vendor = ScratchDatabase(self.alias, use_cache=False).source.vendor
+        if vendor != self.bundle.vendor:
+            raise ValidationEnvironmentError(
+                f"{self.bundle.label} was captured on {self.bundle.vendor}; validate it with a "
+                f"{self.bundle.vendor} database (--database), not {vendor}."
+            )
         try:
             self._freshness()
             with ScratchDatabase(self.alias, use_cache=self.use_cache) as scratch:
@@ -232,6 +242,11 @@ class Validator:
                 session._activation.close()  # the source alias must reach the real source
                 try:
                     copied = copy_sample(self.sample_from, connection, self.sample_rows)
+                except DatabaseError as error:
+                    raise ValidationEnvironmentError(
+                        f"Copying sample rows from '{self.sample_from}' failed: "
+                        f"{_first_line(error)} (is its schema at the bundle's parent state?)"
+                    ) from None
                 finally:
                     session._activate()
                 self.result.sample_rows = copied.total
@@ -243,7 +258,7 @@ class Validator:
                 )
         states = self._states(session.state)
         with self._step("precheck") as step:
-            self._checks(connection, step, before_up=True)
+            self._checks(connection, step, before_up=True, known=_identifiers_of(parent))
         with self._step("up") as step:
             self._run_file(connection, "up.sql", step, states, forwards=True)
         with self._step("checks") as step:
@@ -271,14 +286,22 @@ class Validator:
             states.append(state)
         return states
 
-    def _checks(self, connection: BaseDatabaseWrapper, step: Step, before_up: bool = False) -> None:
+    def _checks(
+        self,
+        connection: BaseDatabaseWrapper,
+        step: Step,
+        before_up: bool = False,
+        known: set[str] | None = None,
+    ) -> None:
+        """Run checks.sql; before up, only the checks whose names all exist already."""
         file = self.path / "checks.sql"
         checks = parse_checks(file.read_text(encoding="utf-8")) if file.exists() else []
-        failed = ran = 0
+        phase = "before up" if before_up else "after up"
+        ran: list[CheckResult] = []
         for check in checks:
-            result = CheckResult(
-                check.description, check.sql, 0, phase="before up" if before_up else "after up"
-            )
+            if known is not None and not _quoted_names(check.sql) <= known:
+                continue  # it needs what up.sql creates: it runs after up
+            result = CheckResult(check.description, check.sql, 0, phase=phase)
             try:
                 with connection.cursor() as cursor:
                     cursor.execute(f"SELECT COUNT(*) FROM ({check.sql}) violations")
@@ -290,28 +313,44 @@ class Validator:
                         result.sample = [list(row) for row in cursor.fetchall()]
             except DatabaseError as error:
                 if before_up:
-                    continue  # it needs what up.sql creates: it runs after up
+                    continue
                 result.error = _first_line(error)
-            ran += 1
-            failed += not result.passed
-            self.result.checks.append(result)
-        step.detail = f"{ran - failed} of {ran} check(s) passed" + (
+            ran.append(result)
+        self.result.checks.extend(ran)
+        failed = [c for c in ran if not c.passed]
+        step.detail = f"{len(ran) - len(failed)} of {len(ran)} check(s) passed" + (
             " on the parent state's data" if before_up else ""
         )
-        if failed:
-            phase = "before up" if before_up else "after up"
-            raise ValidationFailed(
-                (
-                    "The data breaks the migration's promises: "
-                    if before_up
-                    else "Validation checks failed: "
-                )
-                + "; ".join(
-                    f"{c.description}: {c.error or f'{c.violations} violating row(s)'}"
-                    for c in self.result.checks
-                    if not c.passed and c.phase == phase
-                )
+        if not failed:
+            return
+        reasons = "; ".join(
+            f"{c.description}: {c.error or f'{c.violations} violating row(s)'}" for c in failed
+        )
+        if before_up and self._changes_data():
+            # The migration's own data steps may fix these rows: report, and let up.sql decide.
+            step.detail += f"; to be fixed by the migration's data steps: {reasons}"
+            return
+        raise ValidationFailed(
+            (
+                "The data breaks the migration's promises: "
+                if before_up
+                else "Validation checks failed: "
             )
+            + reasons
+        )
+
+    def _changes_data(self) -> bool:
+        """The migration runs Python or SQL of its own, or backfills rows (UPDATE)."""
+
+        def fills(sql: str) -> bool:
+            text = sql.lstrip().upper()
+            # A backfill, or a table rebuild that fills a column (SQLite: coalesce(col, default)).
+            return text.startswith("UPDATE") or (text.startswith("INSERT") and "COALESCE(" in text)
+
+        return any(
+            op.operation in ("RunPython", "RunSQL") or any(fills(s) for s in op.all_forward_sql)
+            for op in self.bundle.operations
+        )
 
     # -- running SQL files ----------------------------------------------------------------------
 
@@ -351,7 +390,8 @@ class Validator:
             keyword = sql.split(None, 1)[0].upper().rstrip(";")
             if keyword in ("BEGIN", "COMMIT"):
                 in_transaction = keyword == "BEGIN"
-            run = self._execute(connection, sql, current, track_locks and in_transaction)
+            owner = None if keyword in ("BEGIN", "COMMIT", "PRAGMA") else current
+            run = self._execute(connection, sql, owner, track_locks and in_transaction)
             step.statements.append(run)
 
     def _execute(
@@ -412,6 +452,20 @@ class Validator:
                 index,
             )
         )
+
+
+def _identifiers_of(schema: dict[str, Any]) -> set[str]:
+    """Every table and column name of a schema snapshot."""
+    names = set(schema)
+    for table in schema.values():
+        names.update(table["columns"])
+    return names
+
+
+def _quoted_names(sql: str) -> set[str]:
+    """The double-quoted identifiers of a query (SQLite reads an unknown one as a string)."""
+    parts = sql.split('"')
+    return {parts[i] for i in range(1, len(parts), 2)}
 
 
 def _locks(connection: BaseDatabaseWrapper) -> set[tuple[str, str]]:

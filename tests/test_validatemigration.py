@@ -253,7 +253,9 @@ def test_derived_checks_report_each_violation_with_its_count(bundled, source) ->
     assert counts["roundtrip_author.email has no NULL"] == 2
     assert counts["every roundtrip_book.pages exists in roundtrip_author.id"] == 2
     assert counts["every row of roundtrip_author satisfies CHECK age_gte_0"] == 2
-    assert "The data breaks the migration's promises" in err
+    # Reported before up.sql runs (on SQLite the rebuild fills NULL emails, so up.sql decides).
+    precheck = next(s for s in result_of(path)["steps"] if s["name"] == "precheck")
+    assert "2 violating row(s)" in precheck["detail"]
 
 
 def test_a_failing_statement_is_reported_with_the_server_error(bundled) -> None:
@@ -373,3 +375,52 @@ def test_records_follow_the_bundle_files(bundled, bundle_root) -> None:
     shutil.rmtree(bundle_root / APP)
     validate()
     assert not MigrationBundle.objects.filter(migration_name=CHANGE).exists()
+
+
+def test_checks_on_new_columns_wait_for_up_sql(bundled, source) -> None:
+    """A new unique column's check cannot run on the parent state (on SQLite an unknown quoted
+    name would even read as a string): it runs after up.sql only."""
+    path = bundled(
+        [
+            migrations.AddField(
+                "author", "code", models.CharField(max_length=9, null=True, unique=True)
+            )
+        ]
+    )
+    source("0001_initial")
+    fill(["INSERT INTO roundtrip_author (name, email, age) VALUES ('a', 'a', 1), ('b', 'b', 2)"])
+    code, out, _ = validate(APP, CHANGE, sample_from="sample_source")
+    assert code == 0, out
+    phases = [c["phase"] for c in result_of(path)["checks"]]
+    assert phases and set(phases) == {"after up"}
+
+
+def test_a_backfill_may_fix_what_the_precheck_finds(bundled, source) -> None:
+    path = bundled(
+        [migrations.AlterField("author", "email", models.CharField(max_length=100, default="-"))]
+    )
+    source("0001_initial")
+    fill(["INSERT INTO roundtrip_author (name, email, age) VALUES ('a', NULL, 1), ('b', 'b', 2)"])
+    code, out, _ = validate(APP, CHANGE, sample_from="sample_source")
+    assert code == 0, out
+    result = result_of(path)
+    before = [c for c in result["checks"] if c["phase"] == "before up"]
+    after = [c for c in result["checks"] if c["phase"] == "after up"]
+    assert before[0]["violations"] == 1 and after[0]["violations"] == 0
+    assert "to be fixed by the migration's data steps" in result["steps"][3]["detail"]
+
+
+def test_a_source_that_cannot_be_sampled_is_an_environment_error(bundled, source) -> None:
+    bundled([migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))])
+    source("0001_initial")
+    with connections["sample_source"].cursor() as cursor:  # a source behind the bundle
+        cursor.execute("ALTER TABLE roundtrip_author DROP COLUMN name")
+        cursor.execute("INSERT INTO roundtrip_author (email, age) VALUES ('x', 1)")
+    try:
+        code, _, err = validate(APP, CHANGE, sample_from="sample_source")
+    finally:
+        with connections["sample_source"].cursor() as cursor:
+            cursor.execute("ALTER TABLE roundtrip_author ADD COLUMN name varchar(100) NULL")
+    assert code == 2
+    assert "Copying sample rows from 'sample_source' failed" in err
+    assert no_scratch_left()

@@ -21,7 +21,14 @@ from ...records import (
     sync_bundles,
 )
 from ...scratch import ScratchError, source_connection
-from ...validation import PASSED, Step, Validator, content_hash, write_result
+from ...validation import (
+    PASSED,
+    Step,
+    ValidationEnvironmentError,
+    Validator,
+    content_hash,
+    write_result,
+)
 
 #: Exit codes: 0 every bundle passed, 1 one failed validation, 2 usage or environment error.
 EXIT_FAILED = 1
@@ -150,7 +157,7 @@ class Command(BaseCommand):
                 log=self._log_step,
             )
             result = validator.run()
-        except (BundleError, ScratchError, CaptureError) as error:
+        except (BundleError, ScratchError, CaptureError, ValidationEnvironmentError) as error:
             raise CommandError(str(error)) from None
         write_result(path, result)
         try:
@@ -169,7 +176,7 @@ class Command(BaseCommand):
     def _log_step(self, step: Step) -> None:
         if self.verbosity < 1:
             return
-        mark = self.style.SUCCESS("ok") if step.status == PASSED else self.style.ERROR("FAILED")
+        mark = self.style.SUCCESS("ok    ") if step.status == PASSED else self.style.ERROR("FAILED")
         detail = step.detail.splitlines()[0] if step.detail else ""
         self.stdout.write(f"  {step.name:<10} {mark} {step.seconds * 1000:8.0f} ms  {detail}")
         if self.verbosity >= 2:
