@@ -263,6 +263,8 @@ class Result:
     sample_tables: dict[str, int] = field(default_factory=dict)
     samples: list[SampleRun] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    #: PostgreSQL: median seconds of the baseline's CREATE DATABASE and DROP DATABASE (untimed).
+    empty_create_drop: tuple[float, float] | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -279,6 +281,10 @@ class EmptyDatabases:
 
     project: Project
     live: set[str] = field(default_factory=set)
+    #: PostgreSQL: seconds of each CREATE DATABASE and DROP DATABASE (a connection included), for
+    #: comparison with the scratch database validatemigration creates from its cached state.
+    create_seconds: list[float] = field(default_factory=list)
+    drop_seconds: list[float] = field(default_factory=list)
 
     def create(self) -> str:
         """A new empty database: a new SQLite file name, or ``CREATE DATABASE`` on PostgreSQL."""
@@ -287,16 +293,25 @@ class EmptyDatabases:
             name = str(self.project.tmp / "baseline" / f"empty_{token}.sqlite3")
             Path(name).parent.mkdir(exist_ok=True)
         else:
+            from psycopg import sql
+
             name = f"ms_bench_empty_{token}"
-            self.project.postgres.create_database(name)
-        self.live.add(name)
+            self.live.add(name)  # from here on: dropped at the end, whatever happens
+            started = time.perf_counter()
+            self.project.postgres.execute(
+                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+            )
+            self.create_seconds.append(time.perf_counter() - started)
+        self.live.add(name)  # SQLite: the file appears when the child connects
         return name
 
     def drop(self, name: str) -> None:
+        started = time.perf_counter()
         if self.project.postgres is None:
             remove_sqlite(Path(name))
         else:
             self.project.postgres.drop_database(name)
+            self.drop_seconds.append(time.perf_counter() - started)
         self.live.discard(name)
 
     def drop_all(self) -> None:
@@ -550,6 +565,11 @@ def run_target(target: Target, args: argparse.Namespace) -> Result:
         )
         result = benchmark(project, args, empty)
         result.leftovers = project.leftover_scratch() + sorted(empty.live)
+        if empty.create_seconds:
+            result.empty_create_drop = (
+                statistics.median(empty.create_seconds),
+                statistics.median(empty.drop_seconds),
+            )
         if result.leftovers:
             result.warnings.append(f"databases left behind: {result.leftovers}")
         print_details(result)
@@ -618,6 +638,11 @@ def print_details(result: Result) -> None:
         "   first validations (manage.py, build the cached parent states): "
         + ", ".join(f"{label} {s:.2f}s" for label, s in result.first_runs.items())
     )
+    if result.empty_create_drop:
+        print(
+            "   the migrate side's empty databases (not timed): CREATE DATABASE median "
+            f"{result.empty_create_drop[0]:.3f}s, DROP DATABASE {result.empty_create_drop[1]:.3f}s"
+        )
     print_series(f"one bundle: {main.label} ({main.operations} operations)", result.single)
     print_series(f"all {len(result.bundles)} bundles in one run", result.every)
     tables = len(result.sample_tables)
