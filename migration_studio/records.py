@@ -72,6 +72,24 @@ def sync_bundles(root: Path) -> list[MigrationBundle]:
     return records
 
 
+def prune_records(root: Path) -> int:
+    """Delete the records of bundles whose directory is gone; returns how many."""
+    present = {(p.parent.name, p.name) for p in bundle_paths(root)}
+    try:
+        stale = [
+            pk
+            for pk, app_label, migration_name in MigrationBundle.objects.values_list(
+                "pk", "app_label", "migration_name"
+            )
+            if (app_label, migration_name) not in present
+        ]
+        if stale:
+            MigrationBundle.objects.filter(pk__in=stale).delete()
+    except DatabaseError as error:
+        raise RecordsUnavailable(_why(error)) from None
+    return len(stale)
+
+
 def has_passed(path: Path, content_sha256: str) -> bool:
     """A passing validation of exactly this content exists (in the records or validation.json)."""
     file = path / "validation.json"

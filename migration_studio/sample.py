@@ -169,7 +169,7 @@ def _insert(target: BaseDatabaseWrapper, table: str, columns: list[str], rows: l
         return
     quoted_table = target.ops.quote_name(table)
     quoted = ", ".join(target.ops.quote_name(c) for c in columns)
-    with target.cursor() as cursor:
+    with _one_transaction(target), target.cursor() as cursor:
         if target.vendor == "postgresql":
             # The driver's COPY, with its errors turned into Django's as for any query.
             with (
@@ -183,6 +183,23 @@ def _insert(target: BaseDatabaseWrapper, table: str, columns: list[str], rows: l
         sql = f"INSERT INTO {quoted_table} ({quoted}) VALUES ({placeholders})"
         for start in range(0, len(rows), BATCH):
             cursor.executemany(sql, rows[start : start + BATCH])
+
+
+@contextlib.contextmanager
+def _one_transaction(target: BaseDatabaseWrapper) -> Iterator[None]:
+    """Commit a table's rows at once (row by row autocommit is ~500x slower on SQLite)."""
+    if target.in_atomic_block or not target.get_autocommit():
+        yield  # already inside the caller's transaction
+        return
+    target.set_autocommit(False)
+    try:
+        yield
+        target.commit()
+    except BaseException:
+        target.rollback()
+        raise
+    finally:
+        target.set_autocommit(True)
 
 
 def _reset_sequences(target: BaseDatabaseWrapper, table: str, sequences: list[dict]) -> None:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import Migration
 from django.db.migrations.loader import MigrationLoader
@@ -36,8 +36,9 @@ from django.db.migrations.state import ProjectState
 from .bundle import Bundle, BundleError, load_bundle, sha256
 from .capture import CaptureSession
 from .graph import ancestors, migration_source
+from .risk.sql import parse_all
 from .sample import copy_sample
-from .schema import diff, snapshot
+from .schema import diff, quick_snapshot
 from .scratch import ScratchDatabase
 from .validation_checks import parse as parse_checks
 
@@ -167,6 +168,8 @@ class Validator:
         )
         self.loader = MigrationLoader(None, ignore_no_migrations=True)
         self.migration: Migration | None = None
+        self.in_place = False
+        self.touched: set[str] = set()
 
     def run(self) -> ValidationResult:
         vendor = ScratchDatabase(self.alias, use_cache=False).source.vendor
@@ -179,7 +182,12 @@ class Validator:
             self._freshness()
             with ScratchDatabase(self.alias, use_cache=self.use_cache) as scratch:
                 node = (self.bundle.app_label, self.bundle.migration_name)
-                with CaptureSession(scratch, self.loader, ancestors(self.loader, node)) as session:
+                # A transactional bundle is validated in the cached parent state itself, inside a
+                # transaction that is rolled back (PostgreSQL; no copy of the database).
+                in_place = self.bundle.transactional and not self.sample_from
+                with CaptureSession(
+                    scratch, self.loader, ancestors(self.loader, node), in_place=in_place
+                ) as session:
                     self._on_scratch(scratch, session)
         except ValidationFailed as failure:
             self.result.status = FAILED
@@ -234,9 +242,11 @@ class Validator:
         connection = scratch.connection
         assert connection is not None and session.state is not None
         self.result.server_version = session.server_version
+        self.in_place = scratch.in_place is not None
+        self.touched = self._touched_tables()
         with self._step("scratch") as step:
             step.detail = f"scratch database at the parent state ({session.origin})"
-            parent = snapshot(connection)
+            parent = quick_snapshot(connection, only=self.touched)
         if self.sample_from:
             with self._step("sample") as step:
                 session._activation.close()  # the source alias must reach the real source
@@ -265,7 +275,7 @@ class Validator:
             self._checks(connection, step)
         with self._step("down") as step:
             self._run_file(connection, "down.sql", step, states, forwards=False)
-            after = snapshot(connection)
+            after = quick_snapshot(connection, only=self.touched)
             self.result.schema_diff = diff(parent, after)
             if self.result.schema_diff:
                 raise ValidationFailed(
@@ -275,6 +285,22 @@ class Validator:
         with self._step("redeploy") as step:
             self._run_file(connection, "up.sql", step, states, forwards=True)
             step.detail = "up.sql applies again after the rollback"
+
+    def _touched_tables(self) -> set[str]:
+        """Every table the bundle's SQL or operations name: the only ones it can change."""
+        tables: set[str] = set()
+        for op in self.bundle.operations:
+            for key in ("table_before", "table_after"):
+                if op.facts.get(key):
+                    tables.add(op.facts[key])
+            tables.update(op.facts.get("referenced_by") or [])
+            for text in op.all_forward_sql + op.all_reverse_sql:
+                for statement in parse_all(text):
+                    for name in (statement.table, *statement.references):
+                        if name:
+                            tables.add(name.removeprefix("new__"))
+                    tables.update(a.references for a in statement.actions if a.references)
+        return tables
 
     def _states(self, parent: ProjectState) -> list[ProjectState]:
         """The project state before each operation, and after the last."""
@@ -303,7 +329,7 @@ class Validator:
                 continue  # it needs what up.sql creates: it runs after up
             result = CheckResult(check.description, check.sql, 0, phase=phase)
             try:
-                with connection.cursor() as cursor:
+                with transaction.atomic(using=self.alias), connection.cursor() as cursor:
                     cursor.execute(f"SELECT COUNT(*) FROM ({check.sql}) violations")
                     result.violations = int(cursor.fetchone()[0])
                     if result.violations:
@@ -391,7 +417,16 @@ class Validator:
             if keyword in ("BEGIN", "COMMIT"):
                 in_transaction = keyword == "BEGIN"
             owner = None if keyword in ("BEGIN", "COMMIT", "PRAGMA") else current
-            run = self._execute(connection, sql, owner, track_locks and in_transaction)
+            executed = sql
+            if self.in_place and keyword in ("BEGIN", "COMMIT"):
+                # Inside the validation's own transaction: the same boundary, as a savepoint.
+                executed = (
+                    "SAVEPOINT migration_studio_bundle"
+                    if keyword == "BEGIN"
+                    else "RELEASE SAVEPOINT migration_studio_bundle"
+                )
+            run = self._execute(connection, executed, owner, track_locks and in_transaction)
+            run.sql = sql
             step.statements.append(run)
 
     def _execute(

@@ -22,7 +22,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.writer import MigrationWriter
 
 from migration_studio.bundle import Bundle, load_bundle
-from migration_studio.schema import diff, snapshot
+from migration_studio.schema import diff, quick_snapshot, snapshot
 from migration_studio.scratch import SCRATCH_PREFIX, ScratchDatabase, leftover_scratch_databases
 
 REPO = Path(__file__).resolve().parent.parent
@@ -170,12 +170,15 @@ def run_sql_file(database: ScratchDatabase, path: Path) -> None:
 
 
 def schema_of(database: ScratchDatabase) -> dict:
+    """Both snapshots: Django's introspection, and the quick one validation uses."""
     with database.activated() as connection:
-        return snapshot(connection)
+        return {"introspection": snapshot(connection), "quick": quick_snapshot(connection)}
 
 
 def assert_same_schema(actual: dict, expected: dict, what: str) -> None:
-    differences = diff(expected, actual)
+    differences = [
+        f"({kind}) {line}" for kind in actual for line in diff(expected[kind], actual[kind])
+    ]
     assert not differences, f"{what}:\n" + "\n".join(differences)
 
 

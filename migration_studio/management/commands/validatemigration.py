@@ -17,8 +17,8 @@ from ...records import (
     RecordsUnavailable,
     bundle_paths,
     has_passed,
+    prune_records,
     record_validation,
-    sync_bundles,
 )
 from ...scratch import ScratchError, source_connection
 from ...validation import (
@@ -102,7 +102,7 @@ class Command(BaseCommand):
         if options["sample_rows"] < 0:
             raise CommandError("--sample-rows must be zero or more.")
         try:
-            sync_bundles(conf.bundle_root())
+            prune_records(conf.bundle_root())
         except RecordsUnavailable as why:
             if self.verbosity >= 1:
                 self.stderr.write(self.style.WARNING(f"Records not updated: {why}."))
