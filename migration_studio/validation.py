@@ -393,7 +393,10 @@ class Validator:
         operations = {op.index: op for op in self.bundle.operations}
         current: int | None = None
         buffer: list[str] = []
-        track_locks = connection.vendor == "postgresql"
+        # Locks are measured on the deploy itself (the first up.sql): later steps re-take locks
+        # the validation transaction may already hold.
+        track_locks = connection.vendor == "postgresql" and step.name == "up"
+        self._held: set[tuple[str, str]] | None = None
         in_transaction = False
         for line in lines:
             stripped = line.strip()
@@ -432,7 +435,9 @@ class Validator:
     def _execute(
         self, connection: BaseDatabaseWrapper, sql: str, operation: int | None, track_locks: bool
     ) -> StatementRun:
-        before = _locks(connection) if track_locks else set()
+        if track_locks and self._held is None:
+            self._held = _locks(connection)
+        before = self._held or set()
         started = time.perf_counter()
         try:
             with connection.cursor() as cursor:
@@ -442,7 +447,10 @@ class Validator:
                 f"This statement failed: {sql}\n  {connection.vendor} said: {_first_line(error)}"
             ) from None
         seconds = time.perf_counter() - started
-        taken = sorted(_locks(connection) - before) if track_locks else []
+        taken: list[tuple[str, str]] = []
+        if track_locks:
+            self._held = _locks(connection)
+            taken = sorted(self._held - before)
         return StatementRun(
             sql,
             seconds,
