@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +215,32 @@ def no_scratch_left(alias: str = "default", pid: int | None = None) -> bool:
 
 def python() -> str:
     return sys.executable
+
+
+def interrupted(
+    args: list[str], env: dict[str, str], marker: Path, signum: int = signal.SIGINT
+) -> subprocess.Popen:
+    """Run ``python -m django <args>``; once it has written ``marker`` (it is inside a migration
+    holding a scratch database), check that the database exists and send ``signum``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "django", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the migration never started"
+            time.sleep(0.05)
+        assert not no_scratch_left(pid=process.pid), "the scratch database should exist now"
+        process.send_signal(signum)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process

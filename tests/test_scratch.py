@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from migration_studio.scratch import (
     leftover_scratch_databases,
 )
 
-from .conftest import REPO, no_scratch_left
+from .conftest import interrupted, no_scratch_left
 
 SLOW_MIGRATION = """
 import os, time
@@ -79,26 +77,7 @@ def test_interrupt_drops_the_scratch_database(signum, packages, tmp_path: Path) 
         "MS_TEST_MARKER": str(marker),
         "MS_TEST_BUNDLE_ROOT": str(tmp_path / "bundles"),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "django", "bundlemigration", "roundtrip", "--no-cache"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the migration never started"
-            time.sleep(0.05)
-        assert not no_scratch_left(pid=process.pid), "the scratch database should exist now"
-        process.send_signal(signum)
-        _, _stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    process = interrupted(["bundlemigration", "roundtrip", "--no-cache"], env, marker, signum)
     assert process.returncode != 0
     assert no_scratch_left(pid=process.pid)
     assert not (tmp_path / "bundles").exists()

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from io import StringIO
 from pathlib import Path
 
@@ -21,7 +17,7 @@ from migration_studio.bundle import sha256
 from migration_studio.models import ValidationRun
 from migration_studio.schema import snapshot
 
-from .conftest import REPO, migration_source, no_scratch_left
+from .conftest import interrupted, migration_source, no_scratch_left
 from .test_round_trip import APP, base_operations
 
 CHANGE = "0002_change"
@@ -336,26 +332,7 @@ def test_interrupt_drops_the_scratch_database(
         "MS_TEST_MARKER": str(marker),
         "MS_TEST_BUNDLE_ROOT": str(bundle_root),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "django", "validatemigration", APP, CHANGE, "--no-cache"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert not no_scratch_left(pid=process.pid)
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    process = interrupted(["validatemigration", APP, CHANGE, "--no-cache"], env, marker)
     assert process.returncode != 0
     assert no_scratch_left(pid=process.pid)
 
