@@ -401,6 +401,10 @@ class Project:
         )
         env["DJANGO_SETTINGS_MODULE"] = f"{SETTINGS_PACKAGE}.settings"
         env["TMPDIR"] = str(self.scratch_tmp)
+        # Bytecode caches as in any installation (pip byte-compiles packages; an editable
+        # checkout or a project writes __pycache__ on first import): otherwise every run would
+        # recompile migration_studio's modules, which makemigrations does not import.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         return env
 
     def manage(self, *args: str) -> Run:

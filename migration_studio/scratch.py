@@ -128,6 +128,15 @@ class _SQLite(_Vendor):
     def new_name(self) -> str:
         return str(Path(tempfile.gettempdir()) / f"{super().new_name()}.sqlite3")
 
+    def settings_for(self, name: str) -> dict[str, Any]:
+        # A throwaway file: no fsync and an in-memory journal (the statements are unchanged).
+        settings_dict = super().settings_for(name)
+        options = settings_dict.setdefault("OPTIONS", {})
+        fast = "PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY"
+        own = options.get("init_command")
+        options["init_command"] = f"{own}; {fast}" if own else fast
+        return settings_dict
+
     def _path(self, cache_name: str) -> Path:
         return conf.cache_dir() / f"{cache_name}.sqlite3"
 
