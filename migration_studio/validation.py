@@ -152,6 +152,7 @@ class Validator:
         sample_rows: int = 0,
         use_cache: bool = True,
         log: Callable[[Step], None] | None = None,
+        loader: MigrationLoader | None = None,
     ) -> None:
         self.path = Path(path)
         self.alias = alias
@@ -166,7 +167,8 @@ class Validator:
             vendor=self.bundle.vendor,
             content_sha256=content_hash(self.path),
         )
-        self.loader = MigrationLoader(None, ignore_no_migrations=True)
+        # The migration graph from the files (shared by the bundles of one run).
+        self.loader = loader or MigrationLoader(None, ignore_no_migrations=True)
         self.migration: Migration | None = None
         self.in_place = False
         self.touched: set[str] = set()

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.loader import MigrationLoader
 from django.db.utils import ConnectionDoesNotExist
 
 from ... import conf
@@ -111,6 +112,7 @@ class Command(BaseCommand):
             if self.verbosity >= 1:
                 self.stdout.write("No bundle to validate.")
             return
+        self.loader = MigrationLoader(None, ignore_no_migrations=True)
         failed = 0
         for path in paths:
             failed += not self._validate(path, options)
@@ -155,6 +157,7 @@ class Command(BaseCommand):
                 sample_rows=options["sample_rows"],
                 use_cache=options["use_cache"],
                 log=self._log_step,
+                loader=self.loader,
             )
             result = validator.run()
         except (BundleError, ScratchError, CaptureError, ValidationEnvironmentError) as error:
