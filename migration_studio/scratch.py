@@ -94,7 +94,8 @@ class _Vendor:
         raise NotImplementedError("a vendor must say how to drop a database")
 
     def exists(self, name: str) -> bool:
-        raise NotImplementedError("a vendor must say how to find a database")
+        """Whether the cached state ``name`` exists (vendors without a cache have none)."""
+        return False
 
     def cached_names(self, prefix: str) -> list[str]:
         """Cached states whose names start with ``prefix``, least recently used first."""
@@ -108,7 +109,7 @@ class _Vendor:
 
         Returns False when ``name`` is gone (moved into the cache).
         """
-        raise NotImplementedError("a vendor must say how to cache a database")
+        raise ScratchError(f"{self.source.vendor} scratch databases are not cached.")
 
     def settings_for(self, name: str) -> dict[str, Any]:
         settings_dict = copy.deepcopy(self.source.settings_dict)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from ..bundle import Bundle, OperationSQL
 from . import estimate
 from .facts import OperationFacts
-from .sql import ACCESS_EXCLUSIVE, Statement, parse_all
+from .sql import ACCESS_EXCLUSIVE, Action, Statement, parse_all
 from .stats import Stats
 
 #: PostgreSQL functions whose value differs per row: a column default using one rewrites the table.
@@ -159,6 +160,26 @@ class OperationContext:
         if statement.kind == "drop_index":
             return self.facts.indexes.get(statement.index or "") or self.facts.table_before
         return statement.table
+
+    def actions(
+        self, kind: str, *, constraint: str | None = None, validated: bool | None = None
+    ) -> Iterator[tuple[Statement, Action]]:
+        """(statement, action) for each ``kind`` action on a table that existed before.
+
+        ``constraint`` narrows add_constraint actions to one kind; ``validated=True`` keeps only
+        constraints added without NOT VALID.
+        """
+        for statement in self.statements:
+            if not self.is_existing(statement.table):
+                continue
+            for action in statement.actions:
+                if action.kind != kind:
+                    continue
+                if constraint is not None and action.constraint != constraint:
+                    continue
+                if validated is not None and action.not_valid == validated:
+                    continue
+                yield statement, action
 
     def is_existing(self, table: str | None) -> bool:
         """The table exists before this migration (so it may hold rows)."""

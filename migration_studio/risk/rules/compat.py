@@ -78,22 +78,20 @@ class ColumnDropped(Rule):
                 rows=rows,
                 severity=Severity.MEDIUM if rows == 0 else self.severity,
             )
-        for statement in context.statements:
-            for action in statement.actions:
-                if action.kind == "drop_column" and context.is_existing(statement.table):
-                    rows = context.rows(statement.table)
-                    yield self.finding(
-                        context,
-                        f"Drops {statement.table}.{action.column}: its data is gone (a rollback "
-                        "restores the column, empty), and code still running that selects it "
-                        "fails until it is deployed.",
-                        statements=[statement.sql],
-                        tables=[statement.table],
-                        data_loss=True,
-                        breaks_old_code=True,
-                        rows=rows,
-                        severity=Severity.MEDIUM if rows == 0 else self.severity,
-                    )
+        for statement, action in context.actions("drop_column"):
+            rows = context.rows(statement.table)
+            yield self.finding(
+                context,
+                f"Drops {statement.table}.{action.column}: its data is gone (a rollback restores "
+                "the column, empty), and code still running that selects it fails until it is "
+                "deployed.",
+                statements=[statement.sql],
+                tables=[statement.table],
+                data_loss=True,
+                breaks_old_code=True,
+                rows=rows,
+                severity=Severity.MEDIUM if rows == 0 else self.severity,
+            )
 
 
 class TableDropped(Rule):

@@ -196,20 +196,16 @@ class SetNotNullScan(Rule):
     )
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
-        for statement in context.statements:
-            if not context.is_existing(statement.table):
-                continue
-            for action in statement.actions:
-                if action.kind == "set_not_null":
-                    yield _heavy(
-                        self,
-                        context,
-                        statement,
-                        f"SET NOT NULL on {action.column} reads every row of {{table}} under "
-                        "ACCESS EXCLUSIVE to prove there is no NULL",
-                        table=statement.table,
-                        scan=True,
-                    )
+        for statement, action in context.actions("set_not_null"):
+            yield _heavy(
+                self,
+                context,
+                statement,
+                f"SET NOT NULL on {action.column} reads every row of {{table}} under "
+                "ACCESS EXCLUSIVE to prove there is no NULL",
+                table=statement.table,
+                scan=True,
+            )
 
 
 class CheckConstraintScan(Rule):
@@ -224,24 +220,18 @@ class CheckConstraintScan(Rule):
     )
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
-        for statement in context.statements:
-            if not context.is_existing(statement.table):
-                continue
-            for action in statement.actions:
-                if (
-                    action.kind == "add_constraint"
-                    and action.constraint == "check"
-                    and not action.not_valid
-                ):
-                    yield _heavy(
-                        self,
-                        context,
-                        statement,
-                        f"Adding CHECK {action.name} reads every row of {{table}} under ACCESS "
-                        "EXCLUSIVE to validate it",
-                        table=statement.table,
-                        scan=True,
-                    )
+        for statement, action in context.actions(
+            "add_constraint", constraint="check", validated=True
+        ):
+            yield _heavy(
+                self,
+                context,
+                statement,
+                f"Adding CHECK {action.name} reads every row of {{table}} under ACCESS "
+                "EXCLUSIVE to validate it",
+                table=statement.table,
+                scan=True,
+            )
 
 
 class ForeignKeyValidationScan(Rule):
@@ -256,25 +246,19 @@ class ForeignKeyValidationScan(Rule):
     )
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
-        for statement in context.statements:
-            if not context.is_existing(statement.table):
-                continue
-            for action in statement.actions:
-                if (
-                    action.kind == "add_constraint"
-                    and action.constraint == "foreign_key"
-                    and not action.not_valid
-                ):
-                    yield _heavy(
-                        self,
-                        context,
-                        statement,
-                        f"Adding foreign key {action.name} checks every row of {{table}} against "
-                        f"{action.references} while writes to both tables wait",
-                        table=statement.table,
-                        scan=True,
-                        lock="SHARE ROW EXCLUSIVE",
-                    )
+        for statement, action in context.actions(
+            "add_constraint", constraint="foreign_key", validated=True
+        ):
+            yield _heavy(
+                self,
+                context,
+                statement,
+                f"Adding foreign key {action.name} checks every row of {{table}} against "
+                f"{action.references} while writes to both tables wait",
+                table=statement.table,
+                scan=True,
+                lock="SHARE ROW EXCLUSIVE",
+            )
 
 
 class UniqueConstraintIndex(Rule):
