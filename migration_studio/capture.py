@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from typing import Any
 
 import django
@@ -24,6 +24,7 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 
 from .bundle import Bundle, OperationSQL
+from .describe import describe_callable
 from .graph import Node, context_key, manifest, parents, state_key
 from .risk.facts import operation_facts
 from .scratch import ScratchDatabase
@@ -92,7 +93,7 @@ def _why_not(operation: Operation, *, expressible: bool, reversible: bool) -> st
     reasons = []
     if not expressible:
         code = getattr(operation, "code", None)
-        where = f" ({code.__module__}.{code.__qualname__})" if code else ""
+        where = f" ({describe_callable(code)})" if code else ""
         reasons.append(
             f"{name} runs Python code{where}, which SQL cannot express; "
             "apply it with manage.py migrate"
@@ -314,9 +315,15 @@ class CaptureSession:
         steps = [(state, [*before[1:], applied_state][i]) for i, state in enumerate(before)]
 
         # Backwards, operations in reverse order, as ``migrate`` to the previous migration runs.
+        # Where the backend can roll DDL back, the backwards run is undone afterwards: the
+        # database then stands with the migration applied, as ``migrate`` leaves it, without
+        # running the migration a second time (a data step whose reverse is a no-op would
+        # otherwise insert its rows twice).
+        undo = migration.atomic and connection.features.can_rollback_ddl
         blocked_at: int | None = None
         with (
             self._failing(migration, "backwards"),
+            _rolled_back(connection) if undo else nullcontext(),
             connection.schema_editor(atomic=migration.atomic) as editor,
         ):
             recorder = StatementRecorder(editor)
@@ -344,13 +351,14 @@ class CaptureSession:
                 result.reverse_sql = recorder.immediate[result.index]
                 result.deferred_reverse_sql = recorder.deferred[result.index]
 
-        if blocked_at is not None:
+        if blocked_at is not None and not undo:
             # The database is part-way back; run the reversed operations forwards again, so the
             # session stands where ``migrate`` would leave it: with this migration applied.
             with connection.schema_editor(atomic=migration.atomic) as editor:
                 for index in range(blocked_at + 1, len(migration.operations)):
                     op = migration.operations[index]
                     _run(editor, migration, op, "database_forwards", *steps[index])
+        if undo or blocked_at is not None:
             if reduced is None:
                 self.state = applied_state
             else:
@@ -380,6 +388,23 @@ class CaptureSession:
                 f"Running {migration.app_label}.{migration.name} {direction} failed on the "
                 f"scratch {self.scratch.connection.vendor} database: {_first_line(error)}"
             ) from error
+
+
+@contextmanager
+def _rolled_back(connection: Any) -> Iterator[None]:
+    """Run the block in a transaction (a savepoint inside one) that is always rolled back."""
+    # SQLite cannot switch foreign key checks off inside a transaction, and its schema editor
+    # needs them off: switch them off before it starts.
+    sqlite = connection.vendor == "sqlite"
+    if sqlite:
+        connection.disable_constraint_checking()
+    try:
+        with transaction.atomic(using=connection.alias):
+            yield
+            transaction.set_rollback(True, using=connection.alias)
+    finally:
+        if sqlite:
+            connection.enable_constraint_checking()
 
 
 def _transactional(migration: Migration, connection: Any, results: list[OperationSQL]) -> bool:

@@ -8,13 +8,65 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import django
-from django.db.migrations import Migration
+from django.conf import settings
+from django.db.migrations import Migration, swappable_dependency
 from django.db.migrations.loader import MigrationLoader
 
 from . import __version__
 from .bundle import sha256
 
 Node = tuple[str, str]
+
+
+class History:
+    """The migration graph read from the files, in both forms Django may apply it in.
+
+    Where a squashed migration exists, Django applies it instead of the migrations it replaces on a
+    database that has none (or all) of them applied, and the replaced migrations on a database
+    that has only some: both are deployed somewhere, so both get bundles. :attr:`squashed` is the
+    graph ``migrate`` uses on a new database (and ``makemigrations`` plans on); the replaced
+    migrations live in a second graph, read only when one of them is asked for.
+    """
+
+    def __init__(self) -> None:
+        self.squashed = MigrationLoader(None, ignore_no_migrations=True)
+        self._unsquashed: MigrationLoader | None = None
+
+    @property
+    def unsquashed(self) -> MigrationLoader:
+        """Every migration on disk, squashed migrations beside the ones they replace."""
+        if self._unsquashed is None:
+            self._unsquashed = MigrationLoader(
+                None, ignore_no_migrations=True, replace_migrations=False
+            )
+        return self._unsquashed
+
+    @property
+    def has_replacements(self) -> bool:
+        return bool(self.squashed.replacements)
+
+    def loader_for(self, node: Node) -> MigrationLoader | None:
+        """The graph that holds ``node``: the squashed one, unless ``node`` was replaced."""
+        if node in self.squashed.graph.nodes:
+            return self.squashed
+        if node in self.squashed.disk_migrations and node in self.unsquashed.graph.nodes:
+            return self.unsquashed
+        return None
+
+    def replaced(self, app_label: str) -> list[Node]:
+        """The migrations of ``app_label`` on disk that a squashed migration replaces."""
+        loader = self.squashed
+        replaced = {
+            tuple(node)
+            for squash in loader.replacements.values()
+            for node in squash.replaces
+            if node[0] == app_label
+            and tuple(node) in loader.disk_migrations
+            and tuple(node) not in loader.graph.nodes
+        }
+        if not replaced:
+            return []
+        return [node for node in graph_order(self.unsquashed) if node in replaced]
 
 
 def add_migrations(loader: MigrationLoader, migrations: Iterable[Migration]) -> None:
@@ -30,10 +82,22 @@ def add_migrations(loader: MigrationLoader, migrations: Iterable[Migration]) -> 
     for migration in migrations:
         key = (migration.app_label, migration.name)
         for dependency in migration.dependencies:
-            parent = loader.check_key(tuple(dependency), migration.app_label)
+            parent = loader.check_key(resolve_dependency(dependency), migration.app_label)
             if parent is not None:
                 loader.graph.add_dependency(migration, key, parent, skip_validation=True)
     loader.graph.validate_consistency()
+
+
+def resolve_dependency(dependency: tuple[str, str]) -> tuple[str, str]:
+    """A dependency as the loader reads it from a written file.
+
+    The autodetector's migrations depend on ``("__setting__", "AUTH_USER_MODEL")`` for a swappable
+    model; written out, that becomes ``swappable_dependency(settings.AUTH_USER_MODEL)``, i.e. the
+    first migration of the app the setting names.
+    """
+    if dependency[0] == "__setting__":
+        return swappable_dependency(getattr(settings, dependency[1]))
+    return tuple(dependency)
 
 
 def graph_order(loader: MigrationLoader) -> list[Node]:

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.base.base import NO_DB_ALIAS, BaseDatabaseWrapper
 from django.db.utils import ConnectionDoesNotExist, load_backend
 
 from . import conf
@@ -202,7 +202,9 @@ class _Server(_Vendor):
             settings_dict = copy.deepcopy(self.source.settings_dict)
             if name is not None:
                 settings_dict["NAME"] = name
-            connection = _wrapper(settings_dict, f"{self.source.alias}_server")
+            # Django's own alias for server-level connections: handlers of connection_created
+            # (contrib.postgres' type registration) leave it alone.
+            connection = _wrapper(settings_dict, NO_DB_ALIAS)
             try:
                 connection.ensure_connection()
             except DatabaseError as failure:

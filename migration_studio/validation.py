@@ -30,12 +30,11 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import Migration
-from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.state import ProjectState
 
 from .bundle import Bundle, BundleError, load_bundle, sha256
 from .capture import CaptureSession
-from .graph import ancestors, migration_source
+from .graph import History, ancestors, migration_source
 from .risk.sql import parse_all
 from .sample import copy_sample
 from .schema import diff, quick_snapshot
@@ -152,7 +151,7 @@ class Validator:
         sample_rows: int = 0,
         use_cache: bool = True,
         log: Callable[[Step], None] | None = None,
-        loader: MigrationLoader | None = None,
+        history: History | None = None,
     ) -> None:
         self.path = Path(path)
         self.alias = alias
@@ -167,8 +166,11 @@ class Validator:
             vendor=self.bundle.vendor,
             content_sha256=content_hash(self.path),
         )
-        # The migration graph from the files (shared by the bundles of one run).
-        self.loader = loader or MigrationLoader(None, ignore_no_migrations=True)
+        # The migration graph from the files (shared by the bundles of one run); the replaced
+        # migrations' graph for the bundle of a migration a squash replaces.
+        history = history or History()
+        node = (self.bundle.app_label, self.bundle.migration_name)
+        self.loader = history.loader_for(node) or history.squashed
         self.migration: Migration | None = None
         self.in_place = False
         self.touched: set[str] = set()

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
-from django.db.migrations.loader import AmbiguityError, MigrationLoader
+from django.db.migrations.exceptions import AmbiguityError
+from django.db.migrations.loader import MigrationLoader
 
 from ... import conf
 from ...bundle import bundle_dir, ensure_writable, write_bundle
 from ...capture import capture_migrations
-from ...graph import ancestors, graph_order, migration_source
+from ...graph import History, Node, ancestors, graph_order, migration_source
 from ...reporting import write_summaries
 from ...risk import inputs as risk_inputs
 from ...risk.analysis import acknowledgements_of, analyse
@@ -59,40 +61,37 @@ class Command(BaseCommand):
             apps.get_app_config(app_label)
         except LookupError as error:
             raise CommandError(str(error)) from None
-        loader = MigrationLoader(None, ignore_no_migrations=True)
-        if app_label not in loader.migrated_apps:
+        history = History()
+        if app_label not in history.squashed.migrated_apps:
             raise CommandError(f"App '{app_label}' does not have migrations.")
         root = conf.bundle_root()
-        nodes = [node for node in graph_order(loader) if node[0] == app_label]
         if options["migration_name"]:
-            nodes = [self._find(loader, app_label, options["migration_name"])]
+            node = self._find(history, app_label, options["migration_name"])
+            groups = [(history.loader_for(node), [node])]
         else:
-            nodes = [n for n in nodes if not (bundle_dir(root, *n) / "bundle.json").exists()]
-            if not nodes:
+            # The squashed graph first (what a new database runs), then the migrations a squash
+            # replaces (what a database with part of them applied runs).
+            groups = [
+                (history.squashed, [n for n in graph_order(history.squashed) if n[0] == app_label]),
+                (history.unsquashed, history.replaced(app_label)),
+            ]
+            groups = [
+                (loader, [n for n in nodes if not (bundle_dir(root, *n) / "bundle.json").exists()])
+                for loader, nodes in groups
+            ]
+            groups = [(loader, nodes) for loader, nodes in groups if nodes]
+            if not groups:
                 if options["verbosity"] >= 1:
                     self.stdout.write(f"Every migration of '{app_label}' has a bundle.")
                 return
-        migrations = [loader.graph.nodes[node] for node in nodes]
         try:
             stats = risk_inputs.load(options)
             source_connection(options["database"])
             if not options["dry_run"]:
                 ensure_writable(root)
-            bundles = capture_migrations(
-                options["database"],
-                loader,
-                migrations,
-                base=ancestors(loader, nodes[0]),
-                use_cache=options["use_cache"],
-                log=self.stdout.write if options["verbosity"] >= 2 else None,
-            )
             entries = []
-            for bundle, migration in zip(bundles, migrations, strict=True):
-                path = bundle_dir(root, bundle.app_label, bundle.migration_name)
-                report = analyse(bundle, stats, acknowledgements=acknowledgements_of(migration))
-                if not options["dry_run"]:
-                    write_bundle(bundle, root, migration_source(migration), report)
-                entries.append((bundle, path, report))
+            for loader, nodes in groups:
+                entries += self._bundle(loader, nodes, stats, root, options)
         except USER_ERRORS as error:
             raise CommandError(str(error)) from None
         write_summaries(
@@ -103,9 +102,37 @@ class Command(BaseCommand):
             written=not options["dry_run"],
         )
 
-    def _find(self, loader: MigrationLoader, app_label: str, name: str) -> tuple[str, str]:
+    def _bundle(
+        self,
+        loader: MigrationLoader,
+        nodes: list[Node],
+        stats: Any,
+        root: Path,
+        options: dict[str, Any],
+    ) -> list[tuple]:
+        """Capture ``nodes`` of the graph on one scratch database; write their bundles."""
+        migrations = [loader.graph.nodes[node] for node in nodes]
+        bundles = capture_migrations(
+            options["database"],
+            loader,
+            migrations,
+            base=ancestors(loader, nodes[0]),
+            use_cache=options["use_cache"],
+            log=self.stdout.write if options["verbosity"] >= 2 else None,
+        )
+        entries = []
+        for bundle, migration in zip(bundles, migrations, strict=True):
+            path = bundle_dir(root, bundle.app_label, bundle.migration_name)
+            report = analyse(bundle, stats, acknowledgements=acknowledgements_of(migration))
+            if not options["dry_run"]:
+                write_bundle(bundle, root, migration_source(migration), report)
+            entries.append((bundle, path, report))
+        return entries
+
+    def _find(self, history: History, app_label: str, name: str) -> Node:
+        """The migration ``name`` (or a unique prefix) of ``app_label``, replaced ones included."""
         try:
-            migration = loader.get_migration_by_prefix(app_label, name)
+            migration = history.squashed.get_migration_by_prefix(app_label, name)
         except AmbiguityError:
             raise CommandError(
                 f"More than one migration matches '{name}' in app '{app_label}'. "
@@ -115,4 +142,10 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Cannot find a migration matching '{name}' from app '{app_label}'."
             ) from None
-        return (migration.app_label, migration.name)
+        node = (migration.app_label, migration.name)
+        if history.loader_for(node) is None:
+            raise CommandError(
+                f"Migration {app_label}.{migration.name} is not part of the migration graph "
+                "(its squashed migration's other replaced migrations are missing)."
+            )
+        return node

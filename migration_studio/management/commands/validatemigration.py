@@ -8,12 +8,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.migrations.loader import MigrationLoader
 from django.db.utils import ConnectionDoesNotExist
 
 from ... import conf
 from ...bundle import BundleError, bundle_dir
 from ...capture import CaptureError
+from ...graph import History
 from ...records import (
     RecordsUnavailable,
     bundle_paths,
@@ -112,7 +112,7 @@ class Command(BaseCommand):
             if self.verbosity >= 1:
                 self.stdout.write("No bundle to validate.")
             return
-        self.loader = MigrationLoader(None, ignore_no_migrations=True)
+        self.history = History()
         failed = 0
         for path in paths:
             failed += not self._validate(path, options)
@@ -157,7 +157,7 @@ class Command(BaseCommand):
                 sample_rows=options["sample_rows"],
                 use_cache=options["use_cache"],
                 log=self._log_step,
-                loader=self.loader,
+                history=self.history,
             )
             result = validator.run()
         except (BundleError, ScratchError, CaptureError, ValidationEnvironmentError) as error:
