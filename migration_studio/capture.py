@@ -25,7 +25,7 @@ from django.db.migrations.state import ProjectState
 
 from .bundle import Bundle, OperationSQL
 from .describe import describe_callable
-from .graph import Node, context_key, manifest, parents, state_key
+from .graph import Node, context_key, manifest, parents, resolve_dependency, state_key
 from .risk.facts import operation_facts
 from .scratch import ScratchDatabase
 from .substate import substate
@@ -33,6 +33,25 @@ from .substate import substate
 
 class CaptureError(Exception):
     """An operation failed on the scratch database; the message is for the user."""
+
+
+class NeedsCommits(CaptureError):
+    """Inside the single rolled-back transaction of an in-place run, a migration used what an
+    earlier one added and PostgreSQL only allows after a commit (a new enum value): the run must
+    go on a copy of the cached state, where each migration commits as under ``migrate``."""
+
+
+#: PostgreSQL's "unsafe use of new value of enum type" (ALTER TYPE ... ADD VALUE not committed).
+_UNCOMMITTED_ENUM_VALUE = "55P04"
+
+
+def _needs_commit(error: BaseException) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if getattr(cause, "sqlstate", None) == _UNCOMMITTED_ENUM_VALUE:
+            return True
+        cause = cause.__cause__
+    return False
 
 
 class StatementRecorder:
@@ -245,6 +264,8 @@ class CaptureSession:
                 with connection.schema_editor(atomic=migration.atomic) as editor:
                     self.state = migration.apply(self.state, editor)
             except DatabaseError as error:
+                if self.in_place and _needs_commit(error):
+                    raise NeedsCommits(str(error)) from error
                 raise CaptureError(
                     f"Migration {node[0]}.{node[1]} failed while building the parent state on "
                     f"the scratch {connection.vendor} database: {_first_line(error)}"
@@ -369,7 +390,7 @@ class CaptureSession:
         return Bundle(
             app_label=migration.app_label,
             migration_name=migration.name,
-            dependencies=[list(dep) for dep in migration.dependencies],
+            dependencies=[list(resolve_dependency(dep)) for dep in migration.dependencies],
             atomic=migration.atomic,
             vendor=connection.vendor,
             server_version=self.server_version,
@@ -384,6 +405,8 @@ class CaptureSession:
         try:
             yield
         except DatabaseError as error:
+            if self.in_place and _needs_commit(error):
+                raise NeedsCommits(str(error)) from error
             raise CaptureError(
                 f"Running {migration.app_label}.{migration.name} {direction} failed on the "
                 f"scratch {self.scratch.connection.vendor} database: {_first_line(error)}"
@@ -437,12 +460,23 @@ def capture_migrations(
         for parent in parents(loader, node):
             to_run.update(loader.graph.forwards_plan(parent))
     in_place = all(loader.graph.nodes[node].atomic for node in to_run - base)
+    try:
+        with (
+            ScratchDatabase(alias, use_cache=use_cache) as scratch,
+            CaptureSession(
+                scratch, loader, base, base_state=base_state, sources=sources, in_place=in_place
+            ) as session,
+        ):
+            if log:
+                log(f"Scratch database: {session.origin}.")
+            return [session.capture(migration) for migration in migrations]
+    except NeedsCommits:
+        if log:
+            log("A migration needs what an earlier one committed; capturing on a copy instead.")
+    # On a copy each migration commits, as under ``migrate``. The state is rebuilt from the graph:
+    # the first attempt may have moved ``base_state`` on.
     with (
         ScratchDatabase(alias, use_cache=use_cache) as scratch,
-        CaptureSession(
-            scratch, loader, base, base_state=base_state, sources=sources, in_place=in_place
-        ) as session,
+        CaptureSession(scratch, loader, base, sources=sources) as session,
     ):
-        if log:
-            log(f"Scratch database: {session.origin}.")
         return [session.capture(migration) for migration in migrations]

@@ -69,11 +69,21 @@ class History:
         return [node for node in graph_order(self.unsquashed) if node in replaced]
 
 
+class GraphError(Exception):
+    """The migration files changed under a run; the message is for the user."""
+
+
 def add_migrations(loader: MigrationLoader, migrations: Iterable[Migration]) -> None:
     """Add migrations that are not on disk yet (just detected) to ``loader``'s graph."""
     migrations = list(migrations)
     for migration in migrations:
         key = (migration.app_label, migration.name)
+        if key in loader.graph.nodes:
+            raise GraphError(
+                f"Migration {migration.app_label}.{migration.name} appeared on disk while this "
+                "run was detecting changes (another run wrote it?); nothing was written. Run "
+                "the command again."
+            )
         loader.graph.add_node(key, migration)
         loader.disk_migrations[key] = migration
         # An app's first migration makes it a migrated app.

@@ -19,8 +19,9 @@ from django.db.models import Q
 from migration_studio.bundle import load_bundle
 from migration_studio.risk.analysis import analyse
 from migration_studio.risk.stats import Stats, TableStats
+from migration_studio.scratch import ScratchDatabase
 
-from .conftest import migration_source
+from .conftest import migrate, migration_source, run_sql_file
 from .test_round_trip import APP, base_operations
 
 ROWS = {
@@ -657,3 +658,43 @@ def test_primary_key_type_change_rewrites_referencing_tables(report_of, postgres
     finding = assert_finding(report, "MS113", rewrite=True, blocks_reads=True)
     assert finding["tables"] == ["roundtrip_book"]
     assert_finding(report, "MS111", statement='ALTER TABLE "roundtrip_book"')
+
+
+# -- names --------------------------------------------------------------------------------------
+
+LONG_COLUMN = "delivery_instructions_for_the_courier_when_nobody_is_at_home_to_sign_x"
+
+
+def test_identifier_over_63_bytes_is_reported_with_the_name_postgresql_keeps(
+    postgresql, report_of, bundle_root
+) -> None:
+    report = report_of(
+        [
+            migrations.AddField(
+                "book", "instructions", models.TextField(null=True, db_column=LONG_COLUMN)
+            )
+        ]
+    )
+    finding = assert_finding(report, "MS158", direction="forward", severity="medium")
+    kept = LONG_COLUMN.encode()[:63].decode()
+    assert f"{LONG_COLUMN} becomes {kept}" in finding["message"]
+    assert_finding(report, "MS158", direction="reverse")
+    # The server really keeps the cut name: after up.sql the column exists under it.
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, APP, "0001_initial")
+        run_sql_file(database, bundle_root / APP / "0002_change" / "up.sql")
+        with database.activated() as connection, connection.cursor() as cursor:
+            columns = connection.introspection.get_table_description(cursor, "roundtrip_book")
+    assert kept in {column.name for column in columns}
+
+
+def test_identifier_of_63_bytes_is_not_reported(postgresql, report_of) -> None:
+    report = report_of(
+        [
+            migrations.AddField(
+                "book", "instructions", models.TextField(null=True, db_column="x" * 63)
+            )
+        ]
+    )
+    assert_no_finding(report, "MS158")

@@ -6,7 +6,7 @@ from django.utils.module_loading import import_string
 
 from .. import conf
 from .base import Rule
-from .rules import compat, data, indexes, locks, rewrites
+from .rules import compat, data, indexes, locks, names, rewrites
 
 BUILTIN_RULES: tuple[type[Rule], ...] = (
     locks.AccessExclusiveLock,
@@ -37,6 +37,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     compat.CallableDefaultEvaluatedOnce,
     compat.RollbackLosesData,
     compat.RollbackFailsOnData,
+    names.IdentifierTruncated,
 )
 
 

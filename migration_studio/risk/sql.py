@@ -147,6 +147,31 @@ def _words(sql: str) -> list[tuple[object, str]]:
     return words
 
 
+#: PostgreSQL's NAMEDATALEN - 1: longer identifiers are cut to this many bytes, silently.
+POSTGRESQL_MAX_IDENTIFIER = 63
+
+
+def long_identifiers(sql: str, limit: int = POSTGRESQL_MAX_IDENTIFIER) -> list[str]:
+    """Identifiers in ``sql`` longer than ``limit`` bytes (UTF-8), each once, in order."""
+    found: dict[str, None] = {}
+    for ttype, value in lexer.tokenize(sql):
+        if ttype in T.Literal.String.Symbol and value.startswith('"'):
+            name = value[1:-1].replace('""', '"')
+        elif ttype in T.Name and ttype not in T.Name.Builtin:
+            name = value.lower()
+        else:
+            continue
+        if len(name.encode("utf-8")) > limit:
+            found[name] = None
+    return list(found)
+
+
+def truncated_identifier(name: str, limit: int = POSTGRESQL_MAX_IDENTIFIER) -> str:
+    """``name`` as PostgreSQL stores it: cut to ``limit`` bytes, never inside a character."""
+    data = name.encode("utf-8")[:limit]
+    return data.decode("utf-8", errors="ignore")
+
+
 def parse_all(sql: str) -> list[Statement]:
     """Facts about each statement in ``sql`` (Django sometimes executes two at once)."""
     if ";" not in sql.rstrip().rstrip(";"):

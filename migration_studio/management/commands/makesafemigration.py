@@ -21,12 +21,13 @@ from ...bundle import (
 )
 from ...capture import CaptureError, capture_migrations
 from ...detect import RecordingAutodetector, plan_new_migrations
+from ...graph import GraphError
 from ...reporting import write_summaries
 from ...risk import inputs as risk_inputs
 from ...risk.analysis import acknowledgements_of, analyse
 from ...scratch import ScratchError, source_connection
 
-USER_ERRORS = (ScratchError, CaptureError, BundleError, risk_inputs.StatsError)
+USER_ERRORS = (ScratchError, CaptureError, BundleError, GraphError, risk_inputs.StatsError)
 
 
 class Command(makemigrations.Command):

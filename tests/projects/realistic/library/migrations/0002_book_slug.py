@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('library', '0001_initial'),
+        ("library", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='book',
-            name='slug',
-            field=models.SlugField(default='', max_length=200),
+            model_name="book",
+            name="slug",
+            field=models.SlugField(default="", max_length=200),
         ),
     ]

@@ -1,0 +1,197 @@
+"""The commands on a realistic project: a custom user model, foreign keys to it, data steps with
+odd callables, a squashed history, and (on PostgreSQL) ``django.contrib.postgres`` installed.
+
+The project (tests/projects/realistic) is copied to a temporary directory and driven through its
+own ``manage.py`` in fresh processes, as a user does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import migrations
+
+from migration_studio.bundle import load_bundle
+from migration_studio.detect import plan_new_migrations
+from migration_studio.graph import GraphError
+
+from .conftest import REPO, migration_source
+
+PROJECT = Path(__file__).resolve().parent / "projects" / "realistic"
+REPLACED = ["0002_book_slug", "0003_fill_slugs", "0004_loan"]
+SQUASH = "0002_book_slug_squashed_0004_loan"
+
+
+class Project:
+    """A private copy of the realistic project, run with ``python manage.py``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.bundles = root / "bundles"
+        self.data = root / "data"
+        self.data.mkdir()
+
+    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        url = os.environ.get("DATABASE_URL") or f"sqlite:///{self.data}/project.sqlite3"
+        environment = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "PROJECT_DATA": str(self.data),
+            "PYTHONPATH": os.pathsep.join([str(self.root), str(REPO)]),
+            "DJANGO_SETTINGS_MODULE": "site_config.settings",
+        }
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=self.root,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert "Traceback" not in result.stderr, result.stderr
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def bundle(self, app: str, name: str):
+        return load_bundle(self.bundles / app / name)
+
+    def bundled(self, app: str) -> list[str]:
+        return sorted(p.name for p in (self.bundles / app).iterdir())
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "realistic"
+    shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("__pycache__", "bundles"))
+    return Project(root)
+
+
+def test_a_foreign_key_to_the_custom_user_model_is_bundled(project: Project) -> None:
+    dry = project.manage("makesafemigration", "library", "--dry-run")
+    assert "0006_book_reviewed_by" in dry.stdout
+    assert not (project.root / "library" / "migrations" / "0006_book_reviewed_by.py").exists()
+
+    project.manage("makesafemigration", "library")
+    written = (project.root / "library" / "migrations" / "0006_book_reviewed_by.py").read_text()
+    assert "migrations.swappable_dependency(settings.AUTH_USER_MODEL)" in written
+    bundle = project.bundle("library", "0006_book_reviewed_by")
+    assert ["accounts", "__first__"] in bundle.dependencies
+    up = (project.bundles / "library" / "0006_book_reviewed_by" / "up.sql").read_text()
+    assert "accounts_user" in up and "reviewed_by_id" in up
+    # The migration Django writes is the one the bundle describes: migrate agrees with it.
+    project.manage("makemigrations", "--check", "--dry-run")
+
+
+def test_a_new_project_with_a_custom_user_model_bundles_and_validates(project: Project) -> None:
+    for app in ("accounts", "library"):
+        for path in (project.root / app / "migrations").glob("0*.py"):
+            path.unlink()
+    project.manage("makesafemigration", "accounts")
+    project.manage("makesafemigration", "library")
+    assert project.bundled("accounts") == ["0001_initial"]
+    assert project.bundled("library") == ["0001_initial"]
+    result = project.manage("validatemigration")
+    assert "accounts.0001_initial: passed" in result.stdout
+    assert "library.0001_initial: passed" in result.stdout
+
+
+def test_a_squashed_history_is_bundled_both_ways(project: Project) -> None:
+    project.manage("bundlemigration", "accounts")
+    result = project.manage("bundlemigration", "library")
+    # The squashed graph (a new database) and the migrations it replaces (a database with some of
+    # them applied) are both deployed somewhere: every migration on disk gets its bundle.
+    assert project.bundled("library") == sorted(
+        ["0001_initial", SQUASH, *REPLACED, "0005_book_isbn"]
+    )
+    assert "Traceback" not in result.stderr
+    # Each replaced migration starts from its own parent, not from the squash.
+    assert project.bundle("library", "0003_fill_slugs").dependencies == [
+        ["library", "0002_book_slug"]
+    ]
+    # Bundling the whole app ran each data step once: the seed step's reverse is a no-op and its
+    # rows have a unique name, so running it twice would have failed.
+    again = project.manage("bundlemigration", "library")
+    assert "Every migration of 'library' has a bundle." in again.stdout
+
+
+def test_a_replaced_migration_can_be_named(project: Project) -> None:
+    project.manage("bundlemigration", "library", "0003")
+    assert project.bundled("library") == ["0003_fill_slugs"]
+    missing = project.manage("bundlemigration", "library", "0009", check=False)
+    assert missing.returncode == 1
+    assert "Cannot find a migration matching '0009' from app 'library'." in missing.stderr
+
+
+def test_data_steps_with_any_callable_are_described(project: Project) -> None:
+    project.manage("bundlemigration", "library", "0003")
+    reasons = [op.reason for op in project.bundle("library", "0003_fill_slugs").operations]
+    assert "partial(library.data.fill_slugs, separator='-')" in reasons[0]
+    assert "library.data.SeedShelves instance" in reasons[1]
+    assert "<lambda>" in reasons[2]
+    up = (project.bundles / "library" / "0003_fill_slugs" / "up.sql").read_text()
+    assert "partial(library.data.fill_slugs" in up
+
+
+def test_validation_follows_the_squash(project: Project) -> None:
+    project.manage("bundlemigration", "accounts")
+    project.manage("bundlemigration", "library")
+    result = project.manage("validatemigration", "library", SQUASH, check=False)
+    assert "does not exist any more" not in result.stdout + result.stderr
+    replaced = project.manage("validatemigration", "library", "0004_loan")
+    assert "library.0004_loan: passed" in replaced.stdout
+
+
+def test_contrib_postgres_installed(project: Project, vendor: str) -> None:
+    if vendor != "postgresql":
+        pytest.skip("django.contrib.postgres is installed on PostgreSQL only")
+    result = project.manage("bundlemigration", "accounts", "-v", "2")
+    assert "accounts/0001_initial" in result.stdout
+
+
+# -- in-process cases ---------------------------------------------------------------------------
+
+
+def test_a_migration_written_by_another_run_meanwhile_is_a_clear_error(shop: Path) -> None:
+    # Another run wrote 0004 after this run's autodetector looked: the plan finds it on disk.
+    clash = migrations.Migration("0004_orderitem_constraints", "shop")
+    with pytest.raises(GraphError, match="appeared on disk while this run was detecting changes"):
+        plan_new_migrations({"shop": [clash]})
+
+
+ENUM_STEPS = [
+    migrations.RunSQL("CREATE TYPE roundtrip_mood AS ENUM ('calm')", "DROP TYPE roundtrip_mood"),
+    migrations.RunSQL("ALTER TYPE roundtrip_mood ADD VALUE 'happy'", migrations.RunSQL.noop),
+    migrations.RunSQL(
+        "CREATE TABLE roundtrip_feeling (mood roundtrip_mood DEFAULT 'happy')",
+        "DROP TABLE roundtrip_feeling",
+    ),
+]
+
+
+def test_an_enum_value_added_by_one_migration_and_used_by_the_next(
+    packages, bundle_root: Path, vendor: str
+) -> None:
+    if vendor != "postgresql":
+        pytest.skip("PostgreSQL enum types")
+    app = "roundtrip"
+    files, previous = {}, []
+    for number, step in enumerate(ENUM_STEPS, start=1):
+        name = f"000{number}_step"
+        files[name] = migration_source(app, name, [step], previous)
+        previous = [(app, name)]
+    packages.create(app, files)
+    # Twice: the second run starts from cached states, used in place inside one transaction.
+    for _ in range(2):
+        shutil.rmtree(bundle_root, ignore_errors=True)
+        call_command("bundlemigration", app, verbosity=0)
+        assert sorted(p.name for p in (bundle_root / app).iterdir()) == list(files)
+    up = (bundle_root / app / "0003_step" / "up.sql").read_text()
+    assert "DEFAULT 'happy'" in up
