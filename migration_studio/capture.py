@@ -25,7 +25,15 @@ from django.db.migrations.state import ProjectState
 
 from .bundle import Bundle, OperationSQL
 from .describe import describe_callable
-from .graph import Node, context_key, manifest, parents, resolve_dependency, state_key
+from .graph import (
+    Node,
+    context_key,
+    graph_order,
+    manifest,
+    parents,
+    resolve_dependency,
+    state_key,
+)
 from .risk.facts import operation_facts
 from .scratch import ScratchDatabase
 from .substate import substate
@@ -177,6 +185,7 @@ class CaptureSession:
         #: How the starting state was obtained, for the user (verbosity 2).
         self.origin = ""
         self._activation = ExitStack()
+        self._order: list[Node] | None = None
 
     # -- building the starting state ----------------------------------------------------------
 
@@ -250,11 +259,13 @@ class CaptureSession:
     def _apply_plan(self, nodes: Iterable[Node]) -> None:
         """Apply every migration needed for ``nodes`` (and ``nodes``) that is not applied yet."""
         assert self.state is not None
-        plan: list[Node] = []
-        for node in sorted(nodes):
-            for step in self.loader.graph.forwards_plan(node):
-                if step not in self.applied and step not in plan:
-                    plan.append(step)
+        needed: set[Node] = set()
+        for node in nodes:
+            needed.update(self.loader.graph.forwards_plan(node))
+        needed -= self.applied
+        # In the order a full ``migrate`` applies them: where a history leaves a dependency
+        # undeclared, another valid order can fail (a model another app took over, not there yet).
+        plan = [node for node in self._migrate_order() if node in needed] if needed else []
         connection = self.scratch.connection
         if plan:
             self._render()
@@ -271,6 +282,11 @@ class CaptureSession:
                     f"the scratch {connection.vendor} database: {_first_line(error)}"
                 ) from error
             self.applied.add(node)
+
+    def _migrate_order(self) -> list[Node]:
+        if self._order is None:
+            self._order = graph_order(self.loader)
+        return self._order
 
     # -- capturing -----------------------------------------------------------------------------
 
