@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -167,19 +168,35 @@ def write_bundle(bundle: Bundle, root: Path, migration_source: bytes, report: An
     try:
         for name, text in files.items():
             (staged / name).write_text(text, encoding="utf-8")
-        if target.exists():
-            retired = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
-            os.replace(target, retired)
-            os.replace(staged, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staged, target)
+        _replace_directory(staged, target)
     except BaseException as error:
         shutil.rmtree(staged, ignore_errors=True)
         if isinstance(error, OSError):
             raise BundleError(f"Cannot write the bundle to {target}: {error.strerror}.") from None
         raise
     return target
+
+
+def _replace_directory(staged: Path, target: Path, attempts: int = 5) -> None:
+    """Move ``staged`` to ``target``, retiring what is there; another run may be doing the same."""
+    for attempt in range(attempts):
+        retired = None
+        try:
+            if target.exists():
+                retired = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
+                os.replace(target, retired)
+            os.replace(staged, target)
+        except OSError as error:
+            # Another run moved its own bundle in (or the old one out) in between: try again.
+            if error.errno not in (errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            if attempt == attempts - 1:
+                raise
+            continue
+        finally:
+            if retired is not None:
+                shutil.rmtree(retired, ignore_errors=True)
+        return
 
 
 def remove_bundle(root: Path, app_label: str, migration_name: str) -> None:

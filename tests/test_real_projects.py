@@ -37,19 +37,31 @@ class Project:
         self.data = root / "data"
         self.data.mkdir()
 
-    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def environment(self) -> dict[str, str]:
         url = os.environ.get("DATABASE_URL") or f"sqlite:///{self.data}/project.sqlite3"
-        environment = {
+        return {
             **os.environ,
             "DATABASE_URL": url,
             "PROJECT_DATA": str(self.data),
             "PYTHONPATH": os.pathsep.join([str(self.root), str(REPO)]),
             "DJANGO_SETTINGS_MODULE": "site_config.settings",
         }
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=self.root,
+            env=self.environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=self.root,
-            env=environment,
+            env=self.environment(),
             capture_output=True,
             text=True,
             timeout=300,
@@ -154,6 +166,20 @@ def test_contrib_postgres_installed(project: Project, vendor: str) -> None:
         pytest.skip("django.contrib.postgres is installed on PostgreSQL only")
     result = project.manage("bundlemigration", "accounts", "-v", "2")
     assert "accounts/0001_initial" in result.stdout
+
+
+def test_two_runs_at_once_on_the_same_project(project: Project) -> None:
+    """Two developers (or CI jobs) bundling the same app on one server and one checkout."""
+    runs = [project.start("bundlemigration", "library") for _ in range(2)]
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, out + err
+        assert "Traceback" not in err
+    everything = ["0001_initial", SQUASH, *REPLACED, "0005_book_isbn"]
+    assert project.bundled("library") == sorted(everything)
+    for name in everything:
+        assert project.bundle("library", name).migration_name == name
+    assert not [p for p in (project.bundles / "library").iterdir() if p.name.startswith(".")]
 
 
 # -- in-process cases ---------------------------------------------------------------------------
