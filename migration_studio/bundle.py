@@ -69,6 +69,8 @@ class Bundle:
     operations: list[OperationSQL]
     #: Whether the SQL files are wrapped in BEGIN/COMMIT (atomic migration, transactional DDL).
     transactional: bool = True
+    #: For a squashed migration: the migrations it replaces, as [app, name].
+    replaces: list[list[str]] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 

@@ -414,6 +414,7 @@ class CaptureSession:
             created_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             operations=results,
             transactional=_transactional(migration, connection, results),
+            replaces=[list(node) for node in migration.replaces],
         )
 
     @contextmanager

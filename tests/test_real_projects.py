@@ -124,6 +124,8 @@ def test_a_squashed_history_is_bundled_both_ways(project: Project) -> None:
         ["0001_initial", SQUASH, *REPLACED, "0005_book_isbn"]
     )
     assert "Traceback" not in result.stderr
+    assert project.bundle("library", SQUASH).replaces == [["library", n] for n in REPLACED]
+    assert project.bundle("library", "0004_loan").replaces == []
     # Each replaced migration starts from its own parent, not from the squash.
     assert project.bundle("library", "0003_fill_slugs").dependencies == [
         ["library", "0002_book_slug"]
