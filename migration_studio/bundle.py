@@ -200,25 +200,28 @@ def load_bundle(path: Path) -> Bundle:
         raise BundleError(f"{path}/bundle.json is not a valid bundle: {error}.") from None
 
 
-def ensure_writable(root: Path) -> None:
-    """Fail early, with one sentence, when bundles cannot be written under ``root``.
+def unwritable_reason(path: Path) -> str | None:
+    """Why files cannot be written in directory ``path`` (created if missing), or None.
 
     Nothing is created: the nearest existing ancestor must be a directory that accepts a file.
     """
-    root = Path(root)
-    existing = root
+    existing = Path(path)
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    problem = None
     if not existing.is_dir():
-        problem = f"{existing} is not a directory"
-    else:
-        try:
-            fd, probe = tempfile.mkstemp(prefix=".migration_studio_probe_", dir=existing)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as error:
-            problem = error.strerror
+        return f"{existing} is not a directory"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".migration_studio_probe_", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        return error.strerror
+    return None
+
+
+def ensure_writable(root: Path) -> None:
+    """Fail early, with one sentence, when bundles cannot be written under ``root``."""
+    problem = unwritable_reason(root)
     if problem:
         raise BundleError(
             f"The bundle directory {root} is not writable ({problem}); set "

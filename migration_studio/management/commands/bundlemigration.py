@@ -17,10 +17,11 @@ from ...reporting import write_summaries
 from ...risk import inputs as risk_inputs
 from ...risk.analysis import acknowledgements_of, analyse
 from ...scratch import source_connection
+from ..interrupts import InterruptibleCommand
 from .makesafemigration import USER_ERRORS
 
 
-class Command(BaseCommand):
+class Command(InterruptibleCommand, BaseCommand):
     help = (
         "Writes the bundle (exact forward and reverse SQL) of an existing migration, or of every "
         "migration of an app that has no bundle yet."
@@ -55,6 +56,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         app_label = options["app_label"]
+        self.verbosity = options["verbosity"]
+        self.written = 0
         try:
             apps.get_app_config(app_label)
         except LookupError as error:
@@ -74,8 +77,8 @@ class Command(BaseCommand):
                 return
         migrations = [loader.graph.nodes[node] for node in nodes]
         try:
-            stats = risk_inputs.load(options)
-            source_connection(options["database"])
+            connection = source_connection(options["database"])
+            stats = risk_inputs.load(options, connection.vendor, warn=self._warn)
             if not options["dry_run"]:
                 ensure_writable(root)
             bundles = capture_migrations(
@@ -92,6 +95,7 @@ class Command(BaseCommand):
                 report = analyse(bundle, stats, acknowledgements=acknowledgements_of(migration))
                 if not options["dry_run"]:
                     write_bundle(bundle, root, migration_source(migration), report)
+                    self.written += 1
                 entries.append((bundle, path, report))
         except USER_ERRORS as error:
             raise CommandError(str(error)) from None
@@ -102,6 +106,16 @@ class Command(BaseCommand):
             entries,
             written=not options["dry_run"],
         )
+
+    def _warn(self, message: str) -> None:
+        if self.verbosity >= 1:
+            self.stderr.write(self.style.WARNING(f"Warning: {message}"))
+
+    def written_on_interrupt(self) -> str:
+        written = getattr(self, "written", 0)
+        if not written:
+            return "nothing was written"
+        return f"{written} bundle(s) had been written in full, the others were not written"
 
     def _find(self, loader: MigrationLoader, app_label: str, name: str) -> tuple[str, str]:
         try:
