@@ -23,7 +23,7 @@ from ...bundle import (
 )
 from ...capture import CaptureError, capture_migrations
 from ...detect import RecordingAutodetector, plan_new_migrations
-from ...reporting import write_summaries
+from ...reporting import relative, write_summaries
 from ...risk import inputs as risk_inputs
 from ...risk.analysis import acknowledgements_of, analyse
 from ...scratch import ScratchError, source_connection
@@ -118,6 +118,18 @@ class Command(InterruptibleCommand, makemigrations.Command):
             )
             self.wrote_files = True
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
+        if self.empty and not self.dry_run and self.verbosity >= 1:
+            self._next_steps_for_empty(plan.paths)
+
+    def _next_steps_for_empty(self, paths: dict) -> None:
+        """An empty migration's bundle has no SQL yet: say how to get it."""
+        self.log(self.style.MIGRATE_HEADING("Next:"))
+        for (app_label, name), path in paths.items():
+            self.log(
+                f"  Add operations to {relative(path)}, then capture their SQL with "
+                f"'python manage.py bundlemigration {app_label} {name}' (its bundle is empty "
+                "until then, and validatemigration reports it stale once the file changes)."
+            )
 
     def _write_together(
         self,
