@@ -45,6 +45,9 @@ class OperationSQL:
     reason: str = ""
     #: What the operation changes, read from the model states (see risk/facts.py).
     facts: dict[str, Any] = field(default_factory=dict)
+    #: False when the project's database routers do not allow the operation on the database it
+    #: was captured on (``allow_migrate``): ``migrate`` runs no SQL for it there.
+    allowed: bool = True
 
     @property
     def all_forward_sql(self) -> list[str]:
@@ -70,6 +73,8 @@ class Bundle:
     transactional: bool = True
     hashes: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    #: The ``DATABASES`` alias the SQL was captured for (``--database``); routers decide per alias.
+    database: str = "default"
 
     @property
     def label(self) -> str:
@@ -78,6 +83,11 @@ class Bundle:
     @property
     def reversible(self) -> bool:
         return all(op.reversible and op.reverse_sql is not None for op in self.operations)
+
+    @property
+    def refused_operations(self) -> list[OperationSQL]:
+        """Operations the routers do not allow on :attr:`database`: they run no SQL there."""
+        return [op for op in self.operations if not op.allowed]
 
     @property
     def irreversible_reasons(self) -> list[str]:

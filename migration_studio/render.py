@@ -75,7 +75,11 @@ def _section(
     if not forwards and statements is None:
         lines += _marked(f"IRREVERSIBLE: {op.reason}")
         return lines
-    if op.expressible and not statements:
+    if not op.allowed:
+        lines.append(
+            f"-- (no SQL: the database routers do not allow this operation on '{bundle.database}')"
+        )
+    elif op.expressible and not statements:
         lines.append("-- (no SQL: this operation changes Django's state only)")
     lines += statements or []
     return lines
@@ -146,6 +150,7 @@ def render_readme(bundle: Bundle, report: Any = None) -> str:
         "`down.sql`.",
         f"- Reversible: {'yes' if bundle.reversible else 'no'}.",
         f"- Transaction: {transaction}.",
+        *_router_note(bundle),
         "",
         "## Changes",
         "",
@@ -195,6 +200,25 @@ def render_readme(bundle: Bundle, report: Any = None) -> str:
         *rollback_lines(bundle),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _router_note(bundle: Bundle) -> list[str]:
+    refused = bundle.refused_operations
+    if not refused:
+        return []
+    which = (
+        "this migration"
+        if len(refused) == len(bundle.operations)
+        else "operation(s) " + ", ".join(str(op.index + 1) for op in refused) + " of this migration"
+    )
+    return [
+        f"- **Database routers:** the routers (`DATABASE_ROUTERS`) do not allow {which} on the "
+        f"database `{bundle.database}` the SQL was captured for, so `migrate --database "
+        f"{bundle.database}` runs no SQL for {'it' if which == 'this migration' else 'them'}, "
+        "and the SQL files have none. If the app's tables live on another database, bundle it "
+        f"there: `python manage.py bundlemigration {bundle.app_label} {bundle.migration_name} "
+        "--database ALIAS`.",
+    ]
 
 
 def _python_operations(bundle: Bundle) -> list[str]:

@@ -16,6 +16,7 @@ from ...graph import ancestors, graph_order, migration_source
 from ...reporting import write_summaries
 from ...risk import inputs as risk_inputs
 from ...risk.analysis import acknowledgements_of, analyse
+from ...routing import mark_refused
 from ...scratch import source_connection
 from ..interrupts import InterruptibleCommand
 from .makesafemigration import USER_ERRORS
@@ -91,6 +92,7 @@ class Command(InterruptibleCommand, BaseCommand):
             )
             entries = []
             for bundle, migration in zip(bundles, migrations, strict=True):
+                mark_refused(bundle, migration, options["database"])
                 path = bundle_dir(root, bundle.app_label, bundle.migration_name)
                 report = analyse(bundle, stats, acknowledgements=acknowledgements_of(migration))
                 if not options["dry_run"]:

@@ -26,6 +26,7 @@ from ...detect import RecordingAutodetector, plan_new_migrations
 from ...reporting import relative, write_summaries
 from ...risk import inputs as risk_inputs
 from ...risk.analysis import acknowledgements_of, analyse
+from ...routing import mark_refused
 from ...scratch import ScratchError, source_connection
 from ..interrupts import InterruptibleCommand
 
@@ -101,6 +102,8 @@ class Command(InterruptibleCommand, makemigrations.Command):
             use_cache=self.use_cache,
             log=self.log if self.verbosity >= 2 else None,
         )
+        for bundle, migration in zip(bundles, plan.migrations, strict=True):
+            mark_refused(bundle, migration, self.database)
         reports = [
             analyse(bundle, self.stats, acknowledgements=acknowledgements_of(migration))
             for bundle, migration in zip(bundles, plan.migrations, strict=True)
