@@ -203,7 +203,9 @@ class Command(InterruptibleCommand, BaseCommand):
             return
         mark = self.style.SUCCESS("ok    ") if step.status == PASSED else self.style.ERROR("FAILED")
         detail = step.detail.splitlines()[0] if step.detail else ""
-        self.stdout.write(f"  {step.name:<10} {mark} {step.seconds * 1000:8.0f} ms  {detail}")
+        self.stdout.write(
+            f"  {step.name:<10} {mark} {step.seconds * 1000:8.0f} ms  {detail}".rstrip()
+        )
         if self.verbosity >= 2:
             for run in step.statements:
                 locks = ", ".join(f"{lock['relation']}:{lock['mode']}" for lock in run.locks)
