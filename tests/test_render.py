@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -62,8 +63,16 @@ def test_docs_url_setting(packages, bundle_root, settings) -> None:
         **settings.MIGRATION_STUDIO,
         "DOCS_URL": "https://intranet.example.com/ms/",
     }
-    readme = (bundle_change(packages, bundle_root, NOT_NULL) / "README.md").read_text()
+    path = bundle_change(packages, bundle_root, NOT_NULL)
+    readme = (path / "README.md").read_text()
     assert "](https://intranet.example.com/ms/rules.html#ms" in readme
+    findings = json.loads((path / "report.json").read_text())["findings"]
+    assert findings
+    for finding in findings:  # docs keeps its documented meaning; docs_url is the link
+        assert finding["docs"] == f"docs/rules.rst#{finding['rule'].lower()}"
+        assert finding["docs_url"] == (
+            f"https://intranet.example.com/ms/rules.html#{finding['rule'].lower()}"
+        )
 
     settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "DOCS_URL": None}
     call_command("bundlemigration", APP, CHANGE, verbosity=0)
