@@ -46,6 +46,9 @@ class OperationSQL:
     reason: str = ""
     #: What the operation changes, read from the model states (see risk/facts.py).
     facts: dict[str, Any] = field(default_factory=dict)
+    #: False when the project's database routers do not allow the operation on the database it
+    #: was captured on (``allow_migrate``): ``migrate`` runs no SQL for it there.
+    allowed: bool = True
 
     @property
     def all_forward_sql(self) -> list[str]:
@@ -73,6 +76,8 @@ class Bundle:
     replaces: list[list[str]] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    #: The ``DATABASES`` alias the SQL was captured for (``--database``); routers decide per alias.
+    database: str = "default"
 
     @property
     def label(self) -> str:
@@ -81,6 +86,11 @@ class Bundle:
     @property
     def reversible(self) -> bool:
         return all(op.reversible and op.reverse_sql is not None for op in self.operations)
+
+    @property
+    def refused_operations(self) -> list[OperationSQL]:
+        """Operations the routers do not allow on :attr:`database`: they run no SQL there."""
+        return [op for op in self.operations if not op.allowed]
 
     @property
     def irreversible_reasons(self) -> list[str]:
@@ -219,25 +229,28 @@ def load_bundle(path: Path) -> Bundle:
         raise BundleError(f"{path}/bundle.json is not a valid bundle: {error}.") from None
 
 
-def ensure_writable(root: Path) -> None:
-    """Fail early, with one sentence, when bundles cannot be written under ``root``.
+def unwritable_reason(path: Path) -> str | None:
+    """Why files cannot be written in directory ``path`` (created if missing), or None.
 
     Nothing is created: the nearest existing ancestor must be a directory that accepts a file.
     """
-    root = Path(root)
-    existing = root
+    existing = Path(path)
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    problem = None
     if not existing.is_dir():
-        problem = f"{existing} is not a directory"
-    else:
-        try:
-            fd, probe = tempfile.mkstemp(prefix=".migration_studio_probe_", dir=existing)
-            os.close(fd)
-            os.unlink(probe)
-        except OSError as error:
-            problem = error.strerror
+        return f"{existing} is not a directory"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".migration_studio_probe_", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        return error.strerror
+    return None
+
+
+def ensure_writable(root: Path) -> None:
+    """Fail early, with one sentence, when bundles cannot be written under ``root``."""
+    problem = unwritable_reason(root)
     if problem:
         raise BundleError(
             f"The bundle directory {root} is not writable ({problem}); set "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
@@ -80,7 +81,25 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="migration_studio.E008",
             )
         )
+    docs_url = user.get("DOCS_URL")
+    if docs_url is not None and not _absolute_url(docs_url):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['DOCS_URL'] must be an absolute http(s) URL or None, not "
+                f"{docs_url!r}.",
+                hint="Bundle READMEs are read in your repository, where a relative link breaks; "
+                'use for example "https://docs.example.com/migration-studio/".',
+                id="migration_studio.E009",
+            )
+        )
     return errors
+
+
+def _absolute_url(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def _rule_errors(path: object) -> list[Error]:

@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "DISABLED_RULES": [],
     # Throughputs of the time model, rows per second: {"postgresql": {"rewrite": 400_000}}.
     "ESTIMATE_RATES": {},
+    # Where migration_studio's documentation is published; bundle READMEs link each finding to
+    # its rule's section there. None: no links (each finding is explained in the README anyway).
+    "DOCS_URL": "https://django-migration-studio.readthedocs.io/en/latest/",
 }
 
 
@@ -63,6 +66,14 @@ def cache_dir() -> Path:
     if configured:
         return Path(configured)
     return Path(tempfile.gettempdir()) / "migration_studio_cache"
+
+
+def rule_docs_url(rule_id: str) -> str:
+    """The absolute URL of a built-in rule's documentation, or "" when DOCS_URL is None."""
+    base = get("DOCS_URL")
+    if not base:
+        return ""
+    return f"{str(base).rstrip('/')}/rules.html#{rule_id.lower()}"
 
 
 @receiver(setting_changed)

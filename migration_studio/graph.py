@@ -9,6 +9,7 @@ from pathlib import Path
 
 import django
 from django.conf import settings
+from django.db import router
 from django.db.migrations import Migration, swappable_dependency
 from django.db.migrations.loader import MigrationLoader
 
@@ -149,6 +150,8 @@ def context_key(vendor: str, server_version: str) -> str:
         "django": django.get_version(),
         "vendor": vendor,
         "server": server_version,
+        # Routers decide which tables a state built for an alias has (allow_migrate).
+        "routers": [f"{type(r).__module__}.{type(r).__qualname__}" for r in router.routers],
     }
     return sha256(json.dumps(payload, sort_keys=True))[:16]
 

@@ -75,7 +75,11 @@ def _section(
     if not forwards and statements is None:
         lines += _marked(f"IRREVERSIBLE: {op.reason}")
         return lines
-    if op.expressible and not statements:
+    if not op.allowed:
+        lines.append(
+            f"-- (no SQL: the database routers do not allow this operation on '{bundle.database}')"
+        )
+    elif op.expressible and not statements:
         lines.append("-- (no SQL: this operation changes Django's state only)")
     lines += statements or []
     return lines
@@ -129,7 +133,6 @@ def render_down_sql(bundle: Bundle) -> str:
 
 def render_readme(bundle: Bundle, report: Any = None) -> str:
     forward, backward = bundle.statement_counts()
-    previous = _previous(bundle)
     transaction = (
         "one transaction" if bundle.transactional else "none (statements commit one by one)"
     )
@@ -147,6 +150,7 @@ def render_readme(bundle: Bundle, report: Any = None) -> str:
         "`down.sql`.",
         f"- Reversible: {'yes' if bundle.reversible else 'no'}.",
         f"- Transaction: {transaction}.",
+        *_router_note(bundle),
         "",
         "## Changes",
         "",
@@ -177,40 +181,118 @@ def render_readme(bundle: Bundle, report: Any = None) -> str:
         *_run_lines(bundle, "up.sql"),
         *_run_lines(bundle, "down.sql"),
         "```",
+        *(
+            [
+                "",
+                "The Python code of the operations listed under Deployment does not run this way: "
+                "test it with `manage.py migrate` on the copy.",
+            ]
+            if _python_operations(bundle)
+            else []
+        ),
         "",
         "## Deployment",
         "",
+        *deployment_lines(bundle),
+        "",
+        "## Rollback",
+        "",
+        *rollback_lines(bundle),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _router_note(bundle: Bundle) -> list[str]:
+    refused = bundle.refused_operations
+    if not refused:
+        return []
+    which = (
+        "this migration"
+        if len(refused) == len(bundle.operations)
+        else "operation(s) " + ", ".join(str(op.index + 1) for op in refused) + " of this migration"
+    )
+    return [
+        f"- **Database routers:** the routers (`DATABASE_ROUTERS`) do not allow {which} on the "
+        f"database `{bundle.database}` the SQL was captured for, so `migrate --database "
+        f"{bundle.database}` runs no SQL for {'it' if which == 'this migration' else 'them'}, "
+        "and the SQL files have none. If the app's tables live on another database, bundle it "
+        f"there: `python manage.py bundlemigration {bundle.app_label} {bundle.migration_name} "
+        "--database ALIAS`.",
+    ]
+
+
+def _python_operations(bundle: Bundle) -> list[str]:
+    """One line per operation that runs Python code (RunPython), naming it and its code."""
+    return [
+        f"- operation {op.index + 1} (`{op.operation}`): {op.reason}"
+        for op in bundle.operations
+        if not op.expressible
+    ]
+
+
+def deployment_lines(bundle: Bundle) -> list[str]:
+    """How to deploy: the README's Deployment section."""
+    lines = [
         "```",
         f"python manage.py migrate {bundle.app_label} {bundle.migration_name}",
         "```",
         "",
-        "`up.sql` holds exactly the statements this runs, in order.",
+    ]
+    python = _python_operations(bundle)
+    if not python:
+        return [*lines, "`up.sql` holds exactly the statements this runs, in order."]
+    return [
+        *lines,
+        "`up.sql` holds the SQL statements this runs, in order, but not the Python code of:",
         "",
-        "## Rollback",
+        *python,
+        "",
+        "That code runs only through `manage.py migrate`: deploy with the command above, not by "
+        "running `up.sql` (it has a marked comment block where the code runs).",
+    ]
+
+
+def rollback_lines(bundle: Bundle) -> list[str]:
+    """How to roll back; the same text in the README and in rollback-plan.md."""
+    previous = previous_migration(bundle)
+    if not bundle.reversible:
+        return [
+            "**This migration cannot be rolled back automatically:**",
+            "",
+            *[f"- {reason}" for reason in bundle.irreversible_reasons],
+            "",
+            "Roll forward with a fixing migration, or restore from the backup taken before the "
+            "deploy.",
+        ]
+    lines = [
+        "```",
+        f"python manage.py migrate {bundle.app_label} {previous}",
+        "```",
         "",
     ]
-    if bundle.reversible:
-        lines += [
-            "```",
-            f"python manage.py migrate {bundle.app_label} {previous}",
-            "```",
+    python = _python_operations(bundle)
+    if python:
+        return [
+            *lines,
+            "`down.sql` does not run the reverse Python code of:",
             "",
-            "or run `down.sql` (the same statements) with the database client.",
-        ]
-    else:
-        lines += ["This migration cannot be fully reverted:", ""]
-        lines += [f"- {reason}" for reason in bundle.irreversible_reasons]
-        lines += ["", "Plan a forward fix, or restore from a backup taken before deploying."]
-    if any(not op.expressible for op in bundle.operations):
-        lines += [
+            *python,
             "",
-            "Operations that run Python code are marked in the SQL files; apply them through "
-            "`manage.py migrate`.",
+            "so roll back with the command above, which runs it.",
         ]
-    return "\n".join(lines) + "\n"
+    return [
+        *lines,
+        "or run `down.sql` (the same statements) with the database client, then record the "
+        "rollback in Django's migration table, as the command above does:",
+        "",
+        "```sql",
+        f"DELETE FROM django_migrations WHERE app = '{bundle.app_label}' "
+        f"AND name = '{bundle.migration_name}';",
+        "```",
+    ]
 
 
-def _previous(bundle: Bundle) -> str:
+def previous_migration(bundle: Bundle) -> str:
     same_app = [name for app, name in bundle.dependencies if app == bundle.app_label]
     return same_app[-1] if same_app else "zero"
 

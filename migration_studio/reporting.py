@@ -22,6 +22,14 @@ def bundle_summary(
         f"    {len(bundle.operations)} operation(s), {forward} statement(s) forward, "
         f"{backward} backward, {state}",
     ]
+    refused = bundle.refused_operations
+    if refused:
+        lines.append(
+            style.NOTICE(
+                f"    - the database routers do not allow {len(refused)} of its operation(s) on "
+                f"'{bundle.database}': no SQL there (use --database for the app's database)"
+            )
+        )
     for op in bundle.operations:
         if not op.expressible:
             lines.append(

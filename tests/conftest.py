@@ -217,6 +217,18 @@ def python() -> str:
     return sys.executable
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def assert_interrupted(process: subprocess.Popen, message: str) -> None:
+    """The command said what it cleaned up, in one sentence, and exited like Ctrl-C (130)."""
+    stderr = process.stderr_text  # type: ignore[attr-defined]
+    assert process.returncode == 130, (process.returncode, stderr)
+    assert "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == message, stderr
+
+
 def interrupted(
     args: list[str], env: dict[str, str], marker: Path, signum: int = signal.SIGINT
 ) -> subprocess.Popen:
@@ -229,6 +241,8 @@ def interrupted(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A suite started in the background inherits an ignored SIGINT; the command must not.
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 60
@@ -238,7 +252,7 @@ def interrupted(
             time.sleep(0.05)
         assert not no_scratch_left(pid=process.pid), "the scratch database should exist now"
         process.send_signal(signum)
-        process.communicate(timeout=60)
+        process.stdout_text, process.stderr_text = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()

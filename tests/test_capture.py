@@ -116,7 +116,7 @@ def test_python_operations_are_marked_and_irreversible_without_reverse_code(
     assert "-- !! IRREVERSIBLE: " in down_sql
     assert "NOT reversible" in out
     assert "operation 2 (RunPython): " in out
-    assert "cannot be fully reverted" in (path / "README.md").read_text()
+    assert "cannot be rolled back automatically" in (path / "README.md").read_text()
 
 
 def test_rollback_stops_at_irreversible_sql(packages, bundle_root) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import subprocess
@@ -166,3 +168,203 @@ def test_a_failing_bundle_write_removes_the_migration_file(
         call_command("makesafemigration", "shop", verbosity=0)
     assert not (shop / f"{PENDING}.py").exists()
     assert not (bundle_root / "shop" / PENDING).exists()
+
+
+# -- read-only directories ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only():
+    """Make a directory read-only for this process (root ignores modes: make it immutable)."""
+    made: list[Path] = []
+
+    def make(directory: Path) -> Path:
+        directory.chmod(0o555)
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "+i", str(directory)], capture_output=True, check=False)
+        made.append(directory)
+        try:
+            (directory / ".probe").touch()
+        except OSError:
+            return directory
+        (directory / ".probe").unlink()
+        pytest.skip("this file system cannot make a directory read-only for this user")
+
+    yield make
+    for directory in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(directory)], capture_output=True, check=False)
+        directory.chmod(0o755)
+
+
+def test_read_only_migrations_directory(shop: Path, bundle_root: Path, read_only) -> None:
+    before = sorted(p.name for p in shop.iterdir())
+    read_only(shop)
+    with pytest.raises(
+        CommandError,
+        match=rf"Cannot write the migration file {re.escape(str(shop / PENDING))}\.py "
+        r"\(.+\); nothing was written\.",
+    ):
+        call_command("makesafemigration", "shop", verbosity=0)
+    assert sorted(p.name for p in shop.iterdir()) == before
+    assert not bundle_root.exists()
+    assert no_scratch_left()
+
+
+def test_read_only_migrations_directory_from_the_command_line(
+    shop: Path, packages, tmp_path: Path, read_only
+) -> None:
+    read_only(shop)
+    result = manage(
+        "makesafemigration",
+        "shop",
+        env={**packages.env(), "MS_TEST_BUNDLE_ROOT": str(tmp_path / "b")},
+    )
+    assert_clean_failure(result, "CommandError: Cannot write the migration file")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "b").exists()
+
+
+def test_read_only_bundle_root(shop: Path, tmp_path: Path, settings, read_only) -> None:
+    root = tmp_path / "bundles"
+    root.mkdir()
+    settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "BUNDLE_ROOT": root}
+    read_only(root)
+    with pytest.raises(CommandError, match=r"The bundle directory .* is not writable"):
+        call_command("bundlemigration", "shop", "0004", verbosity=0)
+    with pytest.raises(CommandError, match=r"The bundle directory .* is not writable"):
+        call_command("makesafemigration", "shop", verbosity=0)
+    assert not (shop / f"{PENDING}.py").exists()
+    assert list(root.iterdir()) == []
+
+
+# -- stats files: checked before any capture work ---------------------------------------------
+
+
+def stats_file(tmp_path: Path, content: object) -> Path:
+    path = tmp_path / "prod-stats.json"
+    path.write_text(json.dumps(content))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            {"format": 1, "tables": {"shop_order": {"rows": "many"}}},
+            "'rows' of table 'shop_order' must be a whole number, zero or more",
+        ),
+        ({"format": 1, "tables": []}, "'tables' must map each table name to its sizes"),
+        (
+            {"format": 1, "tables": {"shop_order": {"table_bytes": 8192}}},
+            "table 'shop_order' has no 'rows'",
+        ),
+        (
+            {"format": 1, "tables": {"shop_order": {"rows": -5}}},
+            "'rows' of table 'shop_order' must be a whole number, zero or more",
+        ),
+        (
+            {"format": 1, "tables": {"shop_order": {"rowz": 5}}},
+            "table 'shop_order' has unknown key(s) rowz",
+        ),
+        ({"format": 1, "vendor": 5, "tables": {}}, "'vendor' must be a vendor name"),
+        ({"format": 2, "tables": {}}, "unsupported format 2 (expected 1)"),
+        (["shop_order"], "it must be a JSON object"),
+    ],
+    ids=[
+        "text",
+        "list-of-tables",
+        "no-rows",
+        "negative",
+        "unknown-key",
+        "vendor",
+        "format",
+        "list",
+    ],
+)
+def test_bad_stats_values_stop_before_the_capture(
+    content, message, shop: Path, bundle_root: Path, tmp_path: Path
+) -> None:
+    """On the unreachable server, a capture would fail; the stats error comes first."""
+    path = stats_file(tmp_path, content)
+    expected = re.escape(f"The stats file {path} is not valid: {message}")
+    for command in ("makesafemigration", "bundlemigration"):
+        args = ["shop"] if command == "makesafemigration" else ["shop", "0004"]
+        with pytest.raises(CommandError, match=expected):
+            call_command(command, *args, stats_file=str(path), database="unreachable", verbosity=0)
+    assert not (shop / f"{PENDING}.py").exists()
+    assert not bundle_root.exists()
+
+
+def test_a_directory_as_stats_file(shop: Path, bundle_root: Path, tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match=f"The stats file {re.escape(str(tmp_path))} is a dir"):
+        call_command("makesafemigration", "shop", stats_file=str(tmp_path), database="unreachable")
+
+
+def test_bad_stats_value_from_the_command_line(shop: Path, packages, tmp_path: Path) -> None:
+    path = stats_file(tmp_path, {"format": 1, "tables": {"shop_order": {"rows": "many"}}})
+    result = manage(
+        "makesafemigration",
+        "shop",
+        "--stats-file",
+        str(path),
+        env={**packages.env(), "MS_TEST_BUNDLE_ROOT": str(tmp_path / "b")},
+    )
+    assert_clean_failure(result, "'rows' of table 'shop_order' must be a whole number")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (shop / f"{PENDING}.py").exists()
+
+
+def test_unknown_stats_source_alias_stops_before_the_capture(shop: Path) -> None:
+    with pytest.raises(CommandError, match="There is no database 'replica' in DATABASES"):
+        call_command("makesafemigration", "shop", stats_from="replica", database="unreachable")
+
+
+def test_stats_of_another_vendor_are_used_with_a_warning(
+    shop: Path, bundle_root: Path, tmp_path: Path, vendor: str
+) -> None:
+    other = "sqlite" if vendor == "postgresql" else "postgresql"
+    path = stats_file(
+        tmp_path,
+        {
+            "format": 1,
+            "vendor": other,
+            "tables": {"shop_order": {"rows": 3_000_000}, "shop_customer": {"rows": 700_000}},
+        },
+    )
+    err = io.StringIO()
+    call_command(
+        "bundlemigration", "shop", "0003", stats_file=str(path), stderr=err, stdout=io.StringIO()
+    )
+    assert (
+        f"Warning: The table sizes from file prod-stats.json were read on {other}, but the SQL "
+        f"is captured on {vendor}"
+    ) in err.getvalue()
+    report = json.loads(
+        (
+            bundle_root / "shop" / "0003_order_status_index_newsletter_opt_in" / "report.json"
+        ).read_text()
+    )
+    assert report["stats_source"] == "file prod-stats.json"
+    assert {3_000_000, 700_000} & {f["rows"] for f in report["findings"]}
+
+    quiet = io.StringIO()
+    call_command("bundlemigration", "shop", "0003", stats_file=str(path), stderr=quiet, verbosity=0)
+    assert quiet.getvalue() == ""
+
+
+def test_validatemigration_system_check_error_exits_with_2(tmp_path: Path) -> None:
+    (tmp_path / "bad_settings.py").write_text(
+        "from tests.settings import *\nMIGRATION_STUDIO = {'NOPE': 1}\n"
+    )
+    result = manage(
+        "validatemigration",
+        env={
+            "DJANGO_SETTINGS_MODULE": "bad_settings",
+            "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
+        },
+    )
+    assert_clean_failure(result, "migration_studio.E002")
+    assert result.returncode == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from io import StringIO
 from pathlib import Path
 
@@ -107,10 +108,45 @@ def test_no_changes_behaves_like_makemigrations(shop: Path, bundle_root: Path) -
 
 
 def test_name_and_empty(shop: Path, bundle_root: Path) -> None:
-    run("shop", empty=True, name="custom_step")
+    out, _ = run("shop", empty=True, name="custom_step")
     bundle = load_bundle(bundle_root / "shop" / "0005_custom_step")
     assert bundle.operations == []
     assert (shop / "0005_custom_step.py").exists()
+    assert "Next:" in out
+    assert (
+        "then capture their SQL with 'python manage.py bundlemigration shop 0005_custom_step'"
+        in (" ".join(out.split()))
+    )
+
+
+def test_the_next_step_after_empty_bundles_the_edited_migration(
+    shop: Path, bundle_root: Path
+) -> None:
+    """Following the printed advice gives the edited migration a bundle with its SQL, and
+    validatemigration accepts it."""
+    out, _ = run("shop", empty=True, name="custom_step")
+    command = re.search(r"'python manage.py (bundlemigration [^']+)'", out).group(1).split()
+    path = shop / "0005_custom_step.py"
+    path.write_text(
+        path.read_text().replace(
+            "operations = [",
+            "operations = [\n        migrations.RunSQL("
+            "'CREATE TABLE custom_step (id integer)', 'DROP TABLE custom_step'),",
+        )
+    )
+    call_command(*command, verbosity=0)
+    bundle = load_bundle(bundle_root / "shop" / "0005_custom_step")
+    assert bundle.operations[0].forward_sql == ["CREATE TABLE custom_step (id integer);"]
+    call_command("validatemigration", "shop", "0005", verbosity=0)
+    validation = json.loads(
+        (bundle_root / "shop" / "0005_custom_step" / "validation.json").read_text()
+    )
+    assert validation["status"] == "passed"
+
+
+def test_no_next_step_without_empty(shop: Path, bundle_root: Path) -> None:
+    out, _ = run("shop")
+    assert "Next:" not in out
 
 
 def test_noinput_answers_like_makemigrations(shop: Path, bundle_root: Path) -> None:

@@ -17,7 +17,7 @@ from migration_studio.bundle import sha256
 from migration_studio.models import ValidationRun
 from migration_studio.schema import snapshot
 
-from .conftest import interrupted, migration_source, no_scratch_left
+from .conftest import assert_interrupted, interrupted, migration_source, no_scratch_left
 from .test_round_trip import APP, base_operations
 
 CHANGE = "0002_change"
@@ -333,8 +333,11 @@ def test_interrupt_drops_the_scratch_database(
         "MS_TEST_BUNDLE_ROOT": str(bundle_root),
     }
     process = interrupted(["validatemigration", APP, CHANGE, "--no-cache"], env, marker)
-    assert process.returncode != 0
+    assert_interrupted(
+        process, "Interrupted; scratch database dropped; no validation result was written."
+    )
     assert no_scratch_left(pid=process.pid)
+    assert not (path / "validation.json").exists()
 
 
 def test_records_follow_the_bundle_files(bundled, bundle_root) -> None:

@@ -58,6 +58,8 @@ class Finding:
     docs: str = ""
     #: The reason given when the finding was acknowledged for this migration.
     acknowledged: str | None = None
+    #: The absolute URL of the rule's documentation ("" when there is none).
+    docs_url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,10 +93,22 @@ class Rule:
     #: A short example of SQL or an operation that triggers it, for the docs.
     example: ClassVar[str] = ""
     safe_alternative: ClassVar[str] = ""
+    #: The absolute URL of the rule's documentation. Built-in rules leave it empty and link to
+    #: their section of the documentation at ``MIGRATION_STUDIO["DOCS_URL"]``; set it on your own.
+    docs_url: ClassVar[str] = ""
 
     @property
     def docs(self) -> str:
         return f"{DOCS_PAGE}#{self.id.lower()}"
+
+    def documentation_url(self) -> str:
+        if self.docs_url:
+            return self.docs_url
+        if type(self).__module__.startswith("migration_studio."):
+            from .. import conf
+
+            return conf.rule_docs_url(self.id)
+        return ""
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
         raise NotImplementedError(f"{type(self).__name__} must implement check(context)")
@@ -117,6 +131,7 @@ class Rule:
             operation=context.index,
             direction=context.direction,
             docs=self.docs,
+            docs_url=self.documentation_url(),
             **details,
         )
 

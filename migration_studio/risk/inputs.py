@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .stats import Stats, StatsError, from_database, from_file
+from .stats import Stats, StatsError, from_database, from_file, warnings_for
 
 
 def add_arguments(parser: Any) -> None:
@@ -23,13 +24,27 @@ def add_arguments(parser: Any) -> None:
     )
 
 
-def load(options: dict[str, Any]) -> Stats:
-    """The stats the options ask for; empty stats (sizes unknown) when none."""
+def load(
+    options: dict[str, Any],
+    vendor: str | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Stats:
+    """The stats the options ask for; empty stats (sizes unknown) when none.
+
+    Everything is read and checked here, before any capture: a bad file is a :class:`StatsError`.
+    With ``vendor`` (the capture database's), ``warn`` gets what the user should know about
+    using these sizes for that vendor's SQL.
+    """
     if options.get("stats_from"):
-        return from_database(options["stats_from"])
-    if options.get("stats_file"):
-        return from_file(Path(options["stats_file"]))
-    return Stats()
+        stats = from_database(options["stats_from"])
+    elif options.get("stats_file"):
+        stats = from_file(Path(options["stats_file"]))
+    else:
+        return Stats()
+    if vendor and warn:
+        for message in warnings_for(stats, vendor):
+            warn(message)
+    return stats
 
 
 __all__ = ["StatsError", "add_arguments", "load"]

@@ -9,6 +9,7 @@ import textwrap
 from django.core.management.color import Style
 
 from ..bundle import Bundle
+from ..render import previous_migration, rollback_lines
 from .analysis import Report
 from .base import Finding, Severity
 
@@ -70,27 +71,54 @@ def readme_section(report: Report) -> list[str]:
     ]
     for f in report.findings:
         severity = f.severity.label + (" (acknowledged)" if f.acknowledged else "")
-        where = "-" if f.operation is None else str(f.operation + 1)
-        if f.direction == "reverse":
-            where += " (rollback)"
         message = f.message.replace("|", "\\|")
+        rule = f"[{f.rule}]({f.docs_url})" if f.docs_url else f.rule
         lines.append(
-            f"| {severity} | [{f.rule}]({f.docs}) {f.title} | {where} | {message} | "
+            f"| {severity} | {rule} {f.title} | {_where(f)} | {message} | "
             f"{_size(f)} | {_effects(f)} |"
         )
-    alternatives = {f.rule: f.safe_alternative for f in report.findings if f.safe_alternative}
-    lines += ["", "Safe alternatives:", ""]
-    lines += [f"- **{rule}**: {text}" for rule, text in alternatives.items()]
+    lines += ["", "### Findings", ""]
+    for number, f in enumerate(report.findings, 1):
+        lines += [*_finding_block(number, f), ""]
     if report.acknowledgements:
-        lines += ["", "Acknowledged in the migration (`migration_studio_acknowledge`):", ""]
+        lines += ["Acknowledged in the migration (`migration_studio_acknowledge`):", ""]
         lines += [f"- **{rule}**: {reason}" for rule, reason in report.acknowledgements.items()]
-    return [*lines, ""]
+        lines.append("")
+    return lines
+
+
+def _where(finding: Finding) -> str:
+    where = "-" if finding.operation is None else str(finding.operation + 1)
+    return where + (" (rollback)" if finding.direction == "reverse" else "")
+
+
+def _finding_block(number: int, f: Finding) -> list[str]:
+    """One finding, readable on its own (offline too): what happens, how big, the safe way."""
+    place = "The whole migration" if f.operation is None else f"Operation {f.operation + 1}"
+    if f.direction == "reverse":
+        place += ", on rollback (`down.sql`)"
+    lines = [
+        f"#### {number}. {f.severity.label}: {f.rule} {f.title}",
+        "",
+        f"{place}: {f.message}",
+        "",
+    ]
+    if _size(f):
+        lines.append(f"- Size: {_size(f)}.")
+    if _effects(f):
+        lines.append(f"- Effects: {_effects(f)}.")
+    if f.safe_alternative:
+        lines.append(f"- Safe alternative: {f.safe_alternative}")
+    if f.acknowledged:
+        lines.append(f"- Acknowledged: {f.acknowledged}")
+    if f.docs_url:
+        lines.append(f"- Rule {f.rule}: {f.docs_url}")
+    return lines if lines[-1] else lines[:-1]
 
 
 def rollback_plan(bundle: Bundle, report: Report) -> str:
     """``rollback-plan.md``: how to roll back, what cannot come back, what to check."""
-    same_app = [name for app, name in bundle.dependencies if app == bundle.app_label]
-    previous = same_app[-1] if same_app else "zero"
+    previous = previous_migration(bundle)
     reverse = [f for f in report.findings if f.direction == "reverse"]
     lost = [f for f in report.findings if f.data_loss or f.data_loss_on_rollback]
     lines = [
@@ -103,21 +131,8 @@ def rollback_plan(bundle: Bundle, report: Report) -> str:
         lines += [
             "Revert the code first if the new code depends on the new schema, then:",
             "",
-            "```",
-            f"python manage.py migrate {bundle.app_label} {previous}",
-            "```",
-            "",
-            "or run `down.sql` (the same statements) with the database client, then remove the "
-            f"row ('{bundle.app_label}', '{bundle.migration_name}') from django_migrations.",
         ]
-    else:
-        lines += ["**This migration cannot be rolled back automatically:**", ""]
-        lines += [f"- {reason}" for reason in bundle.irreversible_reasons]
-        lines += [
-            "",
-            "Roll forward with a fixing migration, or restore from the backup taken before "
-            "the deploy.",
-        ]
+    lines += rollback_lines(bundle)
     lines += ["", "## What a rollback cannot bring back", ""]
     if lost:
         for f in lost:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,23 +119,99 @@ def _sqlite(connection: Any, cursor: Any) -> dict[str, TableStats]:
 
 
 def write_file(stats: Stats, path: Path) -> None:
-    path.write_text(json.dumps(stats.to_dict(), indent=2) + "\n", encoding="utf-8")
+    """Write ``stats`` to ``path`` atomically: a reader sees the old file or the new one."""
+    path = Path(path)
+    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        staged.write_text(json.dumps(stats.to_dict(), indent=2) + "\n", encoding="utf-8")
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def from_file(path: Path) -> Stats:
-    """Read a stats file written by ``manage.py exportstats``."""
+    """Read a stats file written by ``manage.py exportstats``; every value is checked here, so
+    a bad file stops a command before any capture work."""
+    path = Path(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if data.get("format") != STATS_FORMAT:
-            raise ValueError(f"unsupported format {data.get('format')!r}")
-        tables = {name: TableStats(**entry) for name, entry in data["tables"].items()}
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise StatsError(f"The stats file {path} does not exist.") from None
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+    except IsADirectoryError:
+        raise StatsError(
+            f"The stats file {path} is a directory; give the file 'manage.py exportstats -o' wrote."
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise StatsError(f"Cannot read the stats file {path}: {reason}.") from None
+    try:
+        data = json.loads(text)
+    except ValueError as error:
         raise StatsError(f"The stats file {path} is not valid: {error}.") from None
-    return Stats(
-        tables=tables,
-        source=f"file {Path(path).name}",
-        vendor=data.get("vendor"),
-        captured_at=data.get("captured_at"),
-    )
+    try:
+        return _parse(data, f"file {path.name}")
+    except ValueError as error:
+        raise StatsError(f"The stats file {path} is not valid: {error}.") from None
+
+
+_SIZE_KEYS = ("rows", "table_bytes", "index_bytes")
+
+
+def _parse(data: Any, source: str) -> Stats:
+    if not isinstance(data, dict):
+        raise ValueError("it must be a JSON object, as 'manage.py exportstats' writes")
+    if data.get("format") != STATS_FORMAT:
+        raise ValueError(f"unsupported format {data.get('format')!r} (expected {STATS_FORMAT})")
+    vendor = data.get("vendor")
+    if vendor is not None and not isinstance(vendor, str):
+        raise ValueError(f"'vendor' must be a vendor name such as \"postgresql\", not {vendor!r}")
+    captured_at = data.get("captured_at")
+    if captured_at is not None and not isinstance(captured_at, str):
+        raise ValueError(f"'captured_at' must be a date as text, not {captured_at!r}")
+    tables = data.get("tables")
+    if not isinstance(tables, dict):
+        raise ValueError(
+            "'tables' must map each table name to its sizes, e.g. "
+            '{"shop_order": {"rows": 3000000}}'
+        )
+    parsed = {}
+    for name, entry in tables.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"table '{name}' must have an object of sizes, not {entry!r}")
+        unknown = sorted(set(entry) - {*_SIZE_KEYS, "exact"})
+        if unknown:
+            raise ValueError(f"table '{name}' has unknown key(s) {', '.join(unknown)}")
+        if "rows" not in entry:
+            raise ValueError(f"table '{name}' has no 'rows'")
+        for key in _SIZE_KEYS:
+            value = entry.get(key)
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 0
+            ):
+                raise ValueError(
+                    f"'{key}' of table '{name}' must be a whole number, zero or more "
+                    f"(or null when unknown), not {value!r}"
+                )
+        exact = entry.get("exact", False)
+        if not isinstance(exact, bool):
+            raise ValueError(f"'exact' of table '{name}' must be true or false, not {exact!r}")
+        parsed[name] = TableStats(
+            entry["rows"], entry.get("table_bytes"), entry.get("index_bytes"), exact
+        )
+    return Stats(tables=parsed, source=source, vendor=vendor, captured_at=captured_at)
+
+
+def warnings_for(stats: Stats, vendor: str) -> list[str]:
+    """What a user should know before sizes from ``stats`` are used for SQL captured on
+    ``vendor``. Row counts mean the same on every vendor, so they are used all the same."""
+    found = []
+    if stats.source != "none" and not stats.tables:
+        found.append(f"The table sizes from {stats.source} list no table: sizes stay unknown.")
+    if stats.vendor and stats.vendor != vendor:
+        found.append(
+            f"The table sizes from {stats.source} were read on {stats.vendor}, but the SQL is "
+            f"captured on {vendor}: the row counts are used, but the findings and durations are "
+            f"those of {vendor}'s SQL. Capture with --database on a {stats.vendor} database to "
+            f"see what {stats.vendor} runs."
+        )
+    return found

@@ -18,11 +18,13 @@ from ...graph import History, Node, ancestors, graph_order, migration_source
 from ...reporting import write_summaries
 from ...risk import inputs as risk_inputs
 from ...risk.analysis import acknowledgements_of, analyse
+from ...routing import mark_refused
 from ...scratch import source_connection
+from ..interrupts import InterruptibleCommand
 from .makesafemigration import USER_ERRORS
 
 
-class Command(BaseCommand):
+class Command(InterruptibleCommand, BaseCommand):
     help = (
         "Writes the bundle (exact forward and reverse SQL) of an existing migration, or of every "
         "migration of an app that has no bundle yet."
@@ -57,6 +59,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         app_label = options["app_label"]
+        self.verbosity = options["verbosity"]
+        self.written = 0
         try:
             apps.get_app_config(app_label)
         except LookupError as error:
@@ -85,8 +89,8 @@ class Command(BaseCommand):
                     self.stdout.write(f"Every migration of '{app_label}' has a bundle.")
                 return
         try:
-            stats = risk_inputs.load(options)
-            source_connection(options["database"])
+            connection = source_connection(options["database"])
+            stats = risk_inputs.load(options, connection.vendor, warn=self._warn)
             if not options["dry_run"]:
                 ensure_writable(root)
             entries = []
@@ -122,12 +126,24 @@ class Command(BaseCommand):
         )
         entries = []
         for bundle, migration in zip(bundles, migrations, strict=True):
+            mark_refused(bundle, migration, options["database"])
             path = bundle_dir(root, bundle.app_label, bundle.migration_name)
             report = analyse(bundle, stats, acknowledgements=acknowledgements_of(migration))
             if not options["dry_run"]:
                 write_bundle(bundle, root, migration_source(migration), report)
+                self.written += 1
             entries.append((bundle, path, report))
         return entries
+
+    def _warn(self, message: str) -> None:
+        if self.verbosity >= 1:
+            self.stderr.write(self.style.WARNING(f"Warning: {message}"))
+
+    def written_on_interrupt(self) -> str:
+        written = getattr(self, "written", 0)
+        if not written:
+            return "nothing was written"
+        return f"{written} bundle(s) had been written in full, the others were not written"
 
     def _find(self, history: History, app_label: str, name: str) -> Node:
         """The migration ``name`` (or a unique prefix) of ``app_label``, replaced ones included."""

@@ -10,9 +10,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
 from ...risk.stats import STATS_FORMAT, StatsError, from_database, write_file
+from ..interrupts import InterruptibleCommand
 
 
-class Command(BaseCommand):
+class Command(InterruptibleCommand, BaseCommand):
     help = (
         "Writes the row counts and sizes of every table of a database (it only reads) to a JSON "
         "file that makesafemigration --stats-file can use where production is out of reach."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,20 +18,23 @@ from ...bundle import (
     bundle_dir,
     ensure_writable,
     remove_bundle,
+    unwritable_reason,
     write_bundle,
 )
 from ...capture import CaptureError, capture_migrations
 from ...detect import RecordingAutodetector, plan_new_migrations
 from ...graph import GraphError
-from ...reporting import write_summaries
+from ...reporting import relative, write_summaries
 from ...risk import inputs as risk_inputs
 from ...risk.analysis import acknowledgements_of, analyse
+from ...routing import mark_refused
 from ...scratch import ScratchError, source_connection
+from ..interrupts import InterruptibleCommand
 
 USER_ERRORS = (ScratchError, CaptureError, BundleError, GraphError, risk_inputs.StatsError)
 
 
-class Command(makemigrations.Command):
+class Command(InterruptibleCommand, makemigrations.Command):
     help = (
         "Creates new migration(s) for apps, like makemigrations, and writes beside each one a "
         "bundle with the exact SQL that applying and reverting it runs."
@@ -55,17 +59,28 @@ class Command(makemigrations.Command):
 
     def handle(self, *app_labels: str, **options: Any) -> None:
         self.database = options["database"]
+        self.verbosity = options["verbosity"]
         self.use_cache = options["use_cache"]
         self.check_changes = options["check_changes"]
+        self.wrote_files = False
         RecordingAutodetector.last_from_state = None
         try:
-            self.stats = risk_inputs.load(options)
-            source_connection(self.database)
+            connection = source_connection(self.database)
+            self.stats = risk_inputs.load(options, connection.vendor, warn=self._warn)
             if not (options["dry_run"] or self.check_changes):
                 ensure_writable(conf.bundle_root())
             super().handle(*app_labels, **options)
         except USER_ERRORS as error:
             raise CommandError(str(error)) from None
+
+    def _warn(self, message: str) -> None:
+        if self.verbosity >= 1:
+            self.stderr.write(self.style.WARNING(f"Warning: {message}"))
+
+    def written_on_interrupt(self) -> str:
+        if getattr(self, "wrote_files", False):
+            return "the migration files and their bundles had been written in full"
+        return "nothing was written"
 
     def write_migration_files(
         self, changes: dict, update_previous_migration_paths: dict | None = None
@@ -74,6 +89,8 @@ class Command(makemigrations.Command):
             super().write_migration_files(changes, update_previous_migration_paths)
             return
         plan = plan_new_migrations(changes, update_previous_migration_paths)
+        if not self.dry_run:
+            _ensure_migrations_writable(plan.paths.values(), update_previous_migration_paths)
         bundles = capture_migrations(
             self.database,
             plan.loader,
@@ -86,6 +103,8 @@ class Command(makemigrations.Command):
             use_cache=self.use_cache,
             log=self.log if self.verbosity >= 2 else None,
         )
+        for bundle, migration in zip(bundles, plan.migrations, strict=True):
+            mark_refused(bundle, migration, self.database)
         reports = [
             analyse(bundle, self.stats, acknowledgements=acknowledgements_of(migration))
             for bundle, migration in zip(bundles, plan.migrations, strict=True)
@@ -101,7 +120,20 @@ class Command(makemigrations.Command):
             self._write_together(
                 changes, update_previous_migration_paths, plan.paths, bundles, reports
             )
+            self.wrote_files = True
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
+        if self.empty and not self.dry_run and self.verbosity >= 1:
+            self._next_steps_for_empty(plan.paths)
+
+    def _next_steps_for_empty(self, paths: dict) -> None:
+        """An empty migration's bundle has no SQL yet: say how to get it."""
+        self.log(self.style.MIGRATE_HEADING("Next:"))
+        for (app_label, name), path in paths.items():
+            self.log(
+                f"  Add operations to {relative(path)}, then capture their SQL with "
+                f"'python manage.py bundlemigration {app_label} {name}' (its bundle is empty "
+                "until then, and validatemigration reports it stale once the file changes)."
+            )
 
     def _write_together(
         self,
@@ -123,7 +155,7 @@ class Command(makemigrations.Command):
                 path = paths[(bundle.app_label, bundle.migration_name)]
                 write_bundle(bundle, root, path.read_bytes(), report)
                 written.append(bundle)
-        except BaseException:
+        except BaseException as error:
             for path in self.written_files:
                 Path(path).unlink(missing_ok=True)
             for bundle in written:
@@ -132,7 +164,25 @@ class Command(makemigrations.Command):
                 path.write_bytes(replaced_content[app])
             for directory in new_dirs:
                 shutil.rmtree(directory, ignore_errors=True)
+            if isinstance(error, OSError):
+                where = f" {error.filename}" if error.filename else ""
+                raise BundleError(
+                    f"Cannot write{where}: {error.strerror}; nothing was written."
+                ) from None
             raise
         for app, path in replaced.items():
             if not path.exists():  # Django keeps the old file when it needs manual porting
                 remove_bundle(root, app, path.stem)
+
+
+def _ensure_migrations_writable(paths: Any, replaced: dict | None) -> None:
+    """Fail before the capture, with one sentence, when a migration file cannot be written."""
+    for path in [*paths, *(replaced or {}).values()]:
+        path = Path(path)
+        problem = unwritable_reason(path.parent)
+        if problem is None and path.exists() and not os.access(path, os.W_OK):
+            problem = "the file is read-only"
+        if problem:
+            raise BundleError(
+                f"Cannot write the migration file {path} ({problem}); nothing was written."
+            )

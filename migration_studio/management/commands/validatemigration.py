@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, SystemCheckError
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.utils import ConnectionDoesNotExist
 
@@ -30,12 +30,14 @@ from ...validation import (
     content_hash,
     write_result,
 )
+from ..interrupts import InterruptibleCommand
 
 #: Exit codes: 0 every bundle passed, 1 one failed validation, 2 usage or environment error.
 EXIT_FAILED = 1
+EXIT_ERROR = 2
 
 
-class Command(BaseCommand):
+class Command(InterruptibleCommand, BaseCommand):
     help = (
         "Validates bundles on a scratch database: applies up.sql (with optional sample data), "
         "runs the checks, applies down.sql, compares the schema with the parent state and "
@@ -80,14 +82,33 @@ class Command(BaseCommand):
             help="Do not reuse a cached scratch database state.",
         )
 
+    def execute(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute(*args, **options)
+        except SystemCheckError as error:
+            # Django's system checks run before handle(); an error there is an environment
+            # error (2), never "a bundle failed" (1).
+            error.returncode = EXIT_ERROR
+            raise
+
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
+        self.finished = 0
         try:
             self._handle(options)
         except CommandError as error:
             # Usage and environment errors exit with 2 (1 means "a bundle failed").
             self.stderr.write(f"CommandError: {error}")
-            sys.exit(2)
+            sys.exit(EXIT_ERROR)
+
+    def written_on_interrupt(self) -> str:
+        finished = getattr(self, "finished", 0)
+        if not finished:
+            return "no validation result was written"
+        return (
+            f"the {finished} bundle(s) validated before keep their results, the bundle being "
+            "validated has no new result"
+        )
 
     def _handle(self, options: dict[str, Any]) -> None:
         try:
@@ -163,6 +184,7 @@ class Command(BaseCommand):
         except (BundleError, ScratchError, CaptureError, ValidationEnvironmentError) as error:
             raise CommandError(str(error)) from None
         write_result(path, result)
+        self.finished += 1
         try:
             record_validation(path, result)
         except RecordsUnavailable as why:
@@ -181,7 +203,9 @@ class Command(BaseCommand):
             return
         mark = self.style.SUCCESS("ok    ") if step.status == PASSED else self.style.ERROR("FAILED")
         detail = step.detail.splitlines()[0] if step.detail else ""
-        self.stdout.write(f"  {step.name:<10} {mark} {step.seconds * 1000:8.0f} ms  {detail}")
+        self.stdout.write(
+            f"  {step.name:<10} {mark} {step.seconds * 1000:8.0f} ms  {detail}".rstrip()
+        )
         if self.verbosity >= 2:
             for run in step.statements:
                 locks = ", ".join(f"{lock['relation']}:{lock['mode']}" for lock in run.locks)
