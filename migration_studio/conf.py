@@ -32,9 +32,9 @@ DEFAULTS: dict[str, Any] = {
     "DISABLED_RULES": [],
     # Throughputs of the time model, rows per second: {"postgresql": {"rewrite": 400_000}}.
     "ESTIMATE_RATES": {},
-    # Where migration_studio's documentation is published; bundle READMEs link each finding to
-    # its rule's section there. None: no links (each finding is explained in the README anyway).
-    "DOCS_URL": "https://django-migration-studio.readthedocs.io/en/latest/",
+    # Where your team serves migration_studio's documentation; bundle READMEs then link each
+    # finding to its rule's section there. None: no links (each finding explains itself).
+    "DOCS_URL": None,
 }
 
 

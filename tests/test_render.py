@@ -39,16 +39,11 @@ def section(readme: str, title: str) -> str:
     return readme.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
-def test_rule_links_are_absolute_and_each_finding_stands_alone(packages, bundle_root) -> None:
+def test_each_finding_stands_alone_without_links_by_default(packages, bundle_root) -> None:
     readme = (bundle_change(packages, bundle_root, NOT_NULL) / "README.md").read_text()
-    links = re.findall(r"\]\(([^)]+)\)", section(readme, "Risk"))
-    assert links, readme
-    assert all(
-        re.fullmatch(
-            r"https://django-migration-studio\.readthedocs\.io/en/latest/rules\.html#ms\d+", u
-        )
-        for u in links
-    ), links
+    # Relative links to this project's files would not work in the user's repository.
+    assert "](" not in section(readme, "Risk")
+    assert "rules.rst" not in readme
     findings = section(readme, "Risk").split("#### ")[1:]
     assert findings
     for block in findings:
