@@ -33,6 +33,7 @@ from django.db.migrations import Migration
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.state import ProjectState
 
+from . import sqlfile
 from .bundle import Bundle, BundleError, load_bundle, sha256
 from .capture import CaptureSession
 from .graph import ancestors, migration_source
@@ -170,7 +171,6 @@ class Validator:
         # The migration graph from the files (shared by the bundles of one run).
         self.loader = loader or MigrationLoader(None, ignore_no_migrations=True)
         self.migration: Migration | None = None
-        self.in_place = False
         self.touched: set[str] = set()
 
     def run(self) -> ValidationResult:
@@ -244,7 +244,6 @@ class Validator:
         connection = scratch.connection
         assert connection is not None and session.state is not None
         self.result.server_version = session.server_version
-        self.in_place = scratch.in_place is not None
         self.touched = self._touched_tables()
         with self._step("scratch") as step:
             step.detail = f"scratch database at the parent state ({session.origin})"
@@ -391,48 +390,51 @@ class Validator:
         *,
         forwards: bool,
     ) -> None:
-        lines = (self.path / name).read_text(encoding="utf-8").splitlines()
+        text = (self.path / name).read_text(encoding="utf-8")
         operations = {op.index: op for op in self.bundle.operations}
-        current: int | None = None
-        buffer: list[str] = []
         # Locks are measured on the deploy itself (the first up.sql): later steps re-take locks
         # the validation transaction may already hold.
         track_locks = connection.vendor == "postgresql" and step.name == "up"
         self._held: set[tuple[str, str]] | None = None
-        in_transaction = False
-        for line in lines:
-            stripped = line.strip()
-            if stripped.startswith("-- [") and "/" in stripped.split("]")[0]:
-                current = int(stripped[4:].split("/")[0]) - 1
-                op = operations.get(current)
-                if op is not None and not op.expressible:
-                    self._python(connection, step, current, states, forwards=forwards)
-                continue
-            if stripped.startswith("-- queued by ["):
-                current = int(stripped[len("-- queued by [") :].split("/")[0]) - 1
-                continue
-            if stripped.startswith("--") or (not stripped and not buffer):
-                continue
-            buffer.append(line)
-            if not stripped.endswith(";"):
-                continue
-            sql = "\n".join(buffer).strip()
-            buffer = []
-            keyword = sql.split(None, 1)[0].upper().rstrip(";")
-            if keyword in ("BEGIN", "COMMIT"):
-                in_transaction = keyword == "BEGIN"
-            owner = None if keyword in ("BEGIN", "COMMIT", "PRAGMA") else current
-            executed = sql
-            if self.in_place and keyword in ("BEGIN", "COMMIT"):
-                # Inside the validation's own transaction: the same boundary, as a savepoint.
-                executed = (
-                    "SAVEPOINT migration_studio_bundle"
-                    if keyword == "BEGIN"
-                    else "RELEASE SAVEPOINT migration_studio_bundle"
-                )
-            run = self._execute(connection, executed, owner, track_locks and in_transaction)
-            run.sql = sql
-            step.statements.append(run)
+        # The file's BEGIN and COMMIT go through Django's transaction management, so that code run
+        # inside (RunPython, with its own transaction.atomic) sees the transaction Django is in.
+        # Within the in-place validation's transaction, they are a savepoint of it.
+        with contextlib.ExitStack() as bundle_transaction:
+            in_transaction = False
+            for entry in sqlfile.read(text, connection.vendor):
+                op = operations.get(entry.operation) if entry.operation is not None else None
+                if isinstance(entry, sqlfile.Marker):
+                    if op is not None and not op.expressible and not entry.deferred:
+                        self._python(connection, step, op.index, states, forwards=forwards)
+                    continue
+                keyword = entry.keyword
+                boundary = keyword in ("BEGIN", "COMMIT")
+                if op is not None and not op.expressible and not boundary:
+                    # Recorded from the operation's own run: running it through Django (above)
+                    # executes these statements again, so the recorded copies are not run.
+                    continue
+                owner = None if boundary or keyword == "PRAGMA" else entry.operation
+                if keyword == "BEGIN":
+                    started = time.perf_counter()
+                    bundle_transaction.enter_context(transaction.atomic(using=self.alias))
+                    run = StatementRun(entry.sql, time.perf_counter() - started)
+                    in_transaction = True
+                elif keyword == "COMMIT":
+                    started = time.perf_counter()
+                    try:
+                        bundle_transaction.close()
+                    except DatabaseError as error:
+                        raise ValidationFailed(
+                            f"This statement failed: {entry.sql}\n  {connection.vendor} said: "
+                            f"{_first_line(error)}"
+                        ) from None
+                    run = StatementRun(entry.sql, time.perf_counter() - started)
+                    in_transaction = False
+                else:
+                    run = self._execute(
+                        connection, entry.sql, owner, track_locks and in_transaction
+                    )
+                step.statements.append(run)
 
     def _execute(
         self, connection: BaseDatabaseWrapper, sql: str, operation: int | None, track_locks: bool

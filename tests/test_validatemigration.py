@@ -401,3 +401,143 @@ def test_a_source_that_cannot_be_sampled_is_an_environment_error(bundled, source
     assert code == 2
     assert "Copying sample rows from 'sample_source' failed" in err
     assert no_scratch_left()
+
+
+PLPGSQL_TRIGGER = '''
+from django.db import migrations
+
+FUNCTION = """
+CREATE FUNCTION roundtrip_author_email() RETURNS trigger AS $$
+BEGIN
+  IF NEW.email IS NULL THEN
+    NEW.email := NEW.name || '@example.org';
+  END IF;
+  RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+TRIGGER = """
+CREATE TRIGGER roundtrip_author_email BEFORE INSERT ON roundtrip_author
+FOR EACH ROW EXECUTE FUNCTION roundtrip_author_email();
+"""
+
+
+def add_author(apps, schema_editor):
+    Author = apps.get_model("roundtrip", "Author")
+    Author.objects.using(schema_editor.connection.alias).create(name="ann", email=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.RunSQL(
+            [FUNCTION, TRIGGER],
+            [
+                "DROP TRIGGER roundtrip_author_email ON roundtrip_author;",
+                "DROP FUNCTION roundtrip_author_email();",
+            ],
+        ),
+        migrations.RunPython(add_author, migrations.RunPython.noop),
+    ]
+'''
+
+
+def test_a_plpgsql_function_body_is_one_statement(bundled, vendor) -> None:
+    if vendor != "postgresql":
+        pytest.skip("plpgsql is PostgreSQL's")
+    path = bundled(source=PLPGSQL_TRIGGER)
+    checks = path / "checks.sql"
+    checks.write_text(
+        checks.read_text() + "\n-- check: the function filled the email\n"
+        "SELECT * FROM roundtrip_author WHERE email IS DISTINCT FROM name || '@example.org';\n"
+    )
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    result = result_of(path)
+    check = next(c for c in result["checks"] if c["description"].startswith("the function"))
+    assert check["passed"]
+    up = next(s for s in result["steps"] if s["name"] == "up")
+    function = next(s["sql"] for s in up["statements"] if "CREATE FUNCTION" in s["sql"])
+    assert "NEW.email := NEW.name || '@example.org';" in function
+    assert function.rstrip().endswith("$$ LANGUAGE plpgsql;")
+
+
+ROWS_IN_THEIR_OWN_TRANSACTION = """
+from django.db import migrations, models, transaction
+
+
+def add_tags(apps, schema_editor):
+    Tag = apps.get_model("roundtrip", "Tag")
+    alias = schema_editor.connection.alias
+    with transaction.atomic(using=alias):
+        for name in ("a", "b"):
+            Tag.objects.using(alias).create(name=name, weight=len(name))
+
+
+def remove_tags(apps, schema_editor):
+    Tag = apps.get_model("roundtrip", "Tag")
+    with transaction.atomic(using=schema_editor.connection.alias):
+        Tag.objects.using(schema_editor.connection.alias).filter(name__in=("a", "b")).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.AddField("tag", "weight", models.IntegerField(default=0)),
+        migrations.RunPython(add_tags, remove_tags),
+    ]
+"""
+
+
+def test_a_runpython_with_its_own_transaction_runs_inside_the_bundle_transaction(
+    bundled,
+) -> None:
+    path = bundled(source=ROWS_IN_THEIR_OWN_TRANSACTION)
+    checks = path / "checks.sql"
+    checks.write_text(
+        checks.read_text() + "\n-- check: both tags were written with their weight\n"
+        'SELECT 1 FROM (SELECT COUNT(*) AS n FROM "roundtrip_tag" WHERE "weight" = 1) t '
+        "WHERE n <> 2;\n"
+    )
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    result = result_of(path)
+    assert [s["status"] for s in result["steps"]][-3:] == ["passed"] * 3
+    assert any(c["description"].startswith("both tags") and c["passed"] for c in result["checks"])
+
+
+SCHEMA_EDITOR_DDL = """
+from django.db import migrations
+
+
+def add_index(apps, schema_editor):
+    schema_editor.execute('CREATE INDEX "roundtrip_tag_name_py" ON "roundtrip_tag" ("name")')
+
+
+def drop_index(apps, schema_editor):
+    schema_editor.execute('DROP INDEX "roundtrip_tag_name_py"')
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [migrations.RunPython(add_index, drop_index)]
+"""
+
+
+def test_statements_a_runpython_executes_itself_run_once(bundled) -> None:
+    path = bundled(source=SCHEMA_EDITOR_DDL)
+    # The capture records them in the operation's section of each file ...
+    assert 'CREATE INDEX "roundtrip_tag_name_py"' in (path / "up.sql").read_text()
+    assert 'DROP INDEX "roundtrip_tag_name_py"' in (path / "down.sql").read_text()
+
+    code, out, err = validate(APP, CHANGE)
+
+    # ... and the validation runs them once, through the RunPython (a second CREATE INDEX fails).
+    assert code == 0, out + err
+    for step in result_of(path)["steps"]:
+        assert not any("roundtrip_tag_name_py" in s["sql"] for s in step["statements"])
