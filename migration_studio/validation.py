@@ -39,7 +39,7 @@ from .capture import CaptureSession
 from .graph import ancestors, migration_source
 from .risk.sql import parse_all
 from .sample import copy_sample
-from .schema import diff, quick_snapshot
+from .schema import compare, quick_snapshot
 from .scratch import ScratchDatabase
 from .validation_checks import parse as parse_checks
 
@@ -92,6 +92,8 @@ class ValidationResult:
     steps: list[Step] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     schema_diff: list[str] = field(default_factory=list)
+    #: Constraints and indexes down.sql restored under another name (not a failure).
+    schema_renamed: list[str] = field(default_factory=list)
     sample_rows: int = 0
     sample_rows_per_second: float = 0.0
     #: Rows copied per table by the sample step.
@@ -277,11 +279,20 @@ class Validator:
         with self._step("down") as step:
             self._run_file(connection, "down.sql", step, states, forwards=False)
             after = quick_snapshot(connection, only=self.touched)
-            self.result.schema_diff = diff(parent, after)
+            comparison = compare(parent, after)
+            self.result.schema_diff = comparison.differences
+            self.result.schema_renamed = comparison.renamed
             if self.result.schema_diff:
                 raise ValidationFailed(
                     "down.sql did not restore the parent schema:\n  "
-                    + "\n  ".join(self.result.schema_diff)
+                    + "\n  ".join(self.result.schema_diff + comparison.renamed)
+                )
+            step.detail = "the parent schema is restored"
+            if comparison.renamed:
+                step.detail += (
+                    f", but {len(comparison.renamed)} constraint(s) or index(es) under another "
+                    "name, as Django's own rollback recreates them (same definition):\n"
+                    + "\n".join(comparison.renamed)
                 )
         with self._step("redeploy") as step:
             self._run_file(connection, "up.sql", step, states, forwards=True)

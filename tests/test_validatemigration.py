@@ -541,3 +541,88 @@ def test_statements_a_runpython_executes_itself_run_once(bundled) -> None:
     assert code == 0, out + err
     for step in result_of(path)["steps"]:
         assert not any("roundtrip_tag_name_py" in s["sql"] for s in step["statements"])
+
+
+THIRD = "0003_change"
+
+
+@pytest.fixture
+def bundled_third(packages, bundle_root, records):
+    """0001, then ``parent`` as 0002, then ``operations`` as 0003; bundle 0003."""
+
+    def bundle(parent: list, operations: list) -> Path:
+        packages.create(
+            APP,
+            {
+                "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+                CHANGE: migration_source(APP, CHANGE, parent, [(APP, "0001_initial")]),
+                THIRD: migration_source(APP, THIRD, operations, [(APP, CHANGE)]),
+            },
+        )
+        call_command("bundlemigration", APP, THIRD, verbosity=0)
+        return bundle_root / APP / THIRD
+
+    return bundle
+
+
+def test_an_index_left_behind_under_a_constraint_name_fails_the_down_step(
+    bundled_third, vendor
+) -> None:
+    if vendor != "postgresql":
+        pytest.skip("SQLite's foreign keys have no name")
+    path = bundled_third(
+        [
+            migrations.RunSQL(
+                'ALTER TABLE "roundtrip_note" ADD CONSTRAINT "note_book_ref" '
+                'FOREIGN KEY ("book_id") REFERENCES "roundtrip_book" ("id")',
+                'ALTER TABLE "roundtrip_note" DROP CONSTRAINT "note_book_ref"',
+            )
+        ],
+        [
+            migrations.RunSQL(
+                'CREATE INDEX "note_book_ref" ON "roundtrip_note" ("text")',
+                migrations.RunSQL.noop,
+            )
+        ],
+    )
+
+    code, _, err = validate(APP, THIRD)
+
+    assert code == 1, err
+    assert result_of(path)["schema_diff"] == ["+ roundtrip_note: index note_book_ref (left behind)"]
+
+
+def test_a_constraint_restored_under_another_name_is_reported_not_failed(bundled_third) -> None:
+    """The parent's index has a name of its own; Django's rollback recreates it under the name
+    it generates. Same columns, same kind: reported as a name-only difference."""
+    path = bundled_third(
+        [
+            migrations.SeparateDatabaseAndState(
+                state_operations=[
+                    migrations.AddField(
+                        "book", "rank", models.IntegerField(null=True, db_index=True)
+                    )
+                ],
+                database_operations=[
+                    migrations.RunSQL(
+                        'ALTER TABLE "roundtrip_book" ADD COLUMN "rank" integer NULL'
+                    ),
+                    migrations.RunSQL(
+                        'CREATE INDEX "legacy_rank_idx" ON "roundtrip_book" ("rank")'
+                    ),
+                ],
+            )
+        ],
+        [migrations.AlterField("book", "rank", models.IntegerField(null=True))],
+    )
+
+    code, out, err = validate(APP, THIRD)
+
+    assert code == 0, out + err
+    result = result_of(path)
+    assert result["schema_diff"] == []
+    [renamed] = result["schema_renamed"]
+    assert renamed.startswith("= roundtrip_book: index legacy_rank_idx is now roundtrip_book_rank_")
+    down = next(s for s in result["steps"] if s["name"] == "down")
+    assert down["status"] == "passed" and "under another name" in down["detail"]
+    assert "legacy_rank_idx is now" in out  # printed, as a warning

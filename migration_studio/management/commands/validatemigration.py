@@ -182,6 +182,10 @@ class Command(BaseCommand):
         mark = self.style.SUCCESS("ok    ") if step.status == PASSED else self.style.ERROR("FAILED")
         detail = step.detail.splitlines()[0] if step.detail else ""
         self.stdout.write(f"  {step.name:<10} {mark} {step.seconds * 1000:8.0f} ms  {detail}")
+        if step.status == PASSED:
+            # A passed step's further lines are warnings (a failed step's reason comes at the end).
+            for line in step.detail.splitlines()[1:]:
+                self.stdout.write(self.style.WARNING(f"             {line}"))
         if self.verbosity >= 2:
             for run in step.statements:
                 locks = ", ".join(f"{lock['relation']}:{lock['mode']}" for lock in run.locks)
