@@ -626,3 +626,43 @@ def test_a_constraint_restored_under_another_name_is_reported_not_failed(bundled
     down = next(s for s in result["steps"] if s["name"] == "down")
     assert down["status"] == "passed" and "under another name" in down["detail"]
     assert "legacy_rank_idx is now" in out  # printed, as a warning
+
+
+def test_checks_leave_out_a_column_the_migration_removes_later(bundled) -> None:
+    path = bundled(
+        [
+            migrations.AlterField("author", "email", models.CharField(max_length=100, default="-")),
+            migrations.AddField("book", "code", models.CharField(max_length=9, default="x")),
+            migrations.RemoveField("author", "email"),
+            migrations.RemoveField("book", "code"),
+        ]
+    )
+    checks = (path / "checks.sql").read_text()
+    assert '"email"' not in checks and '"code"' not in checks
+    assert "also before it, on the parent state's data (precheck)" in checks  # the header
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+
+
+def test_checks_follow_the_renames_of_later_operations(bundled) -> None:
+    path = bundled(
+        [
+            migrations.AddField("tag", "weight", models.IntegerField(default=0)),
+            migrations.AlterField("author", "email", models.CharField(max_length=100, default="-")),
+            migrations.RenameField("tag", "weight", "rank"),
+            migrations.RenameModel("Tag", "Label"),
+            migrations.RenameField("author", "email", "contact"),
+        ]
+    )
+    checks = (path / "checks.sql").read_text()
+    assert 'SELECT * FROM "roundtrip_label" WHERE "rank" IS NULL;' in checks
+    assert 'SELECT * FROM "roundtrip_author" WHERE "contact" IS NULL;' in checks
+    assert '"roundtrip_tag"' not in checks and '"email"' not in checks
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    after = [c for c in result_of(path)["checks"] if c["phase"] == "after up"]
+    assert len(after) == 2 and all(c["passed"] for c in after)
