@@ -666,3 +666,63 @@ def test_checks_follow_the_renames_of_later_operations(bundled) -> None:
     assert code == 0, out + err
     after = [c for c in result_of(path)["checks"] if c["phase"] == "after up"]
     assert len(after) == 2 and all(c["passed"] for c in after)
+
+
+@pytest.fixture
+def three_bundles(packages, bundle_root, records):
+    """0001, 0002 and 0003 of the app, each bundled."""
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            CHANGE: migration_source(
+                APP,
+                CHANGE,
+                [migrations.AddField("tag", "weight", models.IntegerField(null=True))],
+                [(APP, "0001_initial")],
+            ),
+            THIRD: migration_source(
+                APP, THIRD, [migrations.RemoveField("tag", "weight")], [(APP, CHANGE)]
+            ),
+        },
+    )
+    call_command("bundlemigration", APP, verbosity=0)
+    return bundle_root / APP
+
+
+def test_a_corrupt_bundle_fails_alone(three_bundles) -> None:
+    (three_bundles / CHANGE / "bundle.json").write_text('{"app_label": "roundtrip",,}')
+    data = json.loads((three_bundles / THIRD / "bundle.json").read_text())
+    del data["vendor"]
+    (three_bundles / THIRD / "bundle.json").write_text(json.dumps(data))
+
+    code, out, err = validate(APP)
+
+    assert code == 1
+    assert "roundtrip.0001_initial: passed" in out
+    assert f"roundtrip.{CHANGE}: FAILED (unreadable bundle)" in out
+    assert (
+        f"{three_bundles / CHANGE / 'bundle.json'} is not valid JSON (line 1, column 27: "
+        "Expecting property name enclosed in double quotes)." in err
+    )
+    assert (
+        f"{three_bundles / THIRD / 'bundle.json'} is not a valid bundle: it has no 'vendor'."
+        in (err)
+    )
+    assert f"manage.py bundlemigration roundtrip {THIRD}" in err
+    assert "Traceback" not in err
+
+
+def test_bundlemigration_writes_a_corrupt_bundle_again(three_bundles) -> None:
+    (three_bundles / CHANGE / "bundle.json").write_text("not json")
+    out = StringIO()
+
+    call_command("bundlemigration", APP, stdout=out, no_color=True)
+
+    assert "Every migration" not in out.getvalue()
+    assert (
+        f"is not valid JSON (line 1, column 1: Expecting value). Bundling roundtrip.{CHANGE}"
+        in (out.getvalue())
+    )
+    assert json.loads((three_bundles / CHANGE / "bundle.json").read_text())["vendor"]
+    assert validate(APP, CHANGE)[0] == 0

@@ -10,7 +10,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.migrations.loader import AmbiguityError, MigrationLoader
 
 from ... import conf
-from ...bundle import bundle_dir, ensure_writable, write_bundle
+from ...bundle import bundle_dir, bundle_problem, ensure_writable, write_bundle
 from ...capture import capture_migrations
 from ...graph import ancestors, graph_order, migration_source
 from ...reporting import write_summaries
@@ -67,7 +67,12 @@ class Command(BaseCommand):
         if options["migration_name"]:
             nodes = [self._find(loader, app_label, options["migration_name"])]
         else:
-            nodes = [n for n in nodes if not (bundle_dir(root, *n) / "bundle.json").exists()]
+            # A bundle.json that cannot be read counts as no bundle: it is written again.
+            problems = {n: bundle_problem(bundle_dir(root, *n)) for n in nodes}
+            nodes = [n for n in nodes if problems[n]]
+            for node in nodes:
+                if options["verbosity"] >= 1 and (bundle_dir(root, *node) / "bundle.json").exists():
+                    self.stdout.write(f"{problems[node]} Bundling {node[0]}.{node[1]} again.")
             if not nodes:
                 if options["verbosity"] >= 1:
                     self.stdout.write(f"Every migration of '{app_label}' has a bundle.")

@@ -159,6 +159,15 @@ class Command(BaseCommand):
                 log=self._log_step,
                 loader=self.loader,
             )
+        except BundleError as error:
+            # An unreadable bundle fails alone: the other bundles are still validated.
+            self.stdout.write(self.style.ERROR(f"  {label}: FAILED (unreadable bundle)"))
+            self.stderr.write(
+                f"{error} Write it again with: manage.py bundlemigration {path.parent.name} "
+                f"{path.name}"
+            )
+            return False
+        try:
             result = validator.run()
         except (BundleError, ScratchError, CaptureError, ValidationEnvironmentError) as error:
             raise CommandError(str(error)) from None
