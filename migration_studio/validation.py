@@ -29,7 +29,7 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.migrations import Migration
+from django.db.migrations import Migration, RunPython, RunSQL
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.state import ProjectState
 
@@ -174,6 +174,8 @@ class Validator:
         self.loader = loader or MigrationLoader(None, ignore_no_migrations=True)
         self.migration: Migration | None = None
         self.touched: set[str] = set()
+        #: The operation whose part of a SQL file runs (for the messages).
+        self._operation: int | None = None
 
     def run(self) -> ValidationResult:
         vendor = ScratchDatabase(self.alias, use_cache=False).source.vendor
@@ -276,6 +278,16 @@ class Validator:
             self._run_file(connection, "up.sql", step, states, forwards=True)
         with self._step("checks") as step:
             self._checks(connection, step)
+        if not self.bundle.reversible:
+            # Django cannot unapply it either (IrreversibleError): there is no rollback to prove.
+            why = "; ".join(self.bundle.irreversible_reasons)
+            for name, detail in (
+                ("down", f"not run: the migration is irreversible ({why})"),
+                ("redeploy", "not run: it follows the rollback, which the migration has not"),
+            ):
+                with self._step(name) as step:
+                    step.status, step.detail = SKIPPED, detail
+            return
         with self._step("down") as step:
             self._run_file(connection, "down.sql", step, states, forwards=False)
             after = quick_snapshot(connection, only=self.touched)
@@ -295,7 +307,10 @@ class Validator:
                     + "\n".join(comparison.renamed)
                 )
         with self._step("redeploy") as step:
-            self._run_file(connection, "up.sql", step, states, forwards=True)
+            try:
+                self._run_file(connection, "up.sql", step, states, forwards=True)
+            except ValidationFailed as failure:
+                raise ValidationFailed(f"{failure}{self._rerun_note()}") from None
             step.detail = "up.sql applies again after the rollback"
 
     def _touched_tables(self) -> set[str]:
@@ -413,6 +428,7 @@ class Validator:
         with contextlib.ExitStack() as bundle_transaction:
             in_transaction = False
             for entry in sqlfile.read(text, connection.vendor):
+                self._operation = entry.operation
                 op = operations.get(entry.operation) if entry.operation is not None else None
                 if isinstance(entry, sqlfile.Marker):
                     if op is not None and not op.expressible and not entry.deferred:
@@ -446,6 +462,26 @@ class Validator:
                         connection, entry.sql, owner, track_locks and in_transaction
                     )
                 step.statements.append(run)
+
+    def _rerun_note(self) -> str:
+        """Why applying again fails when the failing operation's reverse did nothing."""
+        assert self.migration is not None
+        index = self._operation
+        if index is None or index >= len(self.migration.operations):
+            return ""
+        operation = self.migration.operations[index]
+        noop = (isinstance(operation, RunPython) and operation.reverse_code is RunPython.noop) or (
+            isinstance(operation, RunSQL) and operation.reverse_sql in ("", [], ())
+        )
+        if not noop:
+            return ""
+        return (
+            f"\n  Operation {index + 1} ({operation.describe()}) has a no-op reverse: what its "
+            "first run wrote is still there after the rollback, so applying the migration again "
+            "fails the same way under manage.py migrate (forwards, backwards, forwards). Rows "
+            "left behind are not a schema difference; make the operation idempotent or give it "
+            "a reverse to be able to redeploy after a rollback."
+        )
 
     def _execute(
         self, connection: BaseDatabaseWrapper, sql: str, operation: int | None, track_locks: bool
@@ -488,17 +524,23 @@ class Validator:
         if not forwards and not operation.reversible:
             return
         started = time.perf_counter()
+        cause: Exception | None = None
         try:
             with connection.schema_editor(atomic=False) as editor:
-                if forwards:
-                    operation.database_forwards(
-                        self.migration.app_label, editor, states[index], states[index + 1]
-                    )
-                else:
-                    operation.database_backwards(
-                        self.migration.app_label, editor, states[index + 1], states[index]
-                    )
+                try:
+                    if forwards:
+                        operation.database_forwards(
+                            self.migration.app_label, editor, states[index], states[index + 1]
+                        )
+                    else:
+                        operation.database_backwards(
+                            self.migration.app_label, editor, states[index + 1], states[index]
+                        )
+                except Exception as error:
+                    cause = error  # leaving the editor may raise another error because of it
+                    raise
         except Exception as error:  # the user's Python code: any error is a failed step
+            error = cause or error
             raise ValidationFailed(
                 f"Operation {index + 1} ({operation.describe()}) failed: "
                 f"{type(error).__name__}: {_first_line(error)}"

@@ -726,3 +726,86 @@ def test_bundlemigration_writes_a_corrupt_bundle_again(three_bundles) -> None:
     )
     assert json.loads((three_bundles / CHANGE / "bundle.json").read_text())["vendor"]
     assert validate(APP, CHANGE)[0] == 0
+
+
+IRREVERSIBLE_PYTHON = """
+from django.db import migrations, models
+
+
+def weigh(apps, schema_editor):
+    Tag = apps.get_model("roundtrip", "Tag")
+    Tag.objects.using(schema_editor.connection.alias).update(weight=1)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.AddField("tag", "weight", models.IntegerField(null=True)),
+        migrations.RunPython(weigh),
+    ]
+"""
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        pytest.param(
+            {
+                "operations": [
+                    migrations.AddField("tag", "weight", models.IntegerField(null=True)),
+                    migrations.RunSQL('UPDATE "roundtrip_tag" SET "weight" = 1'),
+                ]
+            },
+            "operation 2 (RunSQL): RunSQL has no reverse_sql",
+            id="RunSQL",
+        ),
+        pytest.param(
+            {"source": IRREVERSIBLE_PYTHON}, "RunPython has no reverse_code", id="RunPython"
+        ),
+    ],
+)
+def test_an_irreversible_bundle_skips_the_rollback_with_the_reason(bundled, kwargs, reason) -> None:
+    path = bundled(**kwargs)
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    result = result_of(path)
+    assert result["status"] == "passed" and result["schema_diff"] == []
+    steps = {s["name"]: s for s in result["steps"]}
+    assert steps["up"]["status"] == steps["checks"]["status"] == "passed"
+    assert steps["down"]["status"] == steps["redeploy"]["status"] == "skipped"
+    assert "the migration is irreversible" in steps["down"]["detail"]
+    assert reason in steps["down"]["detail"]
+    assert steps["down"]["statements"] == steps["redeploy"]["statements"] == []
+    assert "down       skip" in out
+
+
+NOOP_REVERSE = """
+from django.db import migrations
+
+
+def add_author(apps, schema_editor):
+    Author = apps.get_model("roundtrip", "Author")
+    Author.objects.using(schema_editor.connection.alias).create(id=1, name="first")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [migrations.RunPython(add_author, migrations.RunPython.noop)]
+"""
+
+
+def test_a_noop_reverse_failing_the_redeploy_says_it_is_the_migrations_own(bundled) -> None:
+    path = bundled(source=NOOP_REVERSE)
+
+    code, _, err = validate(APP, CHANGE)
+
+    assert code == 1
+    result = result_of(path)
+    steps = {s["name"]: s["status"] for s in result["steps"]}
+    assert steps["down"] == "passed" and steps["redeploy"] == "failed"
+    assert result["schema_diff"] == []  # the row left behind is data, not schema
+    assert "Operation 1 (Raw Python operation) failed: IntegrityError" in err
+    assert "Operation 1 (Raw Python operation) has a no-op reverse" in err
+    assert "fails the same way under manage.py migrate" in result["error"]

@@ -24,6 +24,7 @@ from ...records import (
 from ...scratch import ScratchError, source_connection
 from ...validation import (
     PASSED,
+    SKIPPED,
     Step,
     ValidationEnvironmentError,
     Validator,
@@ -188,7 +189,10 @@ class Command(BaseCommand):
     def _log_step(self, step: Step) -> None:
         if self.verbosity < 1:
             return
-        mark = self.style.SUCCESS("ok    ") if step.status == PASSED else self.style.ERROR("FAILED")
+        mark = {
+            PASSED: self.style.SUCCESS("ok    "),
+            SKIPPED: self.style.WARNING("skip  "),
+        }.get(step.status, self.style.ERROR("FAILED"))
         detail = step.detail.splitlines()[0] if step.detail else ""
         self.stdout.write(f"  {step.name:<10} {mark} {step.seconds * 1000:8.0f} ms  {detail}")
         if step.status == PASSED:
