@@ -76,6 +76,19 @@ def split(text: str, vendor: str) -> list[str]:
     return [chunk for is_statement, chunk in _scan(text, vendor) if is_statement]
 
 
+def annotated(text: str, vendor: str) -> list[tuple[list[str], str]]:
+    """Each statement of ``text`` with the ``--`` comment lines between it and the one before."""
+    found: list[tuple[list[str], str]] = []
+    comments: list[str] = []
+    for is_statement, chunk in _scan(text, vendor):
+        if is_statement:
+            found.append((comments, chunk))
+            comments = []
+        else:
+            comments.append(chunk)
+    return found
+
+
 def _scan(text: str, vendor: str) -> Iterator[tuple[bool, str]]:
     """``(True, statement)`` for each statement; ``(False, line)`` for each ``--`` comment
     line between statements (where the markers are)."""

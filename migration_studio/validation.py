@@ -348,7 +348,8 @@ class Validator:
     ) -> None:
         """Run checks.sql; before up, only the checks whose names all exist already."""
         file = self.path / "checks.sql"
-        checks = parse_checks(file.read_text(encoding="utf-8")) if file.exists() else []
+        text = file.read_text(encoding="utf-8") if file.exists() else ""
+        checks = parse_checks(text, self.bundle.vendor)
         phase = "before up" if before_up else "after up"
         ran: list[CheckResult] = []
         for check in checks:
@@ -357,11 +358,12 @@ class Validator:
             result = CheckResult(check.description, check.sql, 0, phase=phase)
             try:
                 with transaction.atomic(using=self.alias), connection.cursor() as cursor:
-                    cursor.execute(f"SELECT COUNT(*) FROM ({check.sql}) violations")
+                    # (on a line of its own: the query may end with a -- comment)
+                    cursor.execute(f"SELECT COUNT(*) FROM ({check.sql}\n) violations")
                     result.violations = int(cursor.fetchone()[0])
                     if result.violations:
                         cursor.execute(
-                            f"SELECT * FROM ({check.sql}) violations LIMIT {SAMPLE_LIMIT}"
+                            f"SELECT * FROM ({check.sql}\n) violations LIMIT {SAMPLE_LIMIT}"
                         )
                         result.sample = [list(row) for row in cursor.fetchall()]
             except DatabaseError as error:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlparse
-
+from . import sqlfile
 from .bundle import Bundle, OperationSQL
 from .risk.facts import OperationFacts
 from .risk.sql import parse_all
@@ -320,21 +319,13 @@ def custom_part(text: str) -> str:
     return text[position + len(CUSTOM_MARK) :] if position >= 0 else ""
 
 
-def parse(text: str) -> list[Check]:
+def parse(text: str, vendor: str) -> list[Check]:
     """The checks of a checks.sql file, derived or written by hand."""
     checks = []
-    for statement in sqlparse.split(text):
-        description = None
-        body = []
-        for line in statement.splitlines():
-            stripped = line.strip()
-            if stripped.startswith(CHECK_MARK):
-                description = stripped[len(CHECK_MARK) :].strip()
-            elif stripped.startswith("--") or not stripped:
-                continue
-            else:
-                body.append(line)
-        sql = "\n".join(body).strip().rstrip(";").strip()
+    for comments, statement in sqlfile.annotated(text, vendor):
+        marks = [line for line in comments if line.startswith(CHECK_MARK)]
+        sql = statement.removesuffix(";").strip()
         if sql:
+            description = marks[-1][len(CHECK_MARK) :].strip() if marks else ""
             checks.append(Check(description or sql, sql))
     return checks

@@ -131,3 +131,26 @@ def test_a_marker_inside_a_function_body_is_not_a_marker() -> None:
         Marker(0),
         Statement(body, 0),
     ]
+
+
+def test_checks_sql_queries_keep_their_description_and_their_semicolons_in_strings() -> None:
+    from migration_studio.validation_checks import parse
+
+    text = (
+        "-- Validation checks for shop.0002_x.\n"
+        "-- (header)\n\n"
+        "-- check: no order note says 'a;b'\n"
+        "SELECT id FROM shop_order WHERE note = 'a;b';\n\n"
+        "-- Your own checks (kept when the bundle is regenerated):\n"
+        "SELECT id FROM shop_order\n"
+        "WHERE total < 0 -- refunds are separate\n"
+        ";\n"
+    )
+    checks = parse(text, "postgresql")
+    assert [(c.description, c.sql) for c in checks] == [
+        ("no order note says 'a;b'", "SELECT id FROM shop_order WHERE note = 'a;b'"),
+        (
+            "SELECT id FROM shop_order\nWHERE total < 0 -- refunds are separate",
+            "SELECT id FROM shop_order\nWHERE total < 0 -- refunds are separate",
+        ),
+    ]
