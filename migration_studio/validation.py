@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, migrations, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.migrations import Migration, RunPython, RunSQL
+from django.db.migrations import Migration
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.state import ProjectState
 
@@ -472,9 +472,10 @@ class Validator:
         if index is None or index >= len(self.migration.operations):
             return ""
         operation = self.migration.operations[index]
-        noop = (isinstance(operation, RunPython) and operation.reverse_code is RunPython.noop) or (
-            isinstance(operation, RunSQL) and operation.reverse_sql in ("", [], ())
-        )
+        noop = (
+            isinstance(operation, migrations.RunPython)
+            and operation.reverse_code is migrations.RunPython.noop
+        ) or (isinstance(operation, migrations.RunSQL) and operation.reverse_sql in ("", [], ()))
         if not noop:
             return ""
         return (

@@ -720,10 +720,7 @@ def test_bundlemigration_writes_a_corrupt_bundle_again(three_bundles) -> None:
     call_command("bundlemigration", APP, stdout=out, no_color=True)
 
     assert "Every migration" not in out.getvalue()
-    assert (
-        f"is not valid JSON (line 1, column 1: Expecting value). Bundling roundtrip.{CHANGE}"
-        in (out.getvalue())
-    )
+    assert f"{APP}/{CHANGE}" in out.getvalue()  # in the list of the bundles written
     assert json.loads((three_bundles / CHANGE / "bundle.json").read_text())["vendor"]
     assert validate(APP, CHANGE)[0] == 0
 

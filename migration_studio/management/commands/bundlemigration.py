@@ -67,12 +67,7 @@ class Command(BaseCommand):
         if options["migration_name"]:
             nodes = [self._find(loader, app_label, options["migration_name"])]
         else:
-            # A bundle.json that cannot be read counts as no bundle: it is written again.
-            problems = {n: bundle_problem(bundle_dir(root, *n)) for n in nodes}
-            nodes = [n for n in nodes if problems[n]]
-            for node in nodes:
-                if options["verbosity"] >= 1 and (bundle_dir(root, *node) / "bundle.json").exists():
-                    self.stdout.write(f"{problems[node]} Bundling {node[0]}.{node[1]} again.")
+            nodes = [n for n in nodes if bundle_problem(bundle_dir(root, *n))]  # unreadable too
             if not nodes:
                 if options["verbosity"] >= 1:
                     self.stdout.write(f"Every migration of '{app_label}' has a bundle.")
