@@ -195,10 +195,6 @@ class Command(BaseCommand):
         }.get(step.status, self.style.ERROR("FAILED"))
         detail = step.detail.splitlines()[0] if step.detail else ""
         self.stdout.write(f"  {step.name:<10} {mark} {step.seconds * 1000:8.0f} ms  {detail}")
-        if step.status == PASSED:
-            # A passed step's further lines are warnings (a failed step's reason comes at the end).
-            for line in step.detail.splitlines()[1:]:
-                self.stdout.write(self.style.WARNING(f"             {line}"))
         if self.verbosity >= 2:
             for run in step.statements:
                 locks = ", ".join(f"{lock['relation']}:{lock['mode']}" for lock in run.locks)
@@ -206,3 +202,7 @@ class Command(BaseCommand):
                     f"      {run.seconds * 1000:7.1f} ms  {run.sql[:90]}"
                     + (f"  [{locks}]" if locks else "")
                 )
+        if step.status == PASSED:
+            # A passed step's further lines are warnings (a failed step's reason comes at the end).
+            for line in step.detail.splitlines()[1:]:
+                self.stdout.write(self.style.WARNING(f"    warning: {line}"))
