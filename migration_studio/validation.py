@@ -299,12 +299,11 @@ class Validator:
                     "down.sql did not restore the parent schema:\n  "
                     + "\n  ".join(self.result.schema_diff + comparison.renamed)
                 )
-            step.detail = "the parent schema is restored"
             if comparison.renamed:
-                step.detail += (
-                    f", but {len(comparison.renamed)} constraint(s) or index(es) under another "
-                    "name, as Django's own rollback recreates them (same definition):\n"
-                    + "\n".join(comparison.renamed)
+                step.detail = (
+                    f"the parent schema is restored, but {len(comparison.renamed)} constraint(s) "
+                    "or index(es) under another name, as Django's own rollback recreates them "
+                    "(same definition):\n" + "\n".join(comparison.renamed)
                 )
         with self._step("redeploy") as step:
             try:
