@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -220,13 +220,50 @@ def remove_bundle(root: Path, app_label: str, migration_name: str) -> None:
 
 def load_bundle(path: Path) -> Bundle:
     """Read the bundle in directory ``path``."""
+    file = Path(path) / "bundle.json"
     try:
-        data = json.loads((Path(path) / "bundle.json").read_text(encoding="utf-8"))
-        return Bundle.from_dict(data)
+        data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{path} is not a bundle: it has no bundle.json.") from None
-    except (ValueError, TypeError, KeyError) as error:
-        raise BundleError(f"{path}/bundle.json is not a valid bundle: {error}.") from None
+    except json.JSONDecodeError as error:
+        raise BundleError(
+            f"{file} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BundleError(f"{file} cannot be read: {error}.") from None
+    problem = _shape_problem(data)
+    if problem:
+        raise BundleError(f"{file} is not a valid bundle: {problem}.")
+    try:
+        return Bundle.from_dict(data)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise BundleError(f"{file} is not a valid bundle: {error}.") from None
+
+
+def _shape_problem(data: Any) -> str:
+    """What keeps ``data`` from being a bundle.json document (a missing key ...), or ''."""
+    if not isinstance(data, dict):
+        return "it is not a JSON object"
+    required = [f.name for f in fields(Bundle) if MISSING is f.default is f.default_factory]
+    for key in [*required, "hashes"]:
+        if key not in data:
+            return f"it has no '{key}'"
+    if not isinstance(data["operations"], list):
+        return "its 'operations' is not a list"
+    for position, op in enumerate(data["operations"]):
+        for key in ("index", "class", "description"):
+            if not isinstance(op, dict) or key not in op:
+                return f"operation {position + 1} has no '{key}'"
+    return ""
+
+
+def bundle_problem(path: Path) -> str:
+    """Why the bundle in directory ``path`` cannot be used, or '' when it can be read."""
+    try:
+        load_bundle(path)
+    except BundleError as error:
+        return str(error)
+    return ""
 
 
 def unwritable_reason(path: Path) -> str | None:

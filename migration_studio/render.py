@@ -6,6 +6,7 @@ from typing import Any
 
 from . import __version__
 from .bundle import Bundle, OperationSQL
+from .sqlfile import queued_marker, section_marker
 
 RULE = "-- " + "-" * 76
 
@@ -52,7 +53,7 @@ def _close(bundle: Bundle) -> list[str]:
 
 
 def _title(bundle: Bundle, op: OperationSQL) -> str:
-    return f"-- [{op.index + 1}/{len(bundle.operations)}] {op.description} ({op.operation})"
+    return section_marker(op.index, len(bundle.operations), op.description, op.operation)
 
 
 def _marked(text: str) -> list[str]:
@@ -90,7 +91,7 @@ def _deferred(bundle: Bundle, ops: list[OperationSQL], attr: str) -> list[str]:
     for op in ops:
         statements = getattr(op, attr)
         if statements:
-            lines += [f"-- queued by [{op.index + 1}/{len(bundle.operations)}] {op.description}"]
+            lines += [queued_marker(op.index, len(bundle.operations), op.description)]
             lines += statements
     if lines:
         lines = [

@@ -27,17 +27,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, migrations, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import Migration
 from django.db.migrations.state import ProjectState
 
+from . import sqlfile
 from .bundle import Bundle, BundleError, load_bundle, sha256
 from .capture import CaptureSession
 from .graph import History, ancestors, migration_source
 from .risk.sql import parse_all
 from .sample import copy_sample
-from .schema import diff, quick_snapshot
+from .schema import compare, quick_snapshot
 from .scratch import ScratchDatabase
 from .validation_checks import parse as parse_checks
 
@@ -90,6 +91,8 @@ class ValidationResult:
     steps: list[Step] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     schema_diff: list[str] = field(default_factory=list)
+    #: Constraints and indexes down.sql restored under another name (not a failure).
+    schema_renamed: list[str] = field(default_factory=list)
     sample_rows: int = 0
     sample_rows_per_second: float = 0.0
     #: Rows copied per table by the sample step.
@@ -172,8 +175,9 @@ class Validator:
         node = (self.bundle.app_label, self.bundle.migration_name)
         self.loader = history.loader_for(node) or history.squashed
         self.migration: Migration | None = None
-        self.in_place = False
         self.touched: set[str] = set()
+        #: The operation whose part of a SQL file runs (for the messages).
+        self._operation: int | None = None
 
     def run(self) -> ValidationResult:
         vendor = ScratchDatabase(self.alias, use_cache=False).source.vendor
@@ -246,7 +250,6 @@ class Validator:
         connection = scratch.connection
         assert connection is not None and session.state is not None
         self.result.server_version = session.server_version
-        self.in_place = scratch.in_place is not None
         self.touched = self._touched_tables()
         with self._step("scratch") as step:
             step.detail = f"scratch database at the parent state ({session.origin})"
@@ -277,17 +280,38 @@ class Validator:
             self._run_file(connection, "up.sql", step, states, forwards=True)
         with self._step("checks") as step:
             self._checks(connection, step)
+        if not self.bundle.reversible:
+            # Django cannot unapply it either (IrreversibleError): there is no rollback to prove.
+            why = "; ".join(self.bundle.irreversible_reasons)
+            for name, detail in (
+                ("down", f"not run: the migration is irreversible ({why})"),
+                ("redeploy", "not run: it follows the rollback, which the migration has not"),
+            ):
+                with self._step(name) as step:
+                    step.status, step.detail = SKIPPED, detail
+            return
         with self._step("down") as step:
             self._run_file(connection, "down.sql", step, states, forwards=False)
             after = quick_snapshot(connection, only=self.touched)
-            self.result.schema_diff = diff(parent, after)
+            comparison = compare(parent, after)
+            self.result.schema_diff = comparison.differences
+            self.result.schema_renamed = comparison.renamed
             if self.result.schema_diff:
                 raise ValidationFailed(
                     "down.sql did not restore the parent schema:\n  "
-                    + "\n  ".join(self.result.schema_diff)
+                    + "\n  ".join(self.result.schema_diff + comparison.renamed)
+                )
+            if comparison.renamed:
+                step.detail = (
+                    f"the parent schema is restored, but {len(comparison.renamed)} constraint(s) "
+                    "or index(es) under another name, as Django's own rollback recreates them "
+                    "(same definition):\n" + "\n".join(comparison.renamed)
                 )
         with self._step("redeploy") as step:
-            self._run_file(connection, "up.sql", step, states, forwards=True)
+            try:
+                self._run_file(connection, "up.sql", step, states, forwards=True)
+            except ValidationFailed as failure:
+                raise ValidationFailed(f"{failure}{self._rerun_note()}") from None
             step.detail = "up.sql applies again after the rollback"
 
     def _touched_tables(self) -> set[str]:
@@ -325,7 +349,8 @@ class Validator:
     ) -> None:
         """Run checks.sql; before up, only the checks whose names all exist already."""
         file = self.path / "checks.sql"
-        checks = parse_checks(file.read_text(encoding="utf-8")) if file.exists() else []
+        text = file.read_text(encoding="utf-8") if file.exists() else ""
+        checks = parse_checks(text, self.bundle.vendor)
         phase = "before up" if before_up else "after up"
         ran: list[CheckResult] = []
         for check in checks:
@@ -334,11 +359,12 @@ class Validator:
             result = CheckResult(check.description, check.sql, 0, phase=phase)
             try:
                 with transaction.atomic(using=self.alias), connection.cursor() as cursor:
-                    cursor.execute(f"SELECT COUNT(*) FROM ({check.sql}) violations")
+                    # (on a line of its own: the query may end with a -- comment)
+                    cursor.execute(f"SELECT COUNT(*) FROM ({check.sql}\n) violations")
                     result.violations = int(cursor.fetchone()[0])
                     if result.violations:
                         cursor.execute(
-                            f"SELECT * FROM ({check.sql}) violations LIMIT {SAMPLE_LIMIT}"
+                            f"SELECT * FROM ({check.sql}\n) violations LIMIT {SAMPLE_LIMIT}"
                         )
                         result.sample = [list(row) for row in cursor.fetchall()]
             except DatabaseError as error:
@@ -393,48 +419,73 @@ class Validator:
         *,
         forwards: bool,
     ) -> None:
-        lines = (self.path / name).read_text(encoding="utf-8").splitlines()
+        text = (self.path / name).read_text(encoding="utf-8")
         operations = {op.index: op for op in self.bundle.operations}
-        current: int | None = None
-        buffer: list[str] = []
         # Locks are measured on the deploy itself (the first up.sql): later steps re-take locks
         # the validation transaction may already hold.
         track_locks = connection.vendor == "postgresql" and step.name == "up"
         self._held: set[tuple[str, str]] | None = None
-        in_transaction = False
-        for line in lines:
-            stripped = line.strip()
-            if stripped.startswith("-- [") and "/" in stripped.split("]")[0]:
-                current = int(stripped[4:].split("/")[0]) - 1
-                op = operations.get(current)
-                if op is not None and not op.expressible:
-                    self._python(connection, step, current, states, forwards=forwards)
-                continue
-            if stripped.startswith("-- queued by ["):
-                current = int(stripped[len("-- queued by [") :].split("/")[0]) - 1
-                continue
-            if stripped.startswith("--") or (not stripped and not buffer):
-                continue
-            buffer.append(line)
-            if not stripped.endswith(";"):
-                continue
-            sql = "\n".join(buffer).strip()
-            buffer = []
-            keyword = sql.split(None, 1)[0].upper().rstrip(";")
-            if keyword in ("BEGIN", "COMMIT"):
-                in_transaction = keyword == "BEGIN"
-            owner = None if keyword in ("BEGIN", "COMMIT", "PRAGMA") else current
-            executed = sql
-            if self.in_place and keyword in ("BEGIN", "COMMIT"):
-                # Inside the validation's own transaction: the same boundary, as a savepoint.
-                executed = (
-                    "SAVEPOINT migration_studio_bundle"
-                    if keyword == "BEGIN"
-                    else "RELEASE SAVEPOINT migration_studio_bundle"
-                )
-            run = self._execute(connection, executed, owner, track_locks and in_transaction)
-            run.sql = sql
-            step.statements.append(run)
+        # The file's BEGIN and COMMIT go through Django's transaction management, so that code run
+        # inside (RunPython, with its own transaction.atomic) sees the transaction Django is in.
+        # Within the in-place validation's transaction, they are a savepoint of it.
+        with contextlib.ExitStack() as bundle_transaction:
+            in_transaction = False
+            for entry in sqlfile.read(text, connection.vendor):
+                self._operation = entry.operation
+                op = operations.get(entry.operation) if entry.operation is not None else None
+                if isinstance(entry, sqlfile.Marker):
+                    if op is not None and not op.expressible and not entry.deferred:
+                        self._python(connection, step, op.index, states, forwards=forwards)
+                    continue
+                keyword = entry.keyword
+                boundary = keyword in ("BEGIN", "COMMIT")
+                if op is not None and not op.expressible and not boundary:
+                    # Recorded from the operation's own run: running it through Django (above)
+                    # executes these statements again, so the recorded copies are not run.
+                    continue
+                owner = None if boundary or keyword == "PRAGMA" else entry.operation
+                if keyword == "BEGIN":
+                    started = time.perf_counter()
+                    bundle_transaction.enter_context(transaction.atomic(using=self.alias))
+                    run = StatementRun(entry.sql, time.perf_counter() - started)
+                    in_transaction = True
+                elif keyword == "COMMIT":
+                    started = time.perf_counter()
+                    try:
+                        bundle_transaction.close()
+                    except DatabaseError as error:
+                        raise ValidationFailed(
+                            f"This statement failed: {entry.sql}\n  {connection.vendor} said: "
+                            f"{_first_line(error)}"
+                        ) from None
+                    run = StatementRun(entry.sql, time.perf_counter() - started)
+                    in_transaction = False
+                else:
+                    run = self._execute(
+                        connection, entry.sql, owner, track_locks and in_transaction
+                    )
+                step.statements.append(run)
+
+    def _rerun_note(self) -> str:
+        """Why applying again fails when the failing operation's reverse did nothing."""
+        assert self.migration is not None
+        index = self._operation
+        if index is None or index >= len(self.migration.operations):
+            return ""
+        operation = self.migration.operations[index]
+        noop = (
+            isinstance(operation, migrations.RunPython)
+            and operation.reverse_code is migrations.RunPython.noop
+        ) or (isinstance(operation, migrations.RunSQL) and operation.reverse_sql in ("", [], ()))
+        if not noop:
+            return ""
+        return (
+            f"\n  Operation {index + 1} ({operation.describe()}) has a no-op reverse: what its "
+            "first run wrote is still there after the rollback, so applying the migration again "
+            "fails the same way under manage.py migrate (forwards, backwards, forwards). Rows "
+            "left behind are not a schema difference; make the operation idempotent or give it "
+            "a reverse to be able to redeploy after a rollback."
+        )
 
     def _execute(
         self, connection: BaseDatabaseWrapper, sql: str, operation: int | None, track_locks: bool
@@ -477,17 +528,23 @@ class Validator:
         if not forwards and not operation.reversible:
             return
         started = time.perf_counter()
+        cause: Exception | None = None
         try:
             with connection.schema_editor(atomic=False) as editor:
-                if forwards:
-                    operation.database_forwards(
-                        self.migration.app_label, editor, states[index], states[index + 1]
-                    )
-                else:
-                    operation.database_backwards(
-                        self.migration.app_label, editor, states[index + 1], states[index]
-                    )
+                try:
+                    if forwards:
+                        operation.database_forwards(
+                            self.migration.app_label, editor, states[index], states[index + 1]
+                        )
+                    else:
+                        operation.database_backwards(
+                            self.migration.app_label, editor, states[index + 1], states[index]
+                        )
+                except Exception as error:
+                    cause = error  # leaving the editor may raise another error because of it
+                    raise
         except Exception as error:  # the user's Python code: any error is a failed step
+            error = cause or error
             raise ValidationFailed(
                 f"Operation {index + 1} ({operation.describe()}) failed: "
                 f"{type(error).__name__}: {_first_line(error)}"

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlparse
-
+from . import sqlfile
 from .bundle import Bundle, OperationSQL
 from .risk.facts import OperationFacts
 from .risk.sql import parse_all
@@ -31,50 +30,140 @@ def quote(name: str, vendor: str) -> str:
 
 
 def derive(bundle: Bundle) -> list[Check]:
-    """The checks every operation of ``bundle`` implies, in operation order, without duplicates."""
-    checks: dict[str, Check] = {}
+    """The checks every operation of ``bundle`` implies, in operation order, without duplicates.
+
+    checks.sql runs after the whole migration: a check follows the tables and columns it reads
+    through the later operations' renames, and is left out when one of them removes them.
+    """
+    derived: list[_Derived] = []
     for op in bundle.operations:
-        for check in _operation_checks(bundle.vendor, op):
-            checks.setdefault(check.sql, check)
+        derived = [d for d in derived if d.follow(op, bundle.vendor)]
+        derived += _operation_checks(bundle.vendor, op)
+    checks: dict[str, Check] = {}
+    for item in derived:
+        check = item.render(bundle.vendor)
+        checks.setdefault(check.sql, check)
     return list(checks.values())
 
 
-def _operation_checks(vendor: str, op: OperationSQL) -> list[Check]:
+@dataclass
+class _Derived:
+    """A derived check before it is written, with the names it reads."""
+
+    #: "null", "duplicates", "orphans" or "check".
+    kind: str
+    table: str
+    columns: list[str]
+    why: str
+    target: str | None = None
+    target_column: str | None = None
+    #: A CHECK constraint's name.
+    name: str | None = None
+    #: A CHECK condition or a partial index's WHERE condition (SQL over the table's columns).
+    expression: str | None = None
+
+    def render(self, vendor: str) -> Check:
+        q = lambda name: quote(name, vendor)  # noqa: E731
+        if self.kind == "null":
+            table, column = self.table, self.columns[0]
+            return Check(
+                f"{table}.{column} has no NULL ({self.why})",
+                f"SELECT * FROM {q(table)} WHERE {q(column)} IS NULL",
+            )
+        if self.kind == "orphans":
+            assert self.target and self.target_column
+            table, column, target = self.table, self.columns[0], self.target
+            return Check(
+                f"every {table}.{column} exists in {target}.{self.target_column} ({self.why})",
+                f"SELECT c.* FROM {q(table)} c WHERE c.{q(column)} IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {q(target)} r WHERE r.{q(self.target_column)} = c.{q(column)})",
+            )
+        if self.kind == "check":
+            return Check(
+                f"every row of {self.table} satisfies CHECK {self.name or ''} ({self.why})".replace(
+                    "  ", " "
+                ),
+                f"SELECT * FROM {q(self.table)} WHERE NOT ({self.expression})",
+            )
+        cols = ", ".join(q(c) for c in self.columns)
+        not_null = " AND ".join(f"{q(c)} IS NOT NULL" for c in self.columns)
+        extra = f" AND ({self.expression})" if self.expression else ""
+        return Check(
+            f"no duplicate ({', '.join(self.columns)}) in {self.table} ({self.why})",
+            f"SELECT {cols}, COUNT(*) AS duplicates FROM {q(self.table)} "
+            f"WHERE {not_null}{extra} GROUP BY {cols} HAVING COUNT(*) > 1",
+        )
+
+    def reads(self, table: str, column: str, vendor: str) -> bool:
+        if self.target == table and self.target_column == column:
+            return True
+        return self.table == table and (
+            column in self.columns or quote(column, vendor) in (self.expression or "")
+        )
+
+    def follow(self, op: OperationSQL, vendor: str) -> bool:
+        """Follow what a later operation does to the names the check reads; False when it
+        removes one of them (the check could not run after the migration)."""
+        facts = OperationFacts.from_dict(op.facts) if op.facts else OperationFacts()
+        old_table, new_table = facts.table_before, facts.table_after
+        if old_table and old_table in (self.table, self.target):
+            if new_table is None:
+                return False  # the model is deleted
+            if new_table != old_table:
+                self.table = new_table if self.table == old_table else self.table
+                self.target = new_table if self.target == old_table else self.target
+                self.why += f"; follows operation {op.index + 1}, {op.description}"
+        before, after = facts.field_before, facts.field_after
+        table = new_table or old_table
+        if not (table and before and before.column and self.reads(table, before.column, vendor)):
+            return True
+        old, new = before.column, after.column if after else None
+        if new is None:
+            return False  # the column is removed
+        if new != old:
+            if self.table == table:
+                self.columns = [new if c == old else c for c in self.columns]
+                if self.expression:
+                    self.expression = self.expression.replace(
+                        quote(old, vendor), quote(new, vendor)
+                    )
+            if self.target == table and self.target_column == old:
+                self.target_column = new
+            self.why += f"; follows operation {op.index + 1}, {op.description}"
+        return True
+
+
+def _operation_checks(vendor: str, op: OperationSQL) -> list[_Derived]:
     q = lambda name: quote(name, vendor)  # noqa: E731
     facts = OperationFacts.from_dict(op.facts) if op.facts else OperationFacts()
     where = f"operation {op.index + 1}, {op.description}"
-    found: list[Check] = []
+    found: list[_Derived] = []
     after, before = facts.field_after, facts.field_before
     table = facts.table_after
     is_new_field = op.operation == "AddField"
     if table and after and after.column and op.operation in ("AddField", "AlterField"):
         column = after.column
         if not after.null and (is_new_field or (before is not None and before.null)):
-            found.append(
-                Check(
-                    f"{table}.{column} has no NULL (NOT NULL column; {where})",
-                    f"SELECT * FROM {q(table)} WHERE {q(column)} IS NULL",
-                )
-            )
+            found.append(_Derived("null", table, [column], f"NOT NULL column; {where}"))
         if (
             after.unique
             and not after.primary_key
             and (is_new_field or not (before and before.unique))
         ):
-            found.append(_duplicates(vendor, table, [column], f"unique field; {where}"))
+            found.append(_Derived("duplicates", table, [column], f"unique field; {where}"))
         if (
             after.target_table
             and after.target_column
             and (is_new_field or not (before and before.target_table == after.target_table))
         ):
             found.append(
-                _orphans(
-                    vendor,
+                _Derived(
+                    "orphans",
                     table,
-                    column,
-                    after.target_table,
-                    after.target_column,
+                    [column],
                     f"foreign key; {where}",
+                    target=after.target_table,
+                    target_column=after.target_column,
                 )
             )
     for text in op.all_forward_sql:
@@ -84,12 +173,12 @@ def _operation_checks(vendor: str, op: OperationSQL) -> list[Check]:
                 columns = _columns_after(statement.sql, statement.table)
                 if columns:
                     found.append(
-                        _duplicates(
-                            vendor,
+                        _Derived(
+                            "duplicates",
                             statement.table,
                             columns,
                             f"unique index {statement.index}; {where}",
-                            _where_clause(statement.sql),
+                            expression=_where_clause(statement.sql),
                         )
                     )
             for action in statement.actions:
@@ -98,9 +187,7 @@ def _operation_checks(vendor: str, op: OperationSQL) -> list[Check]:
                 if action.constraint == "check":
                     expression = _parenthesised_after(statement.sql, "CHECK")
                     if expression:
-                        found.append(
-                            _check(vendor, statement.table, action.name, expression, where)
-                        )
+                        found.append(_check(statement.table, action.name, expression, where))
                 elif action.constraint in ("unique", "primary_key"):
                     columns = _identifiers(
                         _parenthesised_after(statement.sql, "UNIQUE")
@@ -109,8 +196,8 @@ def _operation_checks(vendor: str, op: OperationSQL) -> list[Check]:
                     )
                     if columns:
                         found.append(
-                            _duplicates(
-                                vendor,
+                            _Derived(
+                                "duplicates",
                                 statement.table,
                                 columns,
                                 f"{action.constraint.replace('_', ' ')} {action.name}; {where}",
@@ -125,27 +212,27 @@ def _operation_checks(vendor: str, op: OperationSQL) -> list[Check]:
                     )
                     if len(columns) == 1 and len(targets) == 1:
                         found.append(
-                            _orphans(
-                                vendor,
+                            _Derived(
+                                "orphans",
                                 statement.table,
-                                columns[0],
-                                action.references,
-                                targets[0],
+                                columns,
                                 f"foreign key {action.name}; {where}",
+                                target=action.references,
+                                target_column=targets[0],
                             )
                         )
             if facts.constraint and target and statement.kind == "create_table":
                 # SQLite adds a constraint by rebuilding the table with it.
                 expression = _parenthesised_after(statement.sql, f"{q(facts.constraint)} CHECK")
                 if expression:
-                    found.append(_check(vendor, target, facts.constraint, expression, where))
+                    found.append(_check(target, facts.constraint, expression, where))
                 columns = _identifiers(
                     _parenthesised_after(statement.sql, f"{q(facts.constraint)} UNIQUE") or ""
                 )
                 if columns:
                     found.append(
-                        _duplicates(
-                            vendor,
+                        _Derived(
+                            "duplicates",
                             target,
                             columns,
                             f"unique constraint {facts.constraint}; {where}",
@@ -154,35 +241,8 @@ def _operation_checks(vendor: str, op: OperationSQL) -> list[Check]:
     return found
 
 
-def _orphans(
-    vendor: str, table: str, column: str, target: str, target_column: str, why: str
-) -> Check:
-    q = lambda name: quote(name, vendor)  # noqa: E731
-    return Check(
-        f"every {table}.{column} exists in {target}.{target_column} ({why})",
-        f"SELECT c.* FROM {q(table)} c WHERE c.{q(column)} IS NOT NULL AND NOT EXISTS "
-        f"(SELECT 1 FROM {q(target)} r WHERE r.{q(target_column)} = c.{q(column)})",
-    )
-
-
-def _check(vendor: str, table: str, name: str | None, expression: str, where: str) -> Check:
-    return Check(
-        f"every row of {table} satisfies CHECK {name or ''} ({where})".replace("  ", " "),
-        f"SELECT * FROM {quote(table, vendor)} WHERE NOT ({expression})",
-    )
-
-
-def _duplicates(
-    vendor: str, table: str, columns: list[str], why: str, condition: str | None = None
-) -> Check:
-    cols = ", ".join(quote(c, vendor) for c in columns)
-    not_null = " AND ".join(f"{quote(c, vendor)} IS NOT NULL" for c in columns)
-    extra = f" AND ({condition})" if condition else ""
-    return Check(
-        f"no duplicate ({', '.join(columns)}) in {table} ({why})",
-        f"SELECT {cols}, COUNT(*) AS duplicates FROM {quote(table, vendor)} "
-        f"WHERE {not_null}{extra} GROUP BY {cols} HAVING COUNT(*) > 1",
-    )
+def _check(table: str, name: str | None, expression: str, where: str) -> _Derived:
+    return _Derived("check", table, [], where, name=name, expression=expression)
 
 
 def _parenthesised_after(sql: str, marker: str) -> str | None:
@@ -241,8 +301,9 @@ def render(bundle: Bundle, checks: list[Check], custom: str = "") -> str:
     lines = [
         f"-- Validation checks for {bundle.label}.",
         "-- Each query returns the rows that violate what the migration promises; no row = pass.",
-        "-- validatemigration runs them after up.sql. Add your own below, each preceded by a",
-        f'-- "{CHECK_MARK} <description>" line.',
+        "-- validatemigration runs them after up.sql, and those whose tables and columns exist",
+        "-- before the migration also before it, on the parent state's data (precheck).",
+        f'-- Add your own below, each preceded by a "{CHECK_MARK} <description>" line.',
     ]
     if not checks:
         lines.append("-- (no check derived from this migration's operations)")
@@ -258,21 +319,13 @@ def custom_part(text: str) -> str:
     return text[position + len(CUSTOM_MARK) :] if position >= 0 else ""
 
 
-def parse(text: str) -> list[Check]:
+def parse(text: str, vendor: str) -> list[Check]:
     """The checks of a checks.sql file, derived or written by hand."""
     checks = []
-    for statement in sqlparse.split(text):
-        description = None
-        body = []
-        for line in statement.splitlines():
-            stripped = line.strip()
-            if stripped.startswith(CHECK_MARK):
-                description = stripped[len(CHECK_MARK) :].strip()
-            elif stripped.startswith("--") or not stripped:
-                continue
-            else:
-                body.append(line)
-        sql = "\n".join(body).strip().rstrip(";").strip()
+    for comments, statement in sqlfile.annotated(text, vendor):
+        marks = [line for line in comments if line.startswith(CHECK_MARK)]
+        sql = statement.removesuffix(";").strip()
         if sql:
+            description = marks[-1][len(CHECK_MARK) :].strip() if marks else ""
             checks.append(Check(description or sql, sql))
     return checks

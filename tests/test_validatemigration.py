@@ -404,3 +404,408 @@ def test_a_source_that_cannot_be_sampled_is_an_environment_error(bundled, source
     assert code == 2
     assert "Copying sample rows from 'sample_source' failed" in err
     assert no_scratch_left()
+
+
+PLPGSQL_TRIGGER = '''
+from django.db import migrations
+
+FUNCTION = """
+CREATE FUNCTION roundtrip_author_email() RETURNS trigger AS $$
+BEGIN
+  IF NEW.email IS NULL THEN
+    NEW.email := NEW.name || '@example.org';
+  END IF;
+  RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+TRIGGER = """
+CREATE TRIGGER roundtrip_author_email BEFORE INSERT ON roundtrip_author
+FOR EACH ROW EXECUTE FUNCTION roundtrip_author_email();
+"""
+
+
+def add_author(apps, schema_editor):
+    Author = apps.get_model("roundtrip", "Author")
+    Author.objects.using(schema_editor.connection.alias).create(name="ann", email=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.RunSQL(
+            [FUNCTION, TRIGGER],
+            [
+                "DROP TRIGGER roundtrip_author_email ON roundtrip_author;",
+                "DROP FUNCTION roundtrip_author_email();",
+            ],
+        ),
+        migrations.RunPython(add_author, migrations.RunPython.noop),
+    ]
+'''
+
+
+def test_a_plpgsql_function_body_is_one_statement(bundled, vendor) -> None:
+    if vendor != "postgresql":
+        pytest.skip("plpgsql is PostgreSQL's")
+    path = bundled(source=PLPGSQL_TRIGGER)
+    checks = path / "checks.sql"
+    checks.write_text(
+        checks.read_text() + "\n-- check: the function filled the email\n"
+        "SELECT * FROM roundtrip_author WHERE email IS DISTINCT FROM name || '@example.org';\n"
+    )
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    result = result_of(path)
+    check = next(c for c in result["checks"] if c["description"].startswith("the function"))
+    assert check["passed"]
+    up = next(s for s in result["steps"] if s["name"] == "up")
+    function = next(s["sql"] for s in up["statements"] if "CREATE FUNCTION" in s["sql"])
+    assert "NEW.email := NEW.name || '@example.org';" in function
+    assert function.rstrip().endswith("$$ LANGUAGE plpgsql;")
+
+
+ROWS_IN_THEIR_OWN_TRANSACTION = """
+from django.db import migrations, models, transaction
+
+
+def add_tags(apps, schema_editor):
+    Tag = apps.get_model("roundtrip", "Tag")
+    alias = schema_editor.connection.alias
+    with transaction.atomic(using=alias):
+        for name in ("a", "b"):
+            Tag.objects.using(alias).create(name=name, weight=len(name))
+
+
+def remove_tags(apps, schema_editor):
+    Tag = apps.get_model("roundtrip", "Tag")
+    with transaction.atomic(using=schema_editor.connection.alias):
+        Tag.objects.using(schema_editor.connection.alias).filter(name__in=("a", "b")).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.AddField("tag", "weight", models.IntegerField(default=0)),
+        migrations.RunPython(add_tags, remove_tags),
+    ]
+"""
+
+
+def test_a_runpython_with_its_own_transaction_runs_inside_the_bundle_transaction(
+    bundled,
+) -> None:
+    path = bundled(source=ROWS_IN_THEIR_OWN_TRANSACTION)
+    checks = path / "checks.sql"
+    checks.write_text(
+        checks.read_text() + "\n-- check: both tags were written with their weight\n"
+        'SELECT 1 FROM (SELECT COUNT(*) AS n FROM "roundtrip_tag" WHERE "weight" = 1) t '
+        "WHERE n <> 2;\n"
+    )
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    result = result_of(path)
+    assert [s["status"] for s in result["steps"]][-3:] == ["passed"] * 3
+    assert any(c["description"].startswith("both tags") and c["passed"] for c in result["checks"])
+
+
+SCHEMA_EDITOR_DDL = """
+from django.db import migrations
+
+
+def add_index(apps, schema_editor):
+    schema_editor.execute('CREATE INDEX "roundtrip_tag_name_py" ON "roundtrip_tag" ("name")')
+
+
+def drop_index(apps, schema_editor):
+    schema_editor.execute('DROP INDEX "roundtrip_tag_name_py"')
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [migrations.RunPython(add_index, drop_index)]
+"""
+
+
+def test_statements_a_runpython_executes_itself_run_once(bundled) -> None:
+    path = bundled(source=SCHEMA_EDITOR_DDL)
+    # The capture records them in the operation's section of each file ...
+    assert 'CREATE INDEX "roundtrip_tag_name_py"' in (path / "up.sql").read_text()
+    assert 'DROP INDEX "roundtrip_tag_name_py"' in (path / "down.sql").read_text()
+
+    code, out, err = validate(APP, CHANGE)
+
+    # ... and the validation runs them once, through the RunPython (a second CREATE INDEX fails).
+    assert code == 0, out + err
+    for step in result_of(path)["steps"]:
+        assert not any("roundtrip_tag_name_py" in s["sql"] for s in step["statements"])
+
+
+THIRD = "0003_change"
+
+
+@pytest.fixture
+def bundled_third(packages, bundle_root, records):
+    """0001, then ``parent`` as 0002, then ``operations`` as 0003; bundle 0003."""
+
+    def bundle(parent: list, operations: list) -> Path:
+        packages.create(
+            APP,
+            {
+                "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+                CHANGE: migration_source(APP, CHANGE, parent, [(APP, "0001_initial")]),
+                THIRD: migration_source(APP, THIRD, operations, [(APP, CHANGE)]),
+            },
+        )
+        call_command("bundlemigration", APP, THIRD, verbosity=0)
+        return bundle_root / APP / THIRD
+
+    return bundle
+
+
+def test_an_index_left_behind_under_a_constraint_name_fails_the_down_step(
+    bundled_third, vendor
+) -> None:
+    if vendor != "postgresql":
+        pytest.skip("SQLite's foreign keys have no name")
+    path = bundled_third(
+        [
+            migrations.RunSQL(
+                'ALTER TABLE "roundtrip_note" ADD CONSTRAINT "note_book_ref" '
+                'FOREIGN KEY ("book_id") REFERENCES "roundtrip_book" ("id")',
+                'ALTER TABLE "roundtrip_note" DROP CONSTRAINT "note_book_ref"',
+            )
+        ],
+        [
+            migrations.RunSQL(
+                'CREATE INDEX "note_book_ref" ON "roundtrip_note" ("text")',
+                migrations.RunSQL.noop,
+            )
+        ],
+    )
+
+    code, _, err = validate(APP, THIRD)
+
+    assert code == 1, err
+    assert result_of(path)["schema_diff"] == ["+ roundtrip_note: index note_book_ref (left behind)"]
+
+
+def test_a_constraint_restored_under_another_name_is_reported_not_failed(bundled_third) -> None:
+    """The parent's index has a name of its own; Django's rollback recreates it under the name
+    it generates. Same columns, same kind: reported as a name-only difference."""
+    path = bundled_third(
+        [
+            migrations.SeparateDatabaseAndState(
+                state_operations=[
+                    migrations.AddField(
+                        "book", "rank", models.IntegerField(null=True, db_index=True)
+                    )
+                ],
+                database_operations=[
+                    migrations.RunSQL(
+                        'ALTER TABLE "roundtrip_book" ADD COLUMN "rank" integer NULL'
+                    ),
+                    migrations.RunSQL(
+                        'CREATE INDEX "legacy_rank_idx" ON "roundtrip_book" ("rank")'
+                    ),
+                ],
+            )
+        ],
+        [migrations.AlterField("book", "rank", models.IntegerField(null=True))],
+    )
+
+    code, out, err = validate(APP, THIRD)
+
+    assert code == 0, out + err
+    result = result_of(path)
+    assert result["schema_diff"] == []
+    [renamed] = result["schema_renamed"]
+    assert renamed.startswith("= roundtrip_book: index legacy_rank_idx is now roundtrip_book_rank_")
+    down = next(s for s in result["steps"] if s["name"] == "down")
+    assert down["status"] == "passed" and "under another name" in down["detail"]
+    assert "legacy_rank_idx is now" in out  # printed, as a warning
+
+
+def test_checks_leave_out_a_column_the_migration_removes_later(bundled) -> None:
+    path = bundled(
+        [
+            migrations.AlterField("author", "email", models.CharField(max_length=100, default="-")),
+            migrations.AddField("book", "code", models.CharField(max_length=9, default="x")),
+            migrations.RemoveField("author", "email"),
+            migrations.RemoveField("book", "code"),
+        ]
+    )
+    checks = (path / "checks.sql").read_text()
+    assert '"email"' not in checks and '"code"' not in checks
+    assert "also before it, on the parent state's data (precheck)" in checks  # the header
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+
+
+def test_checks_follow_the_renames_of_later_operations(bundled) -> None:
+    path = bundled(
+        [
+            migrations.AddField("tag", "weight", models.IntegerField(default=0)),
+            migrations.AlterField("author", "email", models.CharField(max_length=100, default="-")),
+            migrations.RenameField("tag", "weight", "rank"),
+            migrations.RenameModel("Tag", "Label"),
+            migrations.RenameField("author", "email", "contact"),
+        ]
+    )
+    checks = (path / "checks.sql").read_text()
+    assert 'SELECT * FROM "roundtrip_label" WHERE "rank" IS NULL;' in checks
+    assert 'SELECT * FROM "roundtrip_author" WHERE "contact" IS NULL;' in checks
+    assert '"roundtrip_tag"' not in checks and '"email"' not in checks
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    after = [c for c in result_of(path)["checks"] if c["phase"] == "after up"]
+    assert len(after) == 2 and all(c["passed"] for c in after)
+
+
+@pytest.fixture
+def three_bundles(packages, bundle_root, records):
+    """0001, 0002 and 0003 of the app, each bundled."""
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            CHANGE: migration_source(
+                APP,
+                CHANGE,
+                [migrations.AddField("tag", "weight", models.IntegerField(null=True))],
+                [(APP, "0001_initial")],
+            ),
+            THIRD: migration_source(
+                APP, THIRD, [migrations.RemoveField("tag", "weight")], [(APP, CHANGE)]
+            ),
+        },
+    )
+    call_command("bundlemigration", APP, verbosity=0)
+    return bundle_root / APP
+
+
+def test_a_corrupt_bundle_fails_alone(three_bundles) -> None:
+    (three_bundles / CHANGE / "bundle.json").write_text('{"app_label": "roundtrip",,}')
+    data = json.loads((three_bundles / THIRD / "bundle.json").read_text())
+    del data["vendor"]
+    (three_bundles / THIRD / "bundle.json").write_text(json.dumps(data))
+
+    code, out, err = validate(APP)
+
+    assert code == 1
+    assert "roundtrip.0001_initial: passed" in out
+    assert f"roundtrip.{CHANGE}: FAILED (unreadable bundle)" in out
+    assert (
+        f"{three_bundles / CHANGE / 'bundle.json'} is not valid JSON (line 1, column 27: "
+        "Expecting property name enclosed in double quotes)." in err
+    )
+    assert (
+        f"{three_bundles / THIRD / 'bundle.json'} is not a valid bundle: it has no 'vendor'."
+        in (err)
+    )
+    assert f"manage.py bundlemigration roundtrip {THIRD}" in err
+    assert "Traceback" not in err
+
+
+def test_bundlemigration_writes_a_corrupt_bundle_again(three_bundles) -> None:
+    (three_bundles / CHANGE / "bundle.json").write_text("not json")
+    out = StringIO()
+
+    call_command("bundlemigration", APP, stdout=out, no_color=True)
+
+    assert "Every migration" not in out.getvalue()
+    assert f"{APP}/{CHANGE}" in out.getvalue()  # in the list of the bundles written
+    assert json.loads((three_bundles / CHANGE / "bundle.json").read_text())["vendor"]
+    assert validate(APP, CHANGE)[0] == 0
+
+
+IRREVERSIBLE_PYTHON = """
+from django.db import migrations, models
+
+
+def weigh(apps, schema_editor):
+    Tag = apps.get_model("roundtrip", "Tag")
+    Tag.objects.using(schema_editor.connection.alias).update(weight=1)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.AddField("tag", "weight", models.IntegerField(null=True)),
+        migrations.RunPython(weigh),
+    ]
+"""
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        pytest.param(
+            {
+                "operations": [
+                    migrations.AddField("tag", "weight", models.IntegerField(null=True)),
+                    migrations.RunSQL('UPDATE "roundtrip_tag" SET "weight" = 1'),
+                ]
+            },
+            "operation 2 (RunSQL): RunSQL has no reverse_sql",
+            id="RunSQL",
+        ),
+        pytest.param(
+            {"source": IRREVERSIBLE_PYTHON}, "RunPython has no reverse_code", id="RunPython"
+        ),
+    ],
+)
+def test_an_irreversible_bundle_skips_the_rollback_with_the_reason(bundled, kwargs, reason) -> None:
+    path = bundled(**kwargs)
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    result = result_of(path)
+    assert result["status"] == "passed" and result["schema_diff"] == []
+    steps = {s["name"]: s for s in result["steps"]}
+    assert steps["up"]["status"] == steps["checks"]["status"] == "passed"
+    assert steps["down"]["status"] == steps["redeploy"]["status"] == "skipped"
+    assert "the migration is irreversible" in steps["down"]["detail"]
+    assert reason in steps["down"]["detail"]
+    assert steps["down"]["statements"] == steps["redeploy"]["statements"] == []
+    assert "down       skip" in out
+
+
+NOOP_REVERSE = """
+from django.db import migrations
+
+
+def add_author(apps, schema_editor):
+    Author = apps.get_model("roundtrip", "Author")
+    Author.objects.using(schema_editor.connection.alias).create(id=1, name="first")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [migrations.RunPython(add_author, migrations.RunPython.noop)]
+"""
+
+
+def test_a_noop_reverse_failing_the_redeploy_says_it_is_the_migrations_own(bundled) -> None:
+    path = bundled(source=NOOP_REVERSE)
+
+    code, _, err = validate(APP, CHANGE)
+
+    assert code == 1
+    result = result_of(path)
+    steps = {s["name"]: s["status"] for s in result["steps"]}
+    assert steps["down"] == "passed" and steps["redeploy"] == "failed"
+    assert result["schema_diff"] == []  # the row left behind is data, not schema
+    assert "Operation 1 (Raw Python operation) failed: IntegrityError" in err
+    assert "Operation 1 (Raw Python operation) has a no-op reverse" in err
+    assert "fails the same way under manage.py migrate" in result["error"]

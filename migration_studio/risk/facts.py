@@ -120,8 +120,10 @@ def operation_facts(
     model_name = getattr(operation, "model_name_lower", None) or getattr(
         operation, "name_lower", None
     )
-    old_model_name = getattr(operation, "old_name_lower", None) or model_name
-    new_model_name = getattr(operation, "new_name_lower", None) or model_name
+    # RenameModel's old and new names are the model's; RenameField's are the field's.
+    renames_model = not hasattr(operation, "model_name")
+    old_model_name = (renames_model and getattr(operation, "old_name_lower", None)) or model_name
+    new_model_name = (renames_model and getattr(operation, "new_name_lower", None)) or model_name
     old_model = _model(before, app_label, old_model_name)
     new_model = _model(after, app_label, new_model_name)
     facts = OperationFacts(

@@ -12,7 +12,7 @@ from django.db.migrations.exceptions import AmbiguityError
 from django.db.migrations.loader import MigrationLoader
 
 from ... import conf
-from ...bundle import bundle_dir, ensure_writable, write_bundle
+from ...bundle import bundle_dir, bundle_problem, ensure_writable, write_bundle
 from ...capture import capture_migrations
 from ...graph import History, Node, ancestors, graph_order, migration_source
 from ...reporting import write_summaries
@@ -80,7 +80,8 @@ class Command(InterruptibleCommand, BaseCommand):
                 (history.unsquashed, history.replaced(app_label)),
             ]
             groups = [
-                (loader, [n for n in nodes if not (bundle_dir(root, *n) / "bundle.json").exists()])
+                # Missing bundles, and bundles whose bundle.json cannot be read.
+                (loader, [n for n in nodes if bundle_problem(bundle_dir(root, *n))])
                 for loader, nodes in groups
             ]
             groups = [(loader, nodes) for loader, nodes in groups if nodes]

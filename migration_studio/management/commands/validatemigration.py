@@ -24,6 +24,7 @@ from ...records import (
 from ...scratch import ScratchError, source_connection
 from ...validation import (
     PASSED,
+    SKIPPED,
     Step,
     ValidationEnvironmentError,
     Validator,
@@ -180,6 +181,15 @@ class Command(InterruptibleCommand, BaseCommand):
                 log=self._log_step,
                 history=self.history,
             )
+        except BundleError as error:
+            # An unreadable bundle fails alone: the other bundles are still validated.
+            self.stdout.write(self.style.ERROR(f"  {label}: FAILED (unreadable bundle)"))
+            self.stderr.write(
+                f"{error} Write it again with: manage.py bundlemigration {path.parent.name} "
+                f"{path.name}"
+            )
+            return False
+        try:
             result = validator.run()
         except (BundleError, ScratchError, CaptureError, ValidationEnvironmentError) as error:
             raise CommandError(str(error)) from None
@@ -201,7 +211,10 @@ class Command(InterruptibleCommand, BaseCommand):
     def _log_step(self, step: Step) -> None:
         if self.verbosity < 1:
             return
-        mark = self.style.SUCCESS("ok    ") if step.status == PASSED else self.style.ERROR("FAILED")
+        mark = {
+            PASSED: self.style.SUCCESS("ok    "),
+            SKIPPED: self.style.WARNING("skip  "),
+        }.get(step.status, self.style.ERROR("FAILED"))
         detail = step.detail.splitlines()[0] if step.detail else ""
         self.stdout.write(
             f"  {step.name:<10} {mark} {step.seconds * 1000:8.0f} ms  {detail}".rstrip()
@@ -213,3 +226,7 @@ class Command(InterruptibleCommand, BaseCommand):
                     f"      {run.seconds * 1000:7.1f} ms  {run.sql[:90]}"
                     + (f"  [{locks}]" if locks else "")
                 )
+        if step.status == PASSED:
+            # A passed step's further lines are warnings (a failed step's reason comes at the end).
+            for line in step.detail.splitlines()[1:]:
+                self.stdout.write(self.style.WARNING(f"    warning: {line}"))
