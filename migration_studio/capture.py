@@ -22,6 +22,7 @@ from django.db.migrations import Migration
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
+from django.db.transaction import TransactionManagementError
 
 from .bundle import Bundle, OperationSQL
 from .describe import describe_callable
@@ -274,12 +275,12 @@ class CaptureSession:
             try:
                 with connection.schema_editor(atomic=migration.atomic) as editor:
                     self.state = migration.apply(self.state, editor)
-            except DatabaseError as error:
+            except Exception as error:  # the migration's own code may raise anything
                 if self.in_place and _needs_commit(error):
                     raise NeedsCommits(str(error)) from error
                 raise CaptureError(
                     f"Migration {node[0]}.{node[1]} failed while building the parent state on "
-                    f"the scratch {connection.vendor} database: {_first_line(error)}"
+                    f"the scratch {connection.vendor} database: {_describe(error)}"
                 ) from error
             self.applied.add(node)
 
@@ -421,12 +422,14 @@ class CaptureSession:
     def _failing(self, migration: Migration, direction: str) -> Iterator[None]:
         try:
             yield
-        except DatabaseError as error:
+        except CaptureError:
+            raise
+        except Exception as error:  # the migration's own code may raise anything
             if self.in_place and _needs_commit(error):
                 raise NeedsCommits(str(error)) from error
             raise CaptureError(
                 f"Running {migration.app_label}.{migration.name} {direction} failed on the "
-                f"scratch {self.scratch.connection.vendor} database: {_first_line(error)}"
+                f"scratch {self.scratch.connection.vendor} database: {_describe(error)}"
             ) from error
 
 
@@ -454,9 +457,20 @@ def _transactional(migration: Migration, connection: Any, results: list[Operatio
     return not any("CONCURRENTLY" in s.upper().split() for s in statements)
 
 
-def _first_line(error: Exception) -> str:
+def _describe(error: BaseException) -> str:
+    """The first line of the error that started it all.
+
+    When a data step fails inside a migration's transaction, Django's schema editor goes on to
+    run its deferred statements (SQLite: a constraint check) and fails with "An error occurred in
+    the current transaction", hiding the real error: report the one it hides.
+    """
+    while isinstance(error, TransactionManagementError) and error.__context__ is not None:
+        error = error.__context__
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    first = text.splitlines()[0] if text else ""
+    if isinstance(error, DatabaseError):
+        return first or type(error).__name__
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def capture_migrations(

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import migrations
+from django.core.management.base import CommandError
+from django.db import migrations, models
 
 from migration_studio.bundle import load_bundle
 from migration_studio.detect import plan_new_migrations
@@ -159,6 +160,12 @@ def test_validation_follows_the_squash(project: Project) -> None:
     project.manage("bundlemigration", "library")
     result = project.manage("validatemigration", "library", SQUASH, check=False)
     assert "does not exist any more" not in result.stdout + result.stderr
+    # The seed step's reverse is a no-op: after the rollback its rows are still there, so applying
+    # the squash again fails; migrate does the same, and the result says so.
+    assert result.returncode == 1
+    assert "redeploy   FAILED" in result.stdout
+    assert "Operation 3 (Raw Python operation) has a no-op reverse" in result.stderr
+    assert "fails the same way under manage.py migrate" in result.stderr
     replaced = project.manage("validatemigration", "library", "0004_loan")
     assert "library.0004_loan: passed" in replaced.stdout
 
@@ -223,3 +230,46 @@ def test_an_enum_value_added_by_one_migration_and_used_by_the_next(
         assert sorted(p.name for p in (bundle_root / app).iterdir()) == list(files)
     up = (bundle_root / app / "0003_step" / "up.sql").read_text()
     assert "DEFAULT 'happy'" in up
+
+
+def broken_data_step(apps, schema_editor):
+    raise ValueError("the data step has a bug")
+
+
+def null_into_not_null(apps, schema_editor):
+    apps.get_model("roundtrip", "Author").objects.create(name=None)
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        (broken_data_step, "ValueError: the data step has a bug"),
+        # On SQLite Django's schema editor fails next with "An error occurred in the current
+        # transaction": the error reported is the one it hides.
+        (null_into_not_null, "NOT NULL constraint failed"),
+    ],
+    ids=["python-error", "database-error"],
+)
+def test_a_failing_data_step_is_one_clear_error(packages, bundle_root, step, expected, vendor):
+    from .test_round_trip import APP, base_operations
+
+    if vendor == "postgresql" and step is null_into_not_null:
+        expected = 'null value in column "name"'
+    change = [
+        migrations.AddField("book", "subtitle", models.CharField(max_length=50, db_index=True)),
+        migrations.RunPython(step, migrations.RunPython.noop),
+    ]
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            "0002_change": migration_source(APP, "0002_change", change, [(APP, "0001_initial")]),
+        },
+    )
+    with pytest.raises(CommandError) as failure:
+        call_command("bundlemigration", APP, "0002", verbosity=0)
+    message = str(failure.value)
+    assert message.startswith(f"Running {APP}.0002_change forwards failed on the scratch")
+    assert expected in message
+    assert "current transaction" not in message
+    assert not (bundle_root / APP / "0002_change").exists()
