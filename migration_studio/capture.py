@@ -28,10 +28,10 @@ from .bundle import Bundle, OperationSQL
 from .describe import describe_callable
 from .graph import (
     Node,
+    applied_before,
     context_key,
-    graph_order,
     manifest,
-    parents,
+    migrate_order,
     resolve_dependency,
     state_key,
 )
@@ -61,6 +61,14 @@ def _needs_commit(error: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return False
+
+
+class NeedsMigrateOrder(CaptureError):
+    """A migration's model state could not be built from its dependencies alone: its history
+    leaves a dependency undeclared (an app took a model over from another, and a third app's
+    migration still points at the old one), which works under ``migrate`` only because of the
+    order in which it applies the whole graph. The run must apply, before each migration, every
+    migration ``migrate`` applies before it."""
 
 
 class StatementRecorder:
@@ -173,10 +181,17 @@ class CaptureSession:
         base_state: ProjectState | None = None,
         sources: dict[Node, bytes] | None = None,
         in_place: bool = False,
+        needed: Iterable[Node] = (),
+        everything_before: bool = False,
     ) -> None:
         self.scratch = scratch
         self.loader = loader
         self.base: set[Node] = set(base)
+        #: What the captures of this session need in all (see graph.applied_before).
+        self.needed: set[Node] = set(needed)
+        #: Apply every migration ``migrate`` applies before the captured one, not only the ones
+        #: it needs (slower: for histories with undeclared dependencies).
+        self.everything_before = everything_before
         self.applied: set[Node] = set()
         self.sources = sources or {}
         self.in_place = in_place and scratch.vendor.supports_in_place
@@ -186,7 +201,6 @@ class CaptureSession:
         #: How the starting state was obtained, for the user (verbosity 2).
         self.origin = ""
         self._activation = ExitStack()
-        self._order: list[Node] | None = None
 
     # -- building the starting state ----------------------------------------------------------
 
@@ -266,7 +280,7 @@ class CaptureSession:
         needed -= self.applied
         # In the order a full ``migrate`` applies them: where a history leaves a dependency
         # undeclared, another valid order can fail (a model another app took over, not there yet).
-        plan = [node for node in self._migrate_order() if node in needed] if needed else []
+        plan = [node for node in migrate_order(self.loader) if node in needed] if needed else []
         connection = self.scratch.connection
         if plan:
             self._render()
@@ -278,16 +292,14 @@ class CaptureSession:
             except Exception as error:  # the migration's own code may raise anything
                 if self.in_place and _needs_commit(error):
                     raise NeedsCommits(str(error)) from error
-                raise CaptureError(
+                message = (
                     f"Migration {node[0]}.{node[1]} failed while building the parent state on "
                     f"the scratch {connection.vendor} database: {_describe(error)}"
-                ) from error
+                )
+                if _state_error(error) and not self.everything_before:
+                    raise NeedsMigrateOrder(message) from error
+                raise CaptureError(message) from error
             self.applied.add(node)
-
-    def _migrate_order(self) -> list[Node]:
-        if self._order is None:
-            self._order = graph_order(self.loader)
-        return self._order
 
     # -- capturing -----------------------------------------------------------------------------
 
@@ -298,7 +310,12 @@ class CaptureSession:
             self.state.apps  # noqa: B018
 
     def capture(self, migration: Migration) -> Bundle:
-        self._apply_plan(parents(self.loader, (migration.app_label, migration.name)))
+        node = (migration.app_label, migration.name)
+        if self.everything_before:
+            order = migrate_order(self.loader)
+            self._apply_plan(order[: order.index(node)])
+        else:
+            self._apply_plan(applied_before(self.loader, node, self.needed | self.base))
         return self._capture(migration)
 
     def _capture(self, migration: Migration) -> Bundle:
@@ -427,10 +444,13 @@ class CaptureSession:
         except Exception as error:  # the migration's own code may raise anything
             if self.in_place and _needs_commit(error):
                 raise NeedsCommits(str(error)) from error
-            raise CaptureError(
+            message = (
                 f"Running {migration.app_label}.{migration.name} {direction} failed on the "
                 f"scratch {self.scratch.connection.vendor} database: {_describe(error)}"
-            ) from error
+            )
+            if _state_error(error) and not self.everything_before:
+                raise NeedsMigrateOrder(message) from error
+            raise CaptureError(message) from error
 
 
 @contextmanager
@@ -455,6 +475,12 @@ def _transactional(migration: Migration, connection: Any, results: list[Operatio
         return False
     statements = (s for r in results for s in r.all_forward_sql + r.all_reverse_sql)
     return not any("CONCURRENTLY" in s.upper().split() for s in statements)
+
+
+def _state_error(error: BaseException) -> bool:
+    """Whether ``error`` may come from a model state built without what ``migrate`` applies
+    first: a model or relation that cannot be resolved (not the database's doing)."""
+    return isinstance(error, (LookupError, ValueError)) and not isinstance(error, DatabaseError)
 
 
 def _describe(error: BaseException) -> str:
@@ -488,26 +514,35 @@ def capture_migrations(
     base = set(base)
     to_run = {(m.app_label, m.name) for m in migrations}
     for node in list(to_run):
-        for parent in parents(loader, node):
-            to_run.update(loader.graph.forwards_plan(parent))
+        to_run.update(loader.graph.forwards_plan(node))
     in_place = all(loader.graph.nodes[node].atomic for node in to_run - base)
-    try:
-        with (
-            ScratchDatabase(alias, use_cache=use_cache) as scratch,
-            CaptureSession(
-                scratch, loader, base, base_state=base_state, sources=sources, in_place=in_place
-            ) as session,
-        ):
+    everything_before = False
+    while True:
+        try:
+            with (
+                ScratchDatabase(alias, use_cache=use_cache) as scratch,
+                CaptureSession(
+                    scratch,
+                    loader,
+                    base,
+                    base_state=base_state,
+                    sources=sources,
+                    in_place=in_place,
+                    needed=to_run,
+                    everything_before=everything_before,
+                ) as session,
+            ):
+                if log:
+                    log(f"Scratch database: {session.origin}.")
+                return [session.capture(migration) for migration in migrations]
+        except NeedsCommits:
+            # On a copy each migration commits, as under ``migrate``.
+            in_place = False
             if log:
-                log(f"Scratch database: {session.origin}.")
-            return [session.capture(migration) for migration in migrations]
-    except NeedsCommits:
-        if log:
-            log("A migration needs what an earlier one committed; capturing on a copy instead.")
-    # On a copy each migration commits, as under ``migrate``. The state is rebuilt from the graph:
-    # the first attempt may have moved ``base_state`` on.
-    with (
-        ScratchDatabase(alias, use_cache=use_cache) as scratch,
-        CaptureSession(scratch, loader, base, sources=sources) as session,
-    ):
-        return [session.capture(migration) for migration in migrations]
+                log("A migration needs what an earlier one committed; capturing on a copy.")
+        except NeedsMigrateOrder as why:
+            everything_before = True
+            if log:
+                log(f"{why}; capturing with every migration migrate applies before each one.")
+        # The state is rebuilt from the graph: the attempt may have moved ``base_state`` on.
+        base_state = None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import django
 from django.conf import settings
@@ -35,11 +37,17 @@ class History:
 
     @property
     def unsquashed(self) -> MigrationLoader:
-        """Every migration on disk, squashed migrations beside the ones they replace."""
+        """The graph of a database with part of a squash applied: the replaced migrations."""
         if self._unsquashed is None:
-            self._unsquashed = MigrationLoader(
-                None, ignore_no_migrations=True, replace_migrations=False
-            )
+            loader = MigrationLoader(None, ignore_no_migrations=True, replace_migrations=False)
+            # As Django does when a squash is partly applied: the squashed migration leaves the
+            # graph, and what depended on it depends on the last migration it replaces.
+            # A migration that "replaces" files long deleted (a renamed migration) stays.
+            for key, squash in self.squashed.replacements.items():
+                on_disk = all(tuple(node) in loader.disk_migrations for node in squash.replaces)
+                if key in loader.graph.nodes and on_disk:
+                    loader.graph.remove_replacement_node(key, squash.replaces)
+            self._unsquashed = loader
         return self._unsquashed
 
     @property
@@ -119,14 +127,36 @@ def graph_order(loader: MigrationLoader) -> list[Node]:
     return list(order)
 
 
-def parents(loader: MigrationLoader, node: Node) -> list[Node]:
-    """The migrations ``node`` directly depends on."""
-    return sorted(parent.key for parent in loader.graph.node_map[node].parents)
+_orders: weakref.WeakKeyDictionary[Any, tuple[int, list[Node]]] = weakref.WeakKeyDictionary()
+
+
+def migrate_order(loader: MigrationLoader) -> list[Node]:
+    """:func:`graph_order`, computed once per graph (and again when migrations are added)."""
+    known = _orders.get(loader.graph)
+    if known is None or known[0] != len(loader.graph.nodes):
+        known = (len(loader.graph.nodes), graph_order(loader))
+        _orders[loader.graph] = known
+    return known[1]
 
 
 def ancestors(loader: MigrationLoader, node: Node) -> set[Node]:
     """Every migration that must be applied before ``node`` (not ``node`` itself)."""
     return set(loader.graph.forwards_plan(node)) - {node}
+
+
+def applied_before(loader: MigrationLoader, node: Node, among: Iterable[Node]) -> set[Node]:
+    """What must be applied when ``node`` runs: its dependencies, and the migrations of ``among``
+    that a full ``migrate`` applies before it.
+
+    ``among`` is what a run needs in all (the dependencies of every migration it captures).
+    Applying those in ``migrate``'s order, and not only each migration's own dependencies, is what
+    makes histories with an undeclared dependency work, as they do under ``migrate`` (an app that
+    took a model over from another, while a third app's migration still points at the old one).
+    """
+    order = migrate_order(loader)
+    position = order.index(node)
+    among = set(among)
+    return ancestors(loader, node) | {n for n in order[:position] if n in among}
 
 
 def manifest(

@@ -292,3 +292,77 @@ def test_a_failing_data_step_is_one_clear_error(packages, bundle_root, step, exp
     assert expected in message
     assert "current transaction" not in message
     assert not (bundle_root / APP / "0002_change").exists()
+
+
+def count_items(apps, schema_editor):
+    apps.get_model("roundtrip", "Item").objects.count()
+
+
+def test_a_history_with_an_undeclared_dependency_is_captured_as_migrate_applies_it(
+    packages, bundle_root
+) -> None:
+    """A model moves from shop to roundtrip (state only, as apps that split do); a later shop
+    migration depends on neither the move nor anything after it, yet its data step renders every
+    model. Built from its dependencies alone, its state points at a model that is gone; ``migrate``
+    works because it applies roundtrip's move first, in the order of the whole graph."""
+    kind = [
+        ("id", models.BigAutoField(primary_key=True)),
+        ("name", models.CharField(max_length=20)),
+    ]
+    shop = {
+        "0001_kind": migration_source(
+            "shop", "0001_kind", [migrations.CreateModel("Kind", kind)], []
+        ),
+        "0002_give_kind_away": migration_source(
+            "shop",
+            "0002_give_kind_away",
+            [
+                migrations.SeparateDatabaseAndState(
+                    state_operations=[migrations.DeleteModel("Kind")]
+                )
+            ],
+            [("shop", "0001_kind")],
+        ),
+        "0003_count": migration_source(
+            "shop",
+            "0003_count",
+            [migrations.RunPython(count_items, migrations.RunPython.noop)],
+            [("shop", "0002_give_kind_away"), ("roundtrip", "0001_item")],
+        ),
+    }
+    item = [
+        ("id", models.BigAutoField(primary_key=True)),
+        ("kind", models.ForeignKey("shop.kind", on_delete=models.CASCADE)),
+    ]
+    roundtrip = {
+        "0001_item": migration_source(
+            "roundtrip",
+            "0001_item",
+            [migrations.CreateModel("Item", item)],
+            [("shop", "0001_kind")],
+        ),
+        "0002_take_kind": migration_source(
+            "roundtrip",
+            "0002_take_kind",
+            [
+                migrations.SeparateDatabaseAndState(
+                    state_operations=[
+                        migrations.CreateModel("Kind", kind, options={"db_table": "shop_kind"}),
+                        migrations.AlterField(
+                            "item",
+                            "kind",
+                            models.ForeignKey("roundtrip.kind", on_delete=models.CASCADE),
+                        ),
+                    ]
+                )
+            ],
+            [("roundtrip", "0001_item"), ("shop", "0001_kind")],
+        ),
+    }
+    packages.create("shop", shop)
+    packages.create("roundtrip", roundtrip)
+    call_command("bundlemigration", "shop", verbosity=0)
+    assert sorted(p.name for p in (bundle_root / "shop").iterdir()) == sorted(shop)
+    shutil.rmtree(bundle_root)
+    call_command("bundlemigration", "shop", "0003", verbosity=0)
+    assert (bundle_root / "shop" / "0003_count" / "bundle.json").exists()
