@@ -60,6 +60,7 @@ CATEGORIES = {
     "checks": "validation step failed: checks after up.sql",
     "down": "validation step failed: down.sql or schema compared with the parent",
     "redeploy": "validation step failed: up.sql again after down.sql",
+    "irreversible": "down.sql of an irreversible migration (migrate cannot go back either)",
     "django-names": "Django's own: down.sql restores constraints under other names (names only)",
     "django-noop-rows": "Django's own: rows a RunPython inserted survive its no-op reverse",
 }
@@ -292,22 +293,34 @@ def run_app(
     if bundled.returncode != 0:
         result.failures.append(_command_failure(app, "bundle", bundled, "capture"))
     if fallback and bundled.returncode != 0:
-        for name in info["nodes"]:
-            if (root / app / name / "bundle.json").exists():
-                continue
-            one = runner.manage("bundlemigration", app, name, "-v", "0")
-            if one.returncode == 0:
-                result.bundled_one_by_one += 1
-            else:
-                failure = _command_failure(app, "bundle-one", one, "capture-one")
-                failure.migration = name
-                result.failures.append(failure)
+        _bundle_one_by_one(runner, root, app, info, result)
     if _bundles(root, app):
         _validate_app(runner, root, app, info, result)
     # Every migration is validated, failed, or not validated (including those without a bundle).
     result.not_validated = result.migrations - result.validated - result.failed
     result.seconds = time.monotonic() - started
     return result
+
+
+def _bundle_one_by_one(
+    runner: Runner, root: Path, app: str, info: dict[str, Any], result: AppResult
+) -> None:
+    """Bundle each migration the one-app run left without a bundle in its own run."""
+    whole = result.failures[-1]
+    for index, name in enumerate(info["nodes"]):
+        if (root / app / name / "bundle.json").exists():
+            continue
+        one = runner.manage("bundlemigration", app, name, "-v", "0")
+        if one.returncode == 0:
+            result.bundled_one_by_one += 1
+            continue
+        failure = _command_failure(app, "bundle-one", one, "capture-one")
+        if index == 0 and failure.error == whole.error and whole.migration is None:
+            # The first migration alone fails the same way: not one migration's problem.
+            whole.error += " (the first migration alone fails the same way; not tried one by one)"
+            return
+        failure.migration = name
+        result.failures.append(failure)
 
 
 def _bundles(root: Path, app: str) -> list[Path]:
@@ -375,22 +388,42 @@ def _validate_app(
             continue
         result.failed += 1
         ops = info["operations"].get(path.name, {})
-        result.failures.append(_validation_failure(app, path.name, data, ops))
+        bundle = json.loads((path / "bundle.json").read_text())
+        result.failures.append(
+            _validation_failure(app, path.name, data, ops, bundle.get("reversible", True))
+        )
 
 
-def _validation_failure(app: str, name: str, data: dict[str, Any], ops: dict[str, bool]) -> Failure:
+def _validation_failure(
+    app: str, name: str, data: dict[str, Any], ops: dict[str, bool], reversible: bool
+) -> Failure:
     failed = [s for s in data.get("steps", []) if s.get("status") != "passed"]
     step = failed[0]["name"] if failed else "validate"
-    lines = [line.strip() for line in (data.get("error") or "").splitlines() if line.strip()]
-    error = lines[0] if lines else ""
+    error = _error_line(data.get("error") or "")
     diff = data.get("schema_diff") or []
     if step == "down" and diff:
         error = f"{error} {diff[0]}" + (f" (+{len(diff) - 1} more)" if len(diff) > 1 else "")
-        if _names_only(diff):
+        if not reversible:
+            step = "irreversible"
+        elif _names_only(diff):
             step = "django-names"
     elif step == "redeploy" and ops.get("noop_reverse") and INTEGRITY.search(error):
         step = "django-noop-rows"
     return Failure(app, name, "validate", step if step in CATEGORIES else "validate-error", error)
+
+
+def _error_line(error: str) -> str:
+    """One line: the database's own message first, then the start of the failed statement."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    said = next((line for line in lines if re.match(r"\w+ said: ", line)), None)
+    if lines[0].startswith("This statement failed:") and said:
+        statement = lines[0][len("This statement failed:") :].strip()
+        if len(statement) > 80:
+            statement = statement[:77] + "..."
+        return f"{said} (statement: {statement})"
+    return lines[0]
 
 
 def _names_only(diff: list[str]) -> bool:
@@ -456,6 +489,11 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"- migration_studio: {report['checkout']}",
         f"- {report['server']}; Django {report['django']}; Python {report['python']}",
+        *(
+            [f"- left out of INSTALLED_APPS: {', '.join(report['left_out'])}"]
+            if report["left_out"]
+            else []
+        ),
         f"- timeout per command {report['timeout']:.0f}s; --jobs {report['jobs']}; "
         f"{report['seconds'] / 60:.1f} min in all",
         "",
@@ -507,6 +545,7 @@ def markdown(report: dict[str, Any]) -> str:
                         c.get("down_client") and f"down.sql: {c['down_client']}",
                         *(c.get("up_diff") or [])[:3],
                         *(c.get("down_diff") or [])[:3],
+                        c.get("down_skipped"),
                         c.get("run_python") and "has RunPython",
                     ],
                 )
@@ -515,7 +554,7 @@ def markdown(report: dict[str, Any]) -> str:
             down = (
                 "error"
                 if "error" in c
-                else {True: "same", False: "DIFFERENT", None: "n/a (merge)"}[c["down_same"]]
+                else {True: "same", False: "DIFFERENT", None: "n/a"}[c["down_same"]]
             )
             out.append(f"| {c['app']}.{c['migration']} | {up} | {down} | {notes} |")
         out.append("")
@@ -547,6 +586,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"PostgreSQL server to create the run's databases on (default {DEFAULT_SERVER}).",
     )
     parser.add_argument("--apps", help="Comma-separated app labels (default: every one).")
+    parser.add_argument(
+        "--leave-out",
+        default="",
+        metavar="APPS",
+        help="Comma-separated INSTALLED_APPS entries to leave out of the project "
+        "(e.g. django.contrib.postgres).",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="Apps run at once (default 1).")
     parser.add_argument(
         "--timeout", type=float, default=300, help="Seconds per manage.py command (default 300)."
@@ -604,6 +650,7 @@ def main(argv: list[str] | None = None) -> int:
             "CORPUS_CACHE_DIR": str(work / "cache"),
             "TMPDIR": str(work / "tmp"),  # SQLite scratch databases go here
             "PYTHONWARNINGS": "ignore",
+            "CORPUS_LEAVE_OUT": args.leave_out,
         }
         runner = Runner(python, env, args.timeout, args.verbose)
         migrated = runner.manage("migrate", "migration_studio", "-v", "0")
@@ -721,6 +768,7 @@ def _report(
         "timeout": args.timeout,
         "jobs": args.jobs,
         "fallback": args.fallback,
+        "left_out": [a for a in args.leave_out.split(",") if a],
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "totals": totals,
         "apps": apps,

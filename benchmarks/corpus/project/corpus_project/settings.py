@@ -166,15 +166,21 @@ POSTGRESQL_ONLY = [
     "pghistory",
 ]
 
+# CORPUS_LEAVE_OUT: comma-separated entries of INSTALLED_APPS to leave out (run.py --leave-out).
+LEAVE_OUT = {name.strip() for name in os.environ.get("CORPUS_LEAVE_OUT", "").split(",")}
 INSTALLED_APPS = [
-    *DJANGO_CONTRIB,
-    *(POSTGRESQL_ONLY if POSTGRESQL else []),
-    *WAGTAIL,
-    *OSCAR,
-    *CMS,
-    *OTHERS,
-    "migration_studio",
-    "corpus_tools",
+    app
+    for app in [
+        *DJANGO_CONTRIB,
+        *(POSTGRESQL_ONLY if POSTGRESQL else []),
+        *WAGTAIL,
+        *OSCAR,
+        *CMS,
+        *OTHERS,
+        "migration_studio",
+        "corpus_tools",
+    ]
+    if app not in LEAVE_OUT
 ]
 
 MIDDLEWARE = [

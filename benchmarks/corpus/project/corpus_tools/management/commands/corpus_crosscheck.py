@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from django.db.migrations.exceptions import IrreversibleError
 from django.db.migrations.executor import MigrationExecutor
 
 from migration_studio.schema import diff, snapshot
@@ -58,12 +59,16 @@ class Command(BaseCommand):
         MigrationExecutor(migrate).migrate([node])
         up_migrate = snapshot(migrate)
         own = [p for p in parents if p[0] == node[0]]
-        if len(own) <= 1:
-            MigrationExecutor(migrate).migrate([own[0] if own else (node[0], None)])
-            down_migrate = snapshot(migrate)
-            result["down_diff"] = diff(down_migrate, down_sql)
+        result["down_diff"] = None
+        if len(own) > 1:
+            result["down_skipped"] = "a merge migration: no single state to go back to"
         else:
-            result["down_diff"] = None  # a merge migration: no single state to go back to
+            try:
+                MigrationExecutor(migrate).migrate([own[0] if own else (node[0], None)])
+            except IrreversibleError as error:
+                result["down_skipped"] = f"irreversible: {error}"
+            else:
+                result["down_diff"] = diff(snapshot(migrate), down_sql)
         result["up_diff"] = diff(up_migrate, up_sql)
         result["down_vs_parent"] = diff(parent, down_sql)
         sql.close()
