@@ -188,7 +188,15 @@ def ensure_venv(venv: Path, python: str, checkout: Path, work: Path) -> Path:
             shutil.copy2(path, source / name)
     if not (source / "migration_studio").is_dir():
         raise SystemExit(f"{checkout} is not a migration_studio checkout.")
-    subprocess.run([*pip, "--no-deps", "--force-reinstall", str(source)], check=True)
+    # Reinstalled only when the files changed (a run in progress keeps its installation).
+    installed = venv / ".corpus-migration-studio"
+    content = hashlib.sha256()
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        content.update(str(path.relative_to(source)).encode() + b"\0" + path.read_bytes())
+    if not installed.exists() or installed.read_text() != content.hexdigest():
+        print(f"Installing migration_studio from {checkout}", flush=True)
+        subprocess.run([*pip, "--no-deps", "--force-reinstall", str(source)], check=True)
+        installed.write_text(content.hexdigest())
     return bin_python
 
 
@@ -202,8 +210,13 @@ def describe_checkout(checkout: Path) -> str:
         return done.stdout.strip()
 
     commit = git("log", "-1", "--format=%h (%cs)") or "not a git checkout"
+    package = git("log", "-1", "--format=%h (%cs)", "--", "migration_studio")
     dirty = git("status", "--porcelain", "--", "migration_studio")
-    return f"commit {commit}" + (" + uncommitted changes" if dirty else "")
+    return (
+        f"commit {commit}"
+        + (f", migration_studio/ last changed in {package}" if package else "")
+        + (" + uncommitted changes" if dirty else "")
+    )
 
 
 class Databases:
