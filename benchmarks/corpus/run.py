@@ -61,6 +61,7 @@ CATEGORIES = {
     "down": "validation step failed: down.sql or schema compared with the parent",
     "redeploy": "validation step failed: up.sql again after down.sql",
     "irreversible": "down.sql of an irreversible migration (migrate cannot go back either)",
+    "django-down": "Django's own: migrate backwards leaves the same schema as down.sql",
     "django-names": "Django's own: down.sql restores constraints under other names (names only)",
     "django-noop-rows": "Django's own: rows a RunPython inserted survive its no-op reverse",
 }
@@ -486,6 +487,26 @@ def crosscheck(
     return results
 
 
+def _crosscheck_down_failures(
+    runner: Runner, databases: Databases, root: Path, results: list[AppResult]
+) -> None:
+    """Is a schema left different by down.sql also what migrate backwards leaves? Then Django's."""
+    failures = [f for r in results for f in r.failures if f.category in ("down", "django-names")]
+    if not failures:
+        return
+    print(f"Crosscheck of the {len(failures)} down failures with migrate backwards", flush=True)
+    entries = crosscheck(runner, databases, root, [(f.app, f.migration or "") for f in failures])
+    for failure, entry in zip(failures, entries, strict=True):
+        if entry.get("down_same"):
+            if failure.category != "django-names":
+                failure.category = "django-down"
+            failure.error += " [migrate backwards: the same schema]"
+        elif entry.get("down_same") is False:
+            failure.category = "down"  # a difference migrate does not make, names or not
+            first = (entry.get("down_diff") or [entry.get("down_client")])[0]
+            failure.error += f" [migrate backwards differs: {first}]"
+
+
 def _crosscheck_word(entry: dict[str, Any]) -> str:
     if "error" in entry:
         return f"error: {entry['error']}"
@@ -636,6 +657,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=7, help="Seed of the crosscheck sample.")
     parser.add_argument(
+        "--no-down-crosscheck",
+        action="store_true",
+        help="Do not compare the bundles that failed the down step with migrate backwards.",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="Keep the work directory (bundles, databases)."
     )
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -715,6 +741,8 @@ def main(argv: list[str] | None = None) -> int:
                 entry["run_python"] = inventory[entry["app"]]["operations"][entry["migration"]][
                     "run_python"
                 ]
+        if not args.no_down_crosscheck:
+            _crosscheck_down_failures(runner, databases, root, results)
         report = _report(args, vendor, about, results, checked)
         report["seconds"] = time.monotonic() - started
         text = markdown(report)

@@ -1,9 +1,10 @@
 """Compare a bundle's up.sql and down.sql with what ``migrate`` does to the same database state.
 
-Two databases are brought to the migration's parent state (the second is a copy of the first):
-on one, ``up.sql`` then ``down.sql`` run through the database's own client (``psql`` or
-``sqlite3``); on the other, Django's migration executor applies the migration, then unapplies
-it. The schemas after each half must be the same. Prints one JSON object.
+The default database is brought to the migration's parent state and copied to the
+``crosscheck`` database. On the copy, ``up.sql`` then ``down.sql`` run through the database's own
+client (``psql`` or ``sqlite3``); on the default database, Django's migration executor applies the
+migration, then unapplies it (there, RunPython code that queries the default database sees its
+own tables). The schemas after each half must be the same. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from migration_studio.schema import diff, snapshot
 
-#: The alias of the database that ``migrate`` works on (the settings add it from the environment).
-MIGRATE_ALIAS = "crosscheck"
+#: The alias of the database the SQL files run on (the settings add it from the environment).
+SQL_ALIAS = "crosscheck"
 
 
 class Command(BaseCommand):
@@ -35,19 +36,19 @@ class Command(BaseCommand):
         parser.add_argument("bundle", help="The bundle directory (up.sql, down.sql).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if MIGRATE_ALIAS not in connections.settings:
-            raise CommandError("Set CORPUS_CROSSCHECK_URL to the database migrate works on.")
+        if SQL_ALIAS not in connections.settings:
+            raise CommandError("Set CORPUS_CROSSCHECK_URL to the database the SQL files run on.")
         node = (options["app_label"], options["migration_name"])
         bundle = Path(options["bundle"])
-        sql, migrate = connections["default"], connections[MIGRATE_ALIAS]
-        executor = MigrationExecutor(sql)
+        migrate, sql = connections["default"], connections[SQL_ALIAS]
+        executor = MigrationExecutor(migrate)
         if node not in executor.loader.graph.nodes:
             raise CommandError(f"{node[0]}.{node[1]} is not in the migration graph.")
         parents = sorted(p.key for p in executor.loader.graph.node_map[node].parents)
         if parents:
             executor.migrate(parents)
-        sql.close()
-        _clone(sql.settings_dict, migrate.settings_dict)
+        migrate.close()
+        _clone(migrate.settings_dict, sql.settings_dict)
         result: dict[str, Any] = {"parents": [".".join(p) for p in parents]}
 
         parent = snapshot(sql)
@@ -81,7 +82,7 @@ def _clone(source: dict[str, Any], target: dict[str, Any]) -> None:
     if source["ENGINE"].endswith("sqlite3"):
         shutil.copyfile(source["NAME"], target["NAME"])
         return
-    connection = connections[MIGRATE_ALIAS]
+    connection = connections[SQL_ALIAS]
     with connection._nodb_cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{target["NAME"]}"')
         cursor.execute(f'CREATE DATABASE "{target["NAME"]}" TEMPLATE "{source["NAME"]}"')
