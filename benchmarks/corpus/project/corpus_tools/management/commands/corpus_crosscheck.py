@@ -47,6 +47,9 @@ class Command(BaseCommand):
         parents = sorted(p.key for p in executor.loader.graph.node_map[node].parents)
         if parents:
             executor.migrate(parents)
+        # Both sides have the bookkeeping table before the comparison starts (a first migration
+        # without dependencies has no parent state to create it).
+        executor.recorder.ensure_schema()
         migrate.close()
         _clone(migrate.settings_dict, sql.settings_dict)
         result: dict[str, Any] = {"parents": [".".join(p) for p in parents]}
