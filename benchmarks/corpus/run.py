@@ -60,7 +60,7 @@ CATEGORIES = {
     "checks": "validation step failed: checks after up.sql",
     "down": "validation step failed: down.sql or schema compared with the parent",
     "redeploy": "validation step failed: up.sql again after down.sql",
-    "irreversible": "down.sql of an irreversible migration (migrate cannot go back either)",
+    "irreversible": "down or redeploy of an irreversible migration (migrate cannot go back either)",
     "django-down": "Django's own: migrate backwards leaves the same schema as down.sql",
     "django-names": "Django's own: down.sql restores constraints under other names (names only)",
     "django-noop-rows": "Django's own: rows a RunPython inserted survive its no-op reverse",
@@ -117,6 +117,14 @@ class Command:
         return lines[-1] if lines else f"exit status {self.returncode}"
 
 
+class Interrupted(Exception):
+    """The run was interrupted (Ctrl-C or SIGTERM)."""
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 # -- the environment ----------------------------------------------------------------------------
 
 
@@ -129,11 +137,29 @@ class Runner:
         self.timeout = timeout
         self.verbose = verbose
         self.pids: set[int] = set()
+        self.running: set[subprocess.Popen[str]] = set()
+        self.stopped = False
         self.lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Refuse new commands; SIGTERM the running ones (migration_studio cleans up on it)."""
+        with self.lock:
+            self.stopped = True
+            running = list(self.running)
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        for process in running:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
     def manage(self, *args: str, env: dict[str, str] | None = None) -> Command:
         command = [str(self.python), "manage.py", *args]
         started = time.monotonic()
+        if self.stopped:
+            raise Interrupted
         process = subprocess.Popen(
             command,
             cwd=PROJECT,
@@ -145,6 +171,7 @@ class Runner:
         )
         with self.lock:
             self.pids.add(process.pid)
+            self.running.add(process)
         try:
             stdout, stderr = process.communicate(timeout=self.timeout)
             returncode: int | None = process.returncode
@@ -157,6 +184,11 @@ class Runner:
                 process.kill()
                 stdout, stderr = process.communicate()
             returncode = None
+        finally:
+            with self.lock:
+                self.running.discard(process)
+        if self.stopped:
+            raise Interrupted
         done = Command(returncode, stdout, stderr, time.monotonic() - started)
         if self.verbose:
             status = "timeout" if returncode is None else f"exit {returncode}"
@@ -417,10 +449,10 @@ def _validation_failure(
     diff = data.get("schema_diff") or []
     if step == "down" and diff:
         error = f"{error} {diff[0]}" + (f" (+{len(diff) - 1} more)" if len(diff) > 1 else "")
-        if not reversible:
-            step = "irreversible"
-        elif _names_only(diff):
-            step = "django-names"
+    if step in ("down", "redeploy") and not reversible:
+        step = "irreversible"
+    elif step == "down" and diff and _names_only(diff):
+        step = "django-names"
     elif step == "redeploy" and ops.get("noop_reverse") and INTEGRITY.search(error):
         step = "django-noop-rows"
     return Failure(app, name, "validate", step if step in CATEGORIES else "validate-error", error)
@@ -673,6 +705,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="ms_corpus_"))
     vendor = "sqlite" if args.database == "sqlite" else "postgresql"
@@ -712,11 +745,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         root = work / "bundles"
         results: list[AppResult] = []
-        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {
-                pool.submit(run_app, runner, root, app, info, args.fallback): app
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
+        try:
+            futures = [
+                pool.submit(run_app, runner, root, app, info, args.fallback)
                 for app, info in inventory.items()
-            }
+            ]
             for future in concurrent.futures.as_completed(futures):
                 result = future.result()
                 results.append(result)
@@ -727,6 +761,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"{result.seconds:6.1f}s",
                     flush=True,
                 )
+        finally:
+            # On Ctrl-C or SIGTERM: no new command, the running ones stopped.
+            pool.shutdown(wait=False, cancel_futures=True)
+            runner.stop()
+            pool.shutdown(wait=True)
         order = list(inventory)
         results.sort(key=lambda r: order.index(r.app))
         checked: list[dict[str, Any]] = []
@@ -753,10 +792,12 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(text)
         return 0
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print("Interrupted.", file=sys.stderr)
         return 130
     finally:
+        if runner:
+            runner.stop()
         left: list[str] = []
         with contextlib.suppress(Exception):
             databases.drop()
