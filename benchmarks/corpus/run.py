@@ -768,10 +768,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"{result.seconds:6.1f}s",
                     flush=True,
                 )
-        finally:
+        except BaseException:
             # On Ctrl-C or SIGTERM: no new command, the running ones stopped.
             pool.shutdown(wait=False, cancel_futures=True)
             runner.stop()
+            raise
+        finally:
             pool.shutdown(wait=True)
         order = list(inventory)
         results.sort(key=lambda r: order.index(r.app))
@@ -800,11 +802,15 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         return 0
     except (KeyboardInterrupt, Interrupted):
-        print("Interrupted.", file=sys.stderr)
-        return 130
-    finally:
         if runner:
             runner.stop()
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except BaseException:
+        if runner:
+            runner.stop()
+        raise
+    finally:
         left: list[str] = []
         with contextlib.suppress(Exception):
             databases.drop()
