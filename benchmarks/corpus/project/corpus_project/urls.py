@@ -1,0 +1,3 @@
+"""No views: the corpus project only runs migration commands."""
+
+urlpatterns: list = []

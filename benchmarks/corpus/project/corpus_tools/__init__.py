@@ -1,0 +1,1 @@
+"""Management commands the corpus runner uses inside the corpus project (no models)."""
