@@ -32,6 +32,7 @@ from .graph import (
     context_key,
     manifest,
     migrate_order,
+    preceding,
     resolve_dependency,
     state_key,
 )
@@ -235,7 +236,13 @@ class CaptureSession:
             return
 
         # Not cached (or the cached copy could not be made: then an empty database exists).
-        closest = None if scratch.connection else scratch.closest_cached(context, files)
+        # A closest state holds what an earlier run applied, maybe only dependencies: not where a
+        # run that must follow migrate's whole order can start.
+        closest = (
+            None
+            if scratch.connection or self.everything_before
+            else scratch.closest_cached(context, files)
+        )
         if closest and scratch.create(template=closest[0]):
             self.applied = {tuple(node.split(".", 1)) for node in closest[1]["files"]}
             self.state = self._state_of(self.applied)
@@ -262,14 +269,12 @@ class CaptureSession:
             self._activate()
 
     def _state_of(self, nodes: set[Node]) -> ProjectState:
-        leaves = [
-            n
-            for n in nodes
-            if not any(c.key in nodes for c in self.loader.graph.node_map[n].children)
-        ]
-        return self.loader.graph.make_state(
-            nodes=leaves, at_end=True, real_apps=self.loader.unmigrated_apps
-        )
+        """The state of the migrations ``nodes``, applied in ``migrate``'s order."""
+        state = ProjectState(real_apps=self.loader.unmigrated_apps)
+        for node in migrate_order(self.loader):
+            if node in nodes:
+                state = self.loader.graph.nodes[node].mutate_state(state, preserve=False)
+        return state
 
     def _apply_plan(self, nodes: Iterable[Node]) -> None:
         """Apply every migration needed for ``nodes`` (and ``nodes``) that is not applied yet."""
@@ -303,17 +308,32 @@ class CaptureSession:
 
     # -- capturing -----------------------------------------------------------------------------
 
-    def _render(self) -> None:
+    def renders(self) -> bool:
+        """Whether the state's models fit together (every relation resolves)."""
+        try:
+            self._render()
+        except CaptureError:
+            return False
+        return True
+
+    def _render(self, state: ProjectState | None = None) -> None:
         """Render every model once, as the executor does (clones then copy the rendered apps)."""
-        assert self.state is not None
-        if "apps" not in self.state.__dict__:
-            self.state.apps  # noqa: B018
+        state = state or self.state
+        assert state is not None
+        if "apps" in state.__dict__:
+            return
+        try:
+            state.apps  # noqa: B018
+        except (LookupError, ValueError) as error:
+            message = f"The models of the parent state do not fit together: {_describe(error)}"
+            if self.everything_before:
+                raise CaptureError(message) from error
+            raise NeedsMigrateOrder(message) from error
 
     def capture(self, migration: Migration) -> Bundle:
         node = (migration.app_label, migration.name)
         if self.everything_before:
-            order = migrate_order(self.loader)
-            self._apply_plan(order[: order.index(node)])
+            self._apply_plan(preceding(self.loader, node))
         else:
             self._apply_plan(applied_before(self.loader, node, self.needed | self.base))
         return self._capture(migration)
@@ -344,7 +364,7 @@ class CaptureSession:
         state = reduced or self.state
         # Render before the first clone, as the executor does: model classes (and so the order of
         # their fields in table rebuilds) then come about in the same order as under migrate.
-        state.apps  # noqa: B018
+        self._render(state)
         before: list[ProjectState] = []
         with (
             self._failing(migration, "forwards"),
@@ -542,6 +562,8 @@ def capture_migrations(
                 log("A migration needs what an earlier one committed; capturing on a copy.")
         except NeedsMigrateOrder as why:
             everything_before = True
+            first = (migrations[0].app_label, migrations[0].name)
+            base = base | preceding(loader, first)
             if log:
                 log(f"{why}; capturing with every migration migrate applies before each one.")
         # The state is rebuilt from the graph: the attempt may have moved ``base_state`` on.

@@ -144,6 +144,12 @@ def ancestors(loader: MigrationLoader, node: Node) -> set[Node]:
     return set(loader.graph.forwards_plan(node)) - {node}
 
 
+def preceding(loader: MigrationLoader, node: Node) -> set[Node]:
+    """Every migration a full ``migrate`` applies before ``node`` (its dependencies and more)."""
+    order = migrate_order(loader)
+    return set(order[: order.index(node)])
+
+
 def applied_before(loader: MigrationLoader, node: Node, among: Iterable[Node]) -> set[Node]:
     """What must be applied when ``node`` runs: its dependencies, and the migrations of ``among``
     that a full ``migrate`` applies before it.

@@ -34,8 +34,8 @@ from django.db.migrations.state import ProjectState
 
 from . import sqlfile
 from .bundle import Bundle, BundleError, load_bundle, sha256
-from .capture import CaptureSession
-from .graph import History, ancestors, migration_source
+from .capture import CaptureSession, NeedsMigrateOrder
+from .graph import History, ancestors, migration_source, preceding
 from .risk.sql import parse_all
 from .sample import copy_sample
 from .schema import compare, quick_snapshot
@@ -188,15 +188,31 @@ class Validator:
             )
         try:
             self._freshness()
-            with ScratchDatabase(self.alias, use_cache=self.use_cache) as scratch:
-                node = (self.bundle.app_label, self.bundle.migration_name)
-                # A transactional bundle is validated in the cached parent state itself, inside a
-                # transaction that is rolled back (PostgreSQL; no copy of the database).
-                in_place = self.bundle.transactional and not self.sample_from
-                with CaptureSession(
-                    scratch, self.loader, ancestors(self.loader, node), in_place=in_place
-                ) as session:
-                    self._on_scratch(scratch, session)
+            node = (self.bundle.app_label, self.bundle.migration_name)
+            # A transactional bundle is validated in the cached parent state itself, inside a
+            # transaction that is rolled back (PostgreSQL; no copy of the database).
+            in_place = self.bundle.transactional and not self.sample_from
+            # The parent state from the migration's dependencies; for a history whose models do
+            # not fit together that way (an undeclared dependency), from every migration that
+            # ``migrate`` applies before it, as capture does.
+            for everything_before in (False, True):
+                base = (preceding if everything_before else ancestors)(self.loader, node)
+                try:
+                    with (
+                        ScratchDatabase(self.alias, use_cache=self.use_cache) as scratch,
+                        CaptureSession(
+                            scratch,
+                            self.loader,
+                            base,
+                            in_place=in_place,
+                            everything_before=everything_before,
+                        ) as session,
+                    ):
+                        if everything_before or session.renders():
+                            self._on_scratch(scratch, session)
+                            break
+                except NeedsMigrateOrder:
+                    continue
         except ValidationFailed as failure:
             self.result.status = FAILED
             self.result.error = str(failure)

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -366,3 +367,6 @@ def test_a_history_with_an_undeclared_dependency_is_captured_as_migrate_applies_
     shutil.rmtree(bundle_root)
     call_command("bundlemigration", "shop", "0003", verbosity=0)
     assert (bundle_root / "shop" / "0003_count" / "bundle.json").exists()
+    out = StringIO()
+    call_command("validatemigration", "shop", "0003", stdout=out, no_color=True)
+    assert "shop.0003_count: passed" in out.getvalue()
