@@ -344,8 +344,9 @@ def run_app(
         _bundle_one_by_one(runner, root, app, info, result)
     if _bundles(root, app):
         _validate_app(runner, root, app, info, result)
-    # Every migration is validated, failed, or not validated (including those without a bundle).
-    result.not_validated = result.migrations - result.validated - result.failed
+    # Every migration file (a squash and the migrations it replaces each have a bundle) is
+    # validated, failed, or not validated (including those without a bundle).
+    result.not_validated = result.files - result.validated - result.failed
     result.seconds = time.monotonic() - started
     return result
 
@@ -762,7 +763,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = future.result()
                 results.append(result)
                 print(
-                    f"  {result.app:<26} {result.migrations:>4} migrations  bundled "
+                    f"  {result.app:<26} {result.files:>4} migration files  bundled "
                     f"{result.bundled:>4}  validated {result.validated:>4}  failed "
                     f"{result.failed:>3}  not validated {result.not_validated:>3}  "
                     f"{result.seconds:6.1f}s",
