@@ -39,6 +39,9 @@ class Command(BaseCommand):
         for app_label, name in loader.disk_migrations:
             if app_label in apps:
                 apps[app_label]["files"] += 1
+                apps[app_label]["operations"].setdefault(
+                    name, _operations(loader.disk_migrations[app_label, name])
+                )
                 if loader.disk_migrations[app_label, name].replaces:
                     apps[app_label]["squashes"] += 1
         self.stdout.write(json.dumps(apps))
