@@ -35,6 +35,7 @@ from django.db.migrations.state import ProjectState
 from . import sqlfile
 from .bundle import Bundle, BundleError, load_bundle, sha256
 from .capture import CaptureSession, NeedsMigrateOrder
+from .describe import describe_callable
 from .graph import History, ancestors, migration_source, preceding
 from .risk.sql import parse_all
 from .sample import copy_sample
@@ -483,24 +484,36 @@ class Validator:
                 step.statements.append(run)
 
     def _rerun_note(self) -> str:
-        """Why applying again fails when the failing operation's reverse did nothing."""
+        """Why applying again fails when the failing operation's reverse left its data behind.
+
+        up.sql and down.sql are the statements ``migrate`` runs and data steps run through Django
+        as under ``migrate``: a redeploy that fails in a data step fails the same way under
+        ``migrate`` forwards, backwards, forwards.
+        """
         assert self.migration is not None
         index = self._operation
         if index is None or index >= len(self.migration.operations):
             return ""
         operation = self.migration.operations[index]
-        noop = (
+        label = f"Operation {index + 1} ({operation.describe()})"
+        if (
             isinstance(operation, migrations.RunPython)
             and operation.reverse_code is migrations.RunPython.noop
-        ) or (isinstance(operation, migrations.RunSQL) and operation.reverse_sql in ("", [], ()))
-        if not noop:
+        ) or (isinstance(operation, migrations.RunSQL) and operation.reverse_sql in ("", [], ())):
+            why = f"{label} has a no-op reverse: what its first run wrote is still there"
+        elif isinstance(operation, migrations.RunPython) and operation.reverse_code:
+            why = (
+                f"{label} runs again after its reverse "
+                f"({describe_callable(operation.reverse_code)}), which left what its first run "
+                "wrote"
+            )
+        else:
             return ""
         return (
-            f"\n  Operation {index + 1} ({operation.describe()}) has a no-op reverse: what its "
-            "first run wrote is still there after the rollback, so applying the migration again "
-            "fails the same way under manage.py migrate (forwards, backwards, forwards). Rows "
-            "left behind are not a schema difference; make the operation idempotent or give it "
-            "a reverse to be able to redeploy after a rollback."
+            f"\n  {why} after the rollback, so applying the migration again fails the same way "
+            "under manage.py migrate (forwards, backwards, forwards). Rows left behind are not a "
+            "schema difference; make the operation idempotent or give it a reverse that undoes "
+            "it to be able to redeploy after a rollback."
         )
 
     def _execute(

@@ -370,3 +370,35 @@ def test_a_history_with_an_undeclared_dependency_is_captured_as_migrate_applies_
     out = StringIO()
     call_command("validatemigration", "shop", "0003", stdout=out, no_color=True)
     assert "shop.0003_count: passed" in out.getvalue()
+
+
+def seed_tag(apps, schema_editor):
+    apps.get_model("roundtrip", "Tag").objects.create(id=1, name="seed")
+
+
+def keep_everything(apps, schema_editor):
+    """A reverse that leaves the seeded row (wagtail's initial data does the same)."""
+
+
+def test_a_reverse_that_leaves_rows_is_explained_on_redeploy(packages, bundle_root) -> None:
+    from .test_round_trip import APP, base_operations
+
+    change = [migrations.RunPython(seed_tag, keep_everything)]
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            "0002_seed": migration_source(APP, "0002_seed", change, [(APP, "0001_initial")]),
+        },
+    )
+    call_command("bundlemigration", APP, "0002", verbosity=0)
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as exit_status:
+        call_command("validatemigration", APP, "0002", stdout=out, stderr=err, no_color=True)
+    assert exit_status.value.code == 1
+    assert "redeploy   FAILED" in out.getvalue()
+    assert (
+        "Operation 1 (Raw Python operation) runs again after its reverse "
+        "(tests.test_real_projects.keep_everything), which left what its first run wrote after "
+        "the rollback, so applying the migration again fails the same way under manage.py migrate"
+    ) in err.getvalue()

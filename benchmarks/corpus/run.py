@@ -63,7 +63,7 @@ CATEGORIES = {
     "irreversible": "down or redeploy of an irreversible migration (migrate cannot go back either)",
     "django-down": "Django's own: migrate backwards leaves the same schema as down.sql",
     "django-names": "Django's own: down.sql restores constraints under other names (names only)",
-    "django-noop-rows": "Django's own: rows a RunPython inserted survive its no-op reverse",
+    "django-noop-rows": "Django's own: rows a RunPython inserted survive its reverse",
 }
 #: How validatemigration says that down.sql left another schema than the parent's.
 SCHEMA_DIFFERS = "down.sql did not restore the parent schema"
@@ -448,7 +448,8 @@ def _validation_failure(
 ) -> Failure:
     failed = [s for s in data.get("steps", []) if s.get("status") != "passed"]
     step = failed[0]["name"] if failed else "validate"
-    error = _error_line(data.get("error") or "")
+    full_error = data.get("error") or ""
+    error = _error_line(full_error)
     diff = data.get("schema_diff") or []
     if step == "down" and diff:
         error = f"{error} {diff[0]}" + (f" (+{len(diff) - 1} more)" if len(diff) > 1 else "")
@@ -456,7 +457,11 @@ def _validation_failure(
         step = "irreversible"
     elif step == "down" and diff and _names_only(diff):
         step = "django-names"
-    elif step == "redeploy" and ops.get("noop_reverse") and INTEGRITY.search(error):
+    elif (
+        step == "redeploy"
+        and INTEGRITY.search(error)
+        and (ops.get("noop_reverse") or "fails the same way under manage.py migrate" in full_error)
+    ):
         step = "django-noop-rows"
     return Failure(app, name, "validate", step if step in CATEGORIES else "validate-error", error)
 
