@@ -47,18 +47,24 @@ class CaptureError(Exception):
 
 class NeedsCommits(CaptureError):
     """Inside the single rolled-back transaction of an in-place run, a migration used what an
-    earlier one added and PostgreSQL only allows after a commit (a new enum value): the run must
-    go on a copy of the cached state, where each migration commits as under ``migrate``."""
+    earlier one left uncommitted, which PostgreSQL allows only after a commit (a new enum value;
+    a table with rows whose deferred foreign key checks are still pending): the run must go on a
+    copy of the cached state, where each migration commits as under ``migrate``."""
 
 
 #: PostgreSQL's "unsafe use of new value of enum type" (ALTER TYPE ... ADD VALUE not committed).
 _UNCOMMITTED_ENUM_VALUE = "55P04"
+#: PostgreSQL's object_in_use, as in "cannot ALTER TABLE ... because it has pending trigger events".
+_OBJECT_IN_USE = "55006"
 
 
 def _needs_commit(error: BaseException) -> bool:
     cause: BaseException | None = error
     while cause is not None:
-        if getattr(cause, "sqlstate", None) == _UNCOMMITTED_ENUM_VALUE:
+        state = getattr(cause, "sqlstate", None)
+        if state == _UNCOMMITTED_ENUM_VALUE or (
+            state == _OBJECT_IN_USE and "pending trigger events" in str(cause)
+        ):
             return True
         cause = cause.__cause__
     return False
