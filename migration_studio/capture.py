@@ -570,6 +570,11 @@ def capture_migrations(
             everything_before = True
             first = (migrations[0].app_label, migrations[0].name)
             base = base | preceding(loader, first)
+            # More migrations run now: in place only if all of them can run in a transaction.
+            last = (migrations[-1].app_label, migrations[-1].name)
+            in_place = in_place and all(
+                loader.graph.nodes[node].atomic for node in preceding(loader, last) - base
+            )
             if log:
                 log(f"{why}; capturing with every migration migrate applies before each one.")
         # The state is rebuilt from the graph: the attempt may have moved ``base_state`` on.
