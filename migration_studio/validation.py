@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -328,7 +329,8 @@ class Validator:
             try:
                 self._run_file(connection, "up.sql", step, states, forwards=True)
             except ValidationFailed as failure:
-                raise ValidationFailed(f"{failure}{self._rerun_note()}") from None
+                note = self._renamed_note(str(failure)) or self._rerun_note()
+                raise ValidationFailed(f"{failure}{note}") from None
             step.detail = "up.sql applies again after the rollback"
 
     def _touched_tables(self) -> set[str]:
@@ -482,6 +484,23 @@ class Validator:
                         connection, entry.sql, owner, track_locks and in_transaction
                     )
                 step.statements.append(run)
+
+    def _renamed_note(self, failure: str) -> str:
+        """Why up.sql cannot run again when the rollback recreated what it drops by name."""
+        renamed = [
+            line
+            for line in self.result.schema_renamed
+            if any(f" {name} is now " in line for name in re.findall(r'"([^"]+)"', failure))
+        ]
+        if not renamed:
+            return ""
+        return (
+            f"\n  down.sql recreated what up.sql drops by name under another name, as Django's "
+            f"own rollback does ({'; '.join(line.lstrip('= ') for line in renamed)}): the SQL "
+            "files cannot be applied again after their own rollback, while manage.py migrate "
+            "can (it looks the names up). Regenerate the bundle after a rollback, or deploy "
+            "with migrate."
+        )
 
     def _rerun_note(self) -> str:
         """Why applying again fails when the failing operation's reverse left its data behind.

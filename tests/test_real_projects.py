@@ -454,3 +454,38 @@ def test_a_table_altered_after_a_data_step_wrote_to_it(packages, bundle_root, ve
         shutil.rmtree(bundle_root, ignore_errors=True)
         call_command("bundlemigration", APP, verbosity=0)
         assert sorted(p.name for p in (bundle_root / APP).iterdir()) == list(files)
+
+
+def test_a_redeploy_after_constraints_came_back_renamed_is_explained(
+    packages, bundle_root, vendor
+) -> None:
+    """Django's rollback recreates a unique constraint under another name; up.sql drops it by
+    the name it had when captured, so the SQL files cannot run again after their rollback."""
+    if vendor != "postgresql":
+        pytest.skip("PostgreSQL names inline UNIQUE constraints itself")
+    from .test_round_trip import APP
+
+    code = [
+        ("id", models.BigAutoField(primary_key=True)),
+        ("code", models.CharField(max_length=9, unique=True)),
+    ]
+    files = {
+        "0001_initial": migration_source(
+            APP, "0001_initial", [migrations.CreateModel("Voucher", code)], []
+        ),
+        "0002_not_unique": migration_source(
+            APP,
+            "0002_not_unique",
+            [migrations.AlterField("voucher", "code", models.CharField(max_length=9))],
+            [(APP, "0001_initial")],
+        ),
+    }
+    packages.create(APP, files)
+    call_command("bundlemigration", APP, "0002", verbosity=0)
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit):
+        call_command("validatemigration", APP, "0002", stdout=out, stderr=err, no_color=True)
+    assert "down       ok" in out.getvalue()
+    assert "redeploy   FAILED" in out.getvalue()
+    assert "roundtrip_voucher_code_key" in err.getvalue()
+    assert "the SQL files cannot be applied again after their own rollback" in err.getvalue()

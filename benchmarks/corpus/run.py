@@ -64,6 +64,10 @@ CATEGORIES = {
     "django-down": "Django's own: migrate backwards leaves the same schema as down.sql",
     "django-names": "Django's own: down.sql restores constraints under other names (names only)",
     "django-noop-rows": "Django's own: rows a RunPython inserted survive its reverse",
+    "django-names-redeploy": (
+        "Django's rollback recreated constraints under other names: up.sql, which drops them by "
+        "name, cannot run again (migrate can)"
+    ),
 }
 #: How validatemigration says that down.sql left another schema than the parent's.
 SCHEMA_DIFFERS = "down.sql did not restore the parent schema"
@@ -457,6 +461,8 @@ def _validation_failure(
         step = "irreversible"
     elif step == "down" and diff and _names_only(diff):
         step = "django-names"
+    elif step == "redeploy" and "cannot be applied again after their own rollback" in full_error:
+        step = "django-names-redeploy"
     elif (
         step == "redeploy"
         and INTEGRITY.search(error)
@@ -864,7 +870,7 @@ def _report(
     }
     totals["apps"] = len(results)
     totals["apps_clean"] = sum(
-        1 for r in results if r.bundled == r.migrations and r.validated == r.migrations
+        1 for r in results if r.bundled == r.files and r.validated == r.files
     )
     return {
         "format_version": FORMAT_VERSION,
