@@ -229,6 +229,25 @@ def assert_interrupted(process: subprocess.Popen, message: str) -> None:
     assert stderr.strip().splitlines()[-1] == message, stderr
 
 
+def slow_migration(parent: tuple[str, str]) -> str:
+    """A migration whose data step writes ``$MS_TEST_MARKER`` and then waits a minute: a run
+    holding a scratch database, ready to be interrupted (see :func:`interrupted`)."""
+    return f"""
+import os, time
+from django.db import migrations
+
+
+def wait(apps, schema_editor):
+    open(os.environ["MS_TEST_MARKER"], "w").close()
+    time.sleep(60)
+
+
+class Migration(migrations.Migration):
+    dependencies = [{parent!r}]
+    operations = [migrations.RunPython(wait, migrations.RunPython.noop)]
+"""
+
+
 def interrupted(
     args: list[str], env: dict[str, str], marker: Path, signum: int = signal.SIGINT
 ) -> subprocess.Popen:

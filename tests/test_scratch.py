@@ -19,7 +19,7 @@ from migration_studio.scratch import (
     leftover_scratch_databases,
 )
 
-from .conftest import assert_interrupted, interrupted, no_scratch_left
+from .conftest import assert_interrupted, interrupted, no_scratch_left, slow_migration
 
 SLOW_MIGRATION = """
 import os, time
@@ -85,7 +85,7 @@ def test_interrupt_drops_the_scratch_database(signum, packages, tmp_path: Path) 
 
 def test_interrupted_makesafemigration_writes_nothing(packages, shop, tmp_path: Path) -> None:
     """Interrupted while the parent state is built: no migration file, no bundle, exit 130."""
-    packages.add("shop", "0005_slow", SLOW_SHOP_MIGRATION)
+    packages.add("shop", "0005_slow", slow_migration(("shop", "0004_orderitem_constraints")))
     before = sorted(p.name for p in shop.iterdir())
     marker = tmp_path / "running"
     env = {
@@ -99,22 +99,6 @@ def test_interrupted_makesafemigration_writes_nothing(packages, shop, tmp_path: 
     assert no_scratch_left(pid=process.pid)
     assert sorted(p.name for p in shop.iterdir()) == before
     assert not (tmp_path / "bundles").exists()
-
-
-SLOW_SHOP_MIGRATION = """
-import os, time
-from django.db import migrations
-
-
-def wait(apps, schema_editor):
-    open(os.environ["MS_TEST_MARKER"], "w").close()
-    time.sleep(60)
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [migrations.RunPython(wait, migrations.RunPython.noop)]
-"""
 
 
 def origin_of(*args: str, **options) -> str:

@@ -17,7 +17,13 @@ from migration_studio.bundle import sha256
 from migration_studio.models import ValidationRun
 from migration_studio.schema import snapshot
 
-from .conftest import assert_interrupted, interrupted, migration_source, no_scratch_left
+from .conftest import (
+    assert_interrupted,
+    interrupted,
+    migration_source,
+    no_scratch_left,
+    slow_migration,
+)
 from .test_round_trip import APP, base_operations
 
 CHANGE = "0002_change"
@@ -296,20 +302,7 @@ def test_usage_errors_exit_with_2(bundled) -> None:
     assert code == 2 and "There is no database 'nowhere'" in err
 
 
-SLOW = """
-import os, time
-from django.db import migrations
-
-
-def wait(apps, schema_editor):
-    open(os.environ["MS_TEST_MARKER"], "w").close()
-    time.sleep(60)
-
-
-class Migration(migrations.Migration):
-    dependencies = [("roundtrip", "0001_initial")]
-    operations = [migrations.RunPython(wait, migrations.RunPython.noop)]
-"""
+SLOW = slow_migration(("roundtrip", "0001_initial"))
 
 
 def test_interrupt_drops_the_scratch_database(
