@@ -8,8 +8,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
+from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, SETTING_NAME
+from .risk.base import Rule
 
 
 @register(Tags.compatibility)
@@ -103,10 +105,6 @@ def _absolute_url(value: object) -> bool:
 
 
 def _rule_errors(path: object) -> list[Error]:
-    from django.utils.module_loading import import_string
-
-    from .risk.base import Rule
-
     try:
         rule = import_string(str(path))
     except ImportError as error:

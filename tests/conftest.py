@@ -23,9 +23,14 @@ from django.db.migrations import Migration
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.writer import MigrationWriter
 
-from migration_studio.bundle import Bundle, load_bundle
-from migration_studio.schema import diff, quick_snapshot, snapshot
-from migration_studio.scratch import SCRATCH_PREFIX, ScratchDatabase, leftover_scratch_databases
+from migration_studio.bundle.model import Bundle
+from migration_studio.bundle.store import load_bundle
+from migration_studio.scratch.database import (
+    SCRATCH_PREFIX,
+    ScratchDatabase,
+    leftover_scratch_databases,
+)
+from migration_studio.validation.schema import diff, quick_snapshot, snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 SHOP_MIGRATIONS = REPO / "example_project" / "shop" / "migrations"

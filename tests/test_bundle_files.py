@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from migration_studio import bundle as bundle_module
+from migration_studio.bundle import store as bundle_module
 
 
 def test_a_bundle_moved_in_by_another_run_meanwhile_is_replaced(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from migration_studio.bundle import load_bundle
+from migration_studio.bundle.store import load_bundle
 
 from .conftest import assert_round_trip
 
@@ -189,8 +189,8 @@ def test_new_migrations_of_several_apps_are_captured_in_dependency_order(shop) -
     from django.db import migrations, models
     from django.db.migrations import Migration
 
-    from migration_studio.capture import capture_migrations
-    from migration_studio.detect import plan_new_migrations
+    from migration_studio.capture.plan import plan_new_migrations
+    from migration_studio.capture.session import capture_migrations
 
     def new(app_label, name, operations, dependencies):
         migration = Migration(name, app_label)

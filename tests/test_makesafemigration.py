@@ -11,8 +11,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connections
 
-from migration_studio.bundle import load_bundle, sha256
-from migration_studio.schema import snapshot
+from migration_studio.bundle.model import sha256
+from migration_studio.bundle.store import load_bundle
+from migration_studio.validation.schema import snapshot
 
 from .conftest import assert_round_trip, no_scratch_left
 
@@ -229,7 +230,7 @@ def test_update_rebundles_the_merged_migration(shop, packages, bundle_root) -> N
 def test_reduced_state_gives_the_same_bundle_as_the_full_state(
     shop, bundle_root, monkeypatch
 ) -> None:
-    from migration_studio.capture import CaptureSession
+    from migration_studio.capture.session import CaptureSession
 
     def sql() -> list[list[str]]:
         run("shop", name="step")

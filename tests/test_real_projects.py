@@ -19,9 +19,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import migrations, models
 
-from migration_studio.bundle import load_bundle
-from migration_studio.detect import plan_new_migrations
-from migration_studio.graph import GraphError
+from migration_studio.bundle.store import load_bundle
+from migration_studio.capture.plan import plan_new_migrations
+from migration_studio.exceptions import GraphError
 
 from .conftest import REPO, migration_source
 

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import migrations, models
 from django.db.migrations.recorder import MigrationRecorder
 
-from migration_studio.scratch import ScratchDatabase
+from migration_studio.scratch.database import ScratchDatabase
 
 from .conftest import migrate, migration_source, run_sql_file
 from .test_round_trip import APP, base_operations

@@ -16,10 +16,10 @@ from django.core.management import call_command
 from django.db import migrations, models
 from django.db.models import Q
 
-from migration_studio.bundle import load_bundle
+from migration_studio.bundle.store import load_bundle
 from migration_studio.risk.analysis import analyse
 from migration_studio.risk.stats import Stats, TableStats
-from migration_studio.scratch import ScratchDatabase
+from migration_studio.scratch.database import ScratchDatabase
 
 from .conftest import migrate, migration_source, run_sql_file
 from .test_round_trip import APP, base_operations
@@ -480,7 +480,7 @@ def test_stats_from_a_database_and_exportstats(tmp_path) -> None:
     from io import StringIO
 
     from migration_studio.risk.stats import from_database, from_file
-    from migration_studio.scratch import ScratchDatabase
+    from migration_studio.scratch.database import ScratchDatabase
 
     with ScratchDatabase("default", use_cache=False) as scratch:
         scratch.create()
@@ -550,7 +550,7 @@ def test_analysis_of_50_operations_against_large_stats_is_fast(
         {f"table_{i}": TableStats(10_000_000 + i) for i in range(5_000)}
         | {name: TableStats(rows) for name, rows in ROWS.items()}
     )
-    from migration_studio.risk.sql import parse
+    from migration_studio.sql.reader import parse
 
     parse.cache_clear()
     started = time.perf_counter()

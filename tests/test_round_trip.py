@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.db import migrations, models
 from django.db.models import Q
 
-from migration_studio.bundle import load_bundle
+from migration_studio.bundle.store import load_bundle
 
 from .conftest import assert_round_trip, migration_source
 
@@ -313,7 +313,7 @@ def test_reduced_state_captures_the_same_sql_as_the_full_state(
     case: Case, packages, bundle_root, monkeypatch
 ) -> None:
     """Captures render only the models a migration can see; the SQL must be the same."""
-    from migration_studio.capture import CaptureSession
+    from migration_studio.capture.session import CaptureSession
 
     write_case(packages, case)
 

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db import migrations, models
 
-from migration_studio.bundle import load_bundle
+from migration_studio.bundle.store import load_bundle
 
 from .conftest import assert_round_trip, migration_source
 from .test_round_trip import APP, base_operations

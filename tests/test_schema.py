@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from migration_studio.schema import compare
+from migration_studio.validation.schema import compare
 
 
 def table(**constraints: dict) -> dict:

@@ -12,10 +12,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connections
 
-from migration_studio.scratch import (
+from migration_studio.exceptions import ScratchError
+from migration_studio.scratch.database import (
     SCRATCH_PREFIX,
     ScratchDatabase,
-    ScratchError,
     leftover_scratch_databases,
 )
 
@@ -194,8 +194,8 @@ class Migration(migrations.Migration):
 
 
 def schema_of_database(name: str) -> dict:
-    from migration_studio.schema import snapshot
-    from migration_studio.scratch import _wrapper
+    from migration_studio.scratch.database import _wrapper
+    from migration_studio.validation.schema import snapshot
 
     settings_dict = {**connections["default"].settings_dict, "NAME": name}
     connection = _wrapper(settings_dict, "cache_probe")

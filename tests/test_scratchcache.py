@@ -12,8 +12,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from migration_studio.scratch import CACHE_PREFIX, SCRATCH_PREFIX, ScratchDatabase, ScratchError
-from migration_studio.scratchcache import (
+from migration_studio.exceptions import ScratchError
+from migration_studio.scratch.cache import (
     Leftover,
     cached_states,
     drop_leftover,
@@ -21,6 +21,7 @@ from migration_studio.scratchcache import (
     leftovers,
     project_prefix,
 )
+from migration_studio.scratch.database import CACHE_PREFIX, SCRATCH_PREFIX, ScratchDatabase
 
 
 def run(*args: str, **options) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from migration_studio.sqlfile import Marker, Statement, read, split
+from migration_studio.bundle.sqlfile import Marker, Statement, read
+from migration_studio.sql.splitter import split
 
 PLPGSQL = """\
 CREATE FUNCTION shop_touch() RETURNS trigger AS $$
@@ -134,7 +135,7 @@ def test_a_marker_inside_a_function_body_is_not_a_marker() -> None:
 
 
 def test_checks_sql_queries_keep_their_description_and_their_semicolons_in_strings() -> None:
-    from migration_studio.validation_checks import parse
+    from migration_studio.bundle.checksfile import parse
 
     text = (
         "-- Validation checks for shop.0002_x.\n"

@@ -13,9 +13,9 @@ from django.db import connections, migrations, models
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Q
 
-from migration_studio.bundle import sha256
+from migration_studio.bundle.model import sha256
 from migration_studio.models import ValidationRun
-from migration_studio.schema import snapshot
+from migration_studio.validation.schema import snapshot
 
 from .conftest import (
     assert_interrupted,

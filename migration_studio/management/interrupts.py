@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management.base import OutputWrapper
 from django.db.backends.signals import connection_created
 
-from ..scratch import CACHE_PREFIX, SCRATCH_PREFIX, leftover_scratch_databases
+from ..scratch.database import CACHE_PREFIX, SCRATCH_PREFIX, leftover_scratch_databases
 
 #: The exit status of a process ended by Ctrl-C, as shells report it (128 + SIGINT).
 EXIT_INTERRUPTED = 130

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..bundle import Bundle
+from ..bundle.model import Bundle, OperationFacts
+from ..sql.reader import parse_all
 from .base import Finding, Rule, Severity, by_severity, worst
 from .context import MigrationContext
-from .facts import OperationFacts
 from .registry import enabled_rules
-from .sql import parse_all
 from .stats import Stats
 
 REPORT_FORMAT = 1

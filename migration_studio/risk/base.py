@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import conf
+
 if TYPE_CHECKING:
     from .context import MigrationContext, OperationContext
 
@@ -105,8 +107,6 @@ class Rule:
         if self.docs_url:
             return self.docs_url
         if type(self).__module__.startswith("migration_studio."):
-            from .. import conf
-
             return conf.rule_docs_url(self.id)
         return ""
 

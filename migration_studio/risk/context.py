@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from ..bundle import Bundle, OperationSQL
+from ..bundle.model import Bundle, OperationFacts, OperationSQL
+from ..sql.locks import ACCESS_EXCLUSIVE
+from ..sql.reader import Action, Statement, parse_all
 from . import estimate
-from .facts import OperationFacts
-from .sql import ACCESS_EXCLUSIVE, Action, Statement, parse_all
 from .stats import Stats
 
 #: PostgreSQL functions whose value differs per row: a column default using one rewrites the table.

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .stats import Stats, StatsError, from_database, from_file, warnings_for
+from ..exceptions import StatsError
+from .stats import Stats, from_database, from_file, warnings_for
 
 
 def add_arguments(parser: Any) -> None:

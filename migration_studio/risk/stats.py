@@ -15,13 +15,11 @@ from typing import Any
 
 from django.db import DatabaseError, connections
 
+from ..exceptions import StatsError
+
 STATS_FORMAT = 1
 #: Counting stops here on SQLite (and on never-analysed PostgreSQL tables): "at least" this many.
 COUNT_LIMIT = 10_000_000
-
-
-class StatsError(Exception):
-    """Stats could not be read; the message is for the user."""
 
 
 @dataclass

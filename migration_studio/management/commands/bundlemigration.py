@@ -12,15 +12,16 @@ from django.db.migrations.exceptions import AmbiguityError
 from django.db.migrations.loader import MigrationLoader
 
 from ... import conf
-from ...bundle import bundle_dir, bundle_problem, ensure_writable, write_bundle
-from ...capture import capture_migrations
-from ...graph import History, Node, ancestors, graph_order, migration_source
-from ...reporting import write_summaries
+from ...bundle.store import bundle_dir, bundle_problem, ensure_writable
+from ...bundle.writer import write_bundle
+from ...capture.graph import History, Node, ancestors, graph_order, migration_source
+from ...capture.routing import mark_refused
+from ...capture.session import capture_migrations
 from ...risk import inputs as risk_inputs
 from ...risk.analysis import acknowledgements_of, analyse
-from ...routing import mark_refused
-from ...scratch import source_connection
+from ...scratch.database import source_connection
 from ..interrupts import InterruptibleCommand
+from ..summaries import write_summaries
 from .makesafemigration import USER_ERRORS
 
 

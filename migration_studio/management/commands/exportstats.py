@@ -9,7 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
-from ...risk.stats import STATS_FORMAT, StatsError, from_database, write_file
+from ...exceptions import StatsError
+from ...risk.stats import STATS_FORMAT, from_database, write_file
 from ..interrupts import InterruptibleCommand
 
 

@@ -12,24 +12,18 @@ from django.core.management.commands import makemigrations
 from django.db import DEFAULT_DB_ALIAS
 
 from ... import conf
-from ...bundle import (
-    Bundle,
-    BundleError,
-    bundle_dir,
-    ensure_writable,
-    remove_bundle,
-    unwritable_reason,
-    write_bundle,
-)
-from ...capture import CaptureError, capture_migrations
-from ...detect import RecordingAutodetector, plan_new_migrations
-from ...graph import GraphError
-from ...reporting import relative, write_summaries
+from ...bundle.model import Bundle
+from ...bundle.store import bundle_dir, ensure_writable, remove_bundle, unwritable_reason
+from ...bundle.writer import write_bundle
+from ...capture.plan import RecordingAutodetector, plan_new_migrations
+from ...capture.routing import mark_refused
+from ...capture.session import capture_migrations
+from ...exceptions import BundleError, CaptureError, GraphError, ScratchError
 from ...risk import inputs as risk_inputs
 from ...risk.analysis import acknowledgements_of, analyse
-from ...routing import mark_refused
-from ...scratch import ScratchError, source_connection
+from ...scratch.database import source_connection
 from ..interrupts import InterruptibleCommand
+from ..summaries import relative, write_summaries
 
 USER_ERRORS = (ScratchError, CaptureError, BundleError, GraphError, risk_inputs.StatsError)
 

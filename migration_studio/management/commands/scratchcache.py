@@ -8,14 +8,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
 from ... import conf
-from ...scratch import ScratchError, describe_server
-from ...scratchcache import (
-    CachedState,
-    cached_states,
-    drop_leftover,
-    drop_state,
-    leftovers,
-)
+from ...exceptions import ScratchError
+from ...scratch.cache import CachedState, cached_states, drop_leftover, drop_state, leftovers
+from ...scratch.database import describe_server
 
 
 class Command(BaseCommand):

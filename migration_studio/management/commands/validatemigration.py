@@ -11,26 +11,18 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.utils import ConnectionDoesNotExist
 
 from ... import conf
-from ...bundle import BundleError, bundle_dir
-from ...capture import CaptureError
-from ...graph import History
-from ...records import (
+from ...bundle.store import bundle_dir
+from ...capture.graph import History
+from ...exceptions import (
+    BundleError,
+    CaptureError,
     RecordsUnavailable,
-    bundle_paths,
-    has_passed,
-    prune_records,
-    record_validation,
-)
-from ...scratch import ScratchError, source_connection
-from ...validation import (
-    PASSED,
-    SKIPPED,
-    Step,
+    ScratchError,
     ValidationEnvironmentError,
-    Validator,
-    content_hash,
-    write_result,
 )
+from ...scratch.database import source_connection
+from ...validation.records import bundle_paths, has_passed, prune_records, record_validation
+from ...validation.validator import PASSED, SKIPPED, Step, Validator, content_hash, write_result
 from ..interrupts import InterruptibleCommand
 
 #: Exit codes: 0 every bundle passed, 1 one failed validation, 2 usage or environment error.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ...sql.locks import ACCESS_EXCLUSIVE, SHARE
 from ..base import Finding, Rule, Severity
 from ..context import OperationContext
-from ..sql import ACCESS_EXCLUSIVE, SHARE
 from .locks import severity_for_seconds
 
 

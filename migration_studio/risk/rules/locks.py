@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ...sql.locks import (
+    ACCESS_EXCLUSIVE,
+    BLOCKS_READS,
+    BLOCKS_WRITES,
+    LOCK_ORDER,
+    SHARE_ROW_EXCLUSIVE,
+)
 from ..base import Finding, Rule, Severity
 from ..context import MigrationContext, OperationContext
-from ..sql import ACCESS_EXCLUSIVE, BLOCKS_READS, BLOCKS_WRITES, LOCK_ORDER, SHARE_ROW_EXCLUSIVE
 
 #: Seconds of blocking from which a finding is medium, high, critical: blocking reads (ACCESS
 #: EXCLUSIVE) is an outage of every query on the table, blocking writes only is less severe.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ...sql.reader import POSTGRESQL_MAX_IDENTIFIER, long_identifiers, truncated_identifier
 from ..base import Finding, Rule, Severity
 from ..context import OperationContext
-from ..sql import POSTGRESQL_MAX_IDENTIFIER, long_identifiers, truncated_identifier
 
 
 class IdentifierTruncated(Rule):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ...sql.locks import ACCESS_EXCLUSIVE
 from ..base import Finding, Rule, Severity
 from ..context import OperationContext, rewrites_on_type_change
-from ..sql import ACCESS_EXCLUSIVE
 from .locks import severity_for_seconds
 
 

@@ -10,7 +10,7 @@ import django
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from migration_studio.scratch import ScratchDatabase
+from migration_studio.scratch.database import ScratchDatabase
 
 
 class Command(BaseCommand):

@@ -20,7 +20,7 @@ from django.db import connections
 from django.db.migrations.exceptions import IrreversibleError
 from django.db.migrations.executor import MigrationExecutor
 
-from migration_studio.schema import diff, snapshot
+from migration_studio.validation.schema import diff, snapshot
 
 #: The alias of the database the SQL files run on (the settings add it from the environment).
 SQL_ALIAS = "crosscheck"

@@ -24,8 +24,11 @@ from django.db.migrations.operations.base import Operation
 from django.db.migrations.state import ProjectState
 from django.db.transaction import TransactionManagementError
 
-from .bundle import Bundle, OperationSQL
-from .describe import describe_callable
+from ..bundle.model import Bundle, OperationSQL
+from ..describe import describe_callable
+from ..exceptions import CaptureError
+from ..scratch.database import ScratchDatabase
+from .facts import operation_facts
 from .graph import (
     Node,
     applied_before,
@@ -36,13 +39,7 @@ from .graph import (
     resolve_dependency,
     state_key,
 )
-from .risk.facts import operation_facts
-from .scratch import ScratchDatabase
 from .substate import substate
-
-
-class CaptureError(Exception):
-    """An operation failed on the scratch database; the message is for the user."""
 
 
 class NeedsCommits(CaptureError):

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import tempfile
 import threading
 import time
@@ -32,16 +33,13 @@ from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import NO_DB_ALIAS, BaseDatabaseWrapper
 from django.db.utils import ConnectionDoesNotExist, load_backend
 
-from . import conf
-from .bundle import sha256
+from .. import conf
+from ..bundle.model import sha256
+from ..exceptions import ScratchError
 
 SCRATCH_PREFIX = "migration_studio_scratch_"
 CACHE_PREFIX = "migration_studio_cache_"
 SUPPORTED_VENDORS = ("sqlite", "postgresql", "mysql")
-
-
-class ScratchError(Exception):
-    """A scratch database could not be created, used or dropped; the message is for the user."""
 
 
 def describe_server(alias: str) -> str:
@@ -174,8 +172,6 @@ class _SQLite(_Vendor):
             self._path(cache_name).unlink()
 
     def server_version(self) -> str:
-        import sqlite3
-
         return sqlite3.sqlite_version
 
 

@@ -13,7 +13,7 @@ from django.db.migrations import Migration
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.operations.models import ModelOperation
 
-from .bundle import Bundle
+from ..bundle.model import Bundle
 
 
 def allowed(operation: Operation, app_label: str, alias: str) -> bool:

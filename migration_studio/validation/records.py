@@ -9,13 +9,10 @@ from pathlib import Path
 from django.db import DatabaseError, router
 from django.utils.dateparse import parse_datetime
 
-from .bundle import BundleError, load_bundle
-from .models import MigrationBundle, ValidationRun
-from .validation import ValidationResult
-
-
-class RecordsUnavailable(Exception):
-    """The app's tables are missing (run migrate) or unreachable; results stay in the files."""
+from ..bundle.store import load_bundle
+from ..exceptions import BundleError, RecordsUnavailable
+from ..models import MigrationBundle, ValidationRun
+from .validator import ValidationResult
 
 
 def bundle_paths(root: Path) -> list[Path]:

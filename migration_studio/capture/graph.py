@@ -15,8 +15,9 @@ from django.db import router
 from django.db.migrations import Migration, swappable_dependency
 from django.db.migrations.loader import MigrationLoader
 
-from . import __version__
-from .bundle import sha256
+from .. import __version__
+from ..bundle.model import sha256
+from ..exceptions import GraphError
 
 Node = tuple[str, str]
 
@@ -76,10 +77,6 @@ class History:
         if not replaced:
             return []
         return [node for node in graph_order(self.unsquashed) if node in replaced]
-
-
-class GraphError(Exception):
-    """The migration files changed under a run; the message is for the user."""
 
 
 def add_migrations(loader: MigrationLoader, migrations: Iterable[Migration]) -> None:

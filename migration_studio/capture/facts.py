@@ -6,7 +6,6 @@ states exist), and kept with the bundle for the analysis.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -15,53 +14,7 @@ from django.db.migrations.state import ProjectState
 from django.db.models import NOT_PROVIDED
 from django.db.models.fields import Field
 
-
-@dataclass
-class FieldFacts:
-    name: str
-    column: str | None
-    db_type: str | None
-    null: bool
-    primary_key: bool = False
-    unique: bool = False
-    db_index: bool = False
-    is_relation: bool = False
-    many_to_many: bool = False
-    #: The table a foreign key points to.
-    target_table: str | None = None
-    target_column: str | None = None
-    has_default: bool = False
-    #: The default is a callable (evaluated once when the column is added to existing rows).
-    callable_default: str | None = None
-    has_db_default: bool = False
-
-
-@dataclass
-class OperationFacts:
-    #: The model's table before and after the operation (None when it does not exist).
-    table_before: str | None = None
-    table_after: str | None = None
-    field_before: FieldFacts | None = None
-    field_after: FieldFacts | None = None
-    #: Tables whose foreign keys point at the model (before the operation).
-    referenced_by: list[str] = field(default_factory=list)
-    #: Tables the model's own foreign keys point to (before the operation).
-    points_to: list[str] = field(default_factory=list)
-    #: Index name -> table, for statements that name only the index (DROP INDEX).
-    indexes: dict[str, str] = field(default_factory=dict)
-    #: For AddConstraint: the constraint's name (its SQL is found in the statements).
-    constraint: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OperationFacts:
-        data = dict(data)
-        for key in ("field_before", "field_after"):
-            if data.get(key):
-                data[key] = FieldFacts(**data[key])
-        return cls(**data)
+from ..bundle.model import FieldFacts, OperationFacts
 
 
 def _model(state: ProjectState, app_label: str, name: str | None) -> Any:

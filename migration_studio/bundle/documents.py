@@ -1,138 +1,14 @@
-"""Render a bundle's human-facing files: ``up.sql``, ``down.sql`` and ``README.md``."""
+"""The bundle's documents for people: ``README.md`` and ``rollback-plan.md``."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from . import __version__
-from .bundle import Bundle, OperationSQL
-from .sqlfile import queued_marker, section_marker
-
-RULE = "-- " + "-" * 76
+from ..risk.analysis import Report
+from ..risk.base import Finding
+from ..risk.report import effects_text, size_text
+from .model import Bundle, OperationFacts
 
 
-def _header(bundle: Bundle, direction: str, runs: str) -> list[str]:
-    client = {
-        "postgresql": "psql -v ON_ERROR_STOP=1 -f {file}",
-        "sqlite": "sqlite3 -bail db.sqlite3 < {file}",
-        "mysql": "mysql --database=NAME < {file}",
-    }.get(bundle.vendor, "{file}")
-    file = "up.sql" if direction == "forwards" else "down.sql"
-    lines = [
-        f"-- {bundle.label}: {direction} SQL",
-        f"-- {runs}",
-        f"-- Captured by executing the migration on a scratch {bundle.vendor} "
-        f"{bundle.server_version} database (Django {bundle.django_version}, "
-        f"migration_studio {__version__}).",
-        f"-- Run as: {client.format(file=file)}",
-    ]
-    if not bundle.transactional and bundle.atomic and bundle.vendor != "mysql":
-        lines.append("-- Not wrapped in a transaction: it contains CONCURRENTLY statements.")
-    elif not bundle.transactional:
-        lines.append(
-            "-- Not wrapped in a transaction (non-atomic migration or non-transactional DDL)."
-        )
-    return lines
-
-
-def _open(bundle: Bundle) -> list[str]:
-    lines = []
-    if bundle.vendor == "sqlite":
-        # Django's SQLite schema editor turns foreign key enforcement off for table rebuilds.
-        lines.append("PRAGMA foreign_keys = OFF;")
-    if bundle.transactional:
-        lines.append("BEGIN;")
-    return lines
-
-
-def _close(bundle: Bundle) -> list[str]:
-    lines = ["COMMIT;"] if bundle.transactional else []
-    if bundle.vendor == "sqlite":
-        lines.append("PRAGMA foreign_keys = ON;")
-    return lines
-
-
-def _title(bundle: Bundle, op: OperationSQL) -> str:
-    return section_marker(op.index, len(bundle.operations), op.description, op.operation)
-
-
-def _marked(text: str) -> list[str]:
-    return [f"-- !! {line}" for line in text.split("; ")]
-
-
-def _section(
-    bundle: Bundle,
-    op: OperationSQL,
-    statements: list[str] | None,
-    forwards: bool,
-) -> list[str]:
-    lines = ["", _title(bundle, op)]
-    if not op.expressible:
-        lines += _marked(f"NOT EXPRESSIBLE AS SQL: {op.reason}")
-        if forwards:
-            lines.append(
-                f"-- !! Run: python manage.py migrate {bundle.app_label} {bundle.migration_name}"
-            )
-    if not forwards and statements is None:
-        lines += _marked(f"IRREVERSIBLE: {op.reason}")
-        return lines
-    if not op.allowed:
-        lines.append(
-            f"-- (no SQL: the database routers do not allow this operation on '{bundle.database}')"
-        )
-    elif op.expressible and not statements:
-        lines.append("-- (no SQL: this operation changes Django's state only)")
-    lines += statements or []
-    return lines
-
-
-def _deferred(bundle: Bundle, ops: list[OperationSQL], attr: str) -> list[str]:
-    lines: list[str] = []
-    for op in ops:
-        statements = getattr(op, attr)
-        if statements:
-            lines += [queued_marker(op.index, len(bundle.operations), op.description)]
-            lines += statements
-    if lines:
-        lines = [
-            "",
-            RULE,
-            "-- Deferred statements: Django runs these at the end of the migration.",
-            *lines,
-        ]
-    return lines
-
-
-def render_up_sql(bundle: Bundle) -> str:
-    lines = _header(bundle, "forwards", "Applies the migration to a database at its parent state.")
-    lines += _open(bundle)
-    for op in bundle.operations:
-        lines += _section(bundle, op, op.forward_sql, forwards=True)
-    lines += _deferred(bundle, bundle.operations, "deferred_forward_sql")
-    lines += ["", *_close(bundle)]
-    return "\n".join(lines) + "\n"
-
-
-def render_down_sql(bundle: Bundle) -> str:
-    lines = _header(
-        bundle,
-        "backwards",
-        "Reverts the migration: operations in reverse order, back to the parent state.",
-    )
-    if not bundle.reversible:
-        lines += _marked(
-            "THIS MIGRATION IS NOT FULLY REVERSIBLE; see the IRREVERSIBLE blocks below"
-        )
-    lines += _open(bundle)
-    ops = list(reversed(bundle.operations))
-    for op in ops:
-        lines += _section(bundle, op, op.reverse_sql, forwards=False)
-    lines += _deferred(bundle, ops, "deferred_reverse_sql")
-    lines += ["", *_close(bundle)]
-    return "\n".join(lines) + "\n"
-
-
-def render_readme(bundle: Bundle, report: Any = None) -> str:
+def render_readme(bundle: Bundle, report: Report | None = None) -> str:
     forward, backward = bundle.statement_counts()
     transaction = (
         "one transaction" if bundle.transactional else "none (statements commit one by one)"
@@ -168,8 +44,6 @@ def render_readme(bundle: Bundle, report: Any = None) -> str:
             f"{len(op.all_forward_sql)} statement(s)){suffix}"
         )
     if report is not None:
-        from .risk.report import readme_section
-
         lines += ["", *readme_section(report)[:-1]]
         lines[4:4] = [f"- Risk: **{report.risk_label}** (see Risk below)."]
     lines += [
@@ -304,3 +178,126 @@ def _run_lines(bundle: Bundle, file: str) -> list[str]:
     if bundle.vendor == "sqlite":
         return [f"sqlite3 -bail copy_of_db.sqlite3 < {file}"]
     return [f"mysql --database=COPY_OF_DB < {file}"]
+
+
+# -- risk ----------------------------------------------------------------------------------------
+
+
+def readme_section(report: Report) -> list[str]:
+    """Markdown lines for the bundle README's "Risk" section."""
+    lines = [
+        "## Risk",
+        "",
+        f"**Overall risk: {report.risk_label.upper()}** ({len(report.findings)} finding(s); "
+        f"table sizes from {report.stats_source}; details in `report.json`).",
+        "",
+    ]
+    if not report.findings:
+        return [*lines, "No rule found anything to report.", ""]
+    lines += [
+        "| severity | rule | op | what happens | size | effects |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in report.findings:
+        severity = f.severity.label + (" (acknowledged)" if f.acknowledged else "")
+        message = f.message.replace("|", "\\|")
+        rule = f"[{f.rule}]({f.docs_url})" if f.docs_url else f.rule
+        lines.append(
+            f"| {severity} | {rule} {f.title} | {_where(f)} | {message} | "
+            f"{size_text(f)} | {effects_text(f)} |"
+        )
+    lines += ["", "### Findings", ""]
+    for number, f in enumerate(report.findings, 1):
+        lines += [*_finding_block(number, f), ""]
+    if report.acknowledgements:
+        lines += ["Acknowledged in the migration (`migration_studio_acknowledge`):", ""]
+        lines += [f"- **{rule}**: {reason}" for rule, reason in report.acknowledgements.items()]
+        lines.append("")
+    return lines
+
+
+def _where(finding: Finding) -> str:
+    where = "-" if finding.operation is None else str(finding.operation + 1)
+    return where + (" (rollback)" if finding.direction == "reverse" else "")
+
+
+def _finding_block(number: int, f: Finding) -> list[str]:
+    """One finding, readable on its own (offline too): what happens, how big, the safe way."""
+    place = "The whole migration" if f.operation is None else f"Operation {f.operation + 1}"
+    if f.direction == "reverse":
+        place += ", on rollback (`down.sql`)"
+    lines = [
+        f"#### {number}. {f.severity.label}: {f.rule} {f.title}",
+        "",
+        f"{place}: {f.message}",
+        "",
+    ]
+    if size_text(f):
+        lines.append(f"- Size: {size_text(f)}.")
+    if effects_text(f):
+        lines.append(f"- Effects: {effects_text(f)}.")
+    if f.safe_alternative:
+        lines.append(f"- Safe alternative: {f.safe_alternative}")
+    if f.acknowledged:
+        lines.append(f"- Acknowledged: {f.acknowledged}")
+    if f.docs_url:
+        lines.append(f"- Rule {f.rule}: {f.docs_url}")
+    return lines if lines[-1] else lines[:-1]
+
+
+def rollback_plan(bundle: Bundle, report: Report) -> str:
+    """``rollback-plan.md``: how to roll back, what cannot come back, what to check."""
+    previous = previous_migration(bundle)
+    reverse = [f for f in report.findings if f.direction == "reverse"]
+    lost = [f for f in report.findings if f.data_loss or f.data_loss_on_rollback]
+    lines = [
+        f"# Rollback plan: {bundle.label}",
+        "",
+        "## How to roll back",
+        "",
+    ]
+    if bundle.reversible:
+        lines += [
+            "Revert the code first if the new code depends on the new schema, then:",
+            "",
+        ]
+    lines += rollback_lines(bundle)
+    lines += ["", "## What a rollback cannot bring back", ""]
+    if lost:
+        for f in lost:
+            lines.append(f"- {f.message}")
+    else:
+        lines.append(
+            "- Nothing found: the rollback restores the previous schema without dropping data."
+        )
+    lines += ["", "## Risks of the rollback itself", ""]
+    if reverse:
+        lines += [f"- **{f.rule}** ({f.severity.label}): {f.message}" for f in reverse]
+    else:
+        lines.append("- None found in `down.sql`.")
+    tables = sorted({t for op in bundle.operations for t in _tables(op.operation_facts)})
+    lines += [
+        "",
+        "## Before rolling back",
+        "",
+        "- Take a backup (or at least export the columns and tables listed above).",
+        "- Check that no long-running transaction holds locks on "
+        + (", ".join(f"`{t}`" for t in tables) or "the affected tables")
+        + " (PostgreSQL: `SELECT pid, state, query FROM pg_stat_activity WHERE state <> 'idle';`).",
+        "- Deploy code that works with the previous schema first, if the new code needs the "
+        "new one.",
+        "",
+        "## After rolling back",
+        "",
+        f"- `python manage.py showmigrations {bundle.app_label}`: "
+        f"`{bundle.migration_name}` is unapplied.",
+        "- The schema matches the previous migration (compare it with a database migrated to "
+        f"`{previous}`, or with the parent state `up.sql` was written for).",
+        "- Application health checks and error rates are back to normal.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _tables(facts: OperationFacts) -> list[str]:
+    return [t for t in (facts.table_before, facts.table_after) if t]

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import sqlfile
-from .bundle import Bundle, OperationSQL
-from .risk.facts import OperationFacts
-from .risk.sql import parse_all
+from ..sql.reader import parse_all
+from ..sql.splitter import annotated
+from .model import Bundle, OperationFacts, OperationSQL
 
 CHECK_MARK = "-- check:"
 
@@ -322,7 +321,7 @@ def custom_part(text: str) -> str:
 def parse(text: str, vendor: str) -> list[Check]:
     """The checks of a checks.sql file, derived or written by hand."""
     checks = []
-    for comments, statement in sqlfile.annotated(text, vendor):
+    for comments, statement in annotated(text, vendor):
         marks = [line for line in comments if line.startswith(CHECK_MARK)]
         sql = statement.removesuffix(";").strip()
         if sql:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from django.core.management.color import Style
 
-from .bundle import Bundle
+from ..bundle.model import Bundle
+from ..bundle.sqlfile import render_down_sql, render_up_sql
+from ..risk.analysis import Report
+from ..risk.report import terminal_lines
 
 
 def bundle_summary(
-    bundle: Bundle, location: str, style: Style, verbosity: int, report: Any = None
+    bundle: Bundle, location: str, style: Style, verbosity: int, report: Report | None = None
 ) -> list[str]:
     """A few lines per bundle, like makemigrations' listing; the SQL itself from verbosity 2."""
     forward, backward = bundle.statement_counts()
@@ -43,12 +46,8 @@ def bundle_summary(
                 style.WARNING(f"    ! operation {op.index + 1} ({op.operation}): {op.reason}")
             )
     if report is not None:
-        from .risk.report import terminal_lines
-
         lines.extend(terminal_lines(report, style))
     if verbosity >= 2:
-        from .render import render_down_sql, render_up_sql
-
         for name, text in (
             ("up.sql", render_up_sql(bundle)),
             ("down.sql", render_down_sql(bundle)),
@@ -62,7 +61,7 @@ def write_summaries(
     write: Callable[[str], None],
     style: Style,
     verbosity: int,
-    entries: list[tuple[Bundle, Path, Any]],
+    entries: list[tuple[Bundle, Path, Report | None]],
     *,
     written: bool,
 ) -> None:
@@ -77,8 +76,6 @@ def write_summaries(
 
 def relative(path: Path | str) -> str:
     """``path`` relative to the current directory when below it (as makemigrations shows paths)."""
-    import os
-
     try:
         shown = os.path.relpath(path)
     except ValueError:

@@ -20,37 +20,14 @@ import sqlparse
 from sqlparse import lexer
 from sqlparse import tokens as T
 
-ACCESS_EXCLUSIVE = "ACCESS EXCLUSIVE"
-EXCLUSIVE = "EXCLUSIVE"
-SHARE_ROW_EXCLUSIVE = "SHARE ROW EXCLUSIVE"
-SHARE = "SHARE"
-SHARE_UPDATE_EXCLUSIVE = "SHARE UPDATE EXCLUSIVE"
-ROW_EXCLUSIVE = "ROW EXCLUSIVE"
-ROW_SHARE = "ROW SHARE"
-ACCESS_SHARE = "ACCESS SHARE"
-
-#: Weakest to strongest.
-LOCK_ORDER = (
-    ACCESS_SHARE,
-    ROW_SHARE,
+from .locks import (
+    ACCESS_EXCLUSIVE,
     ROW_EXCLUSIVE,
-    SHARE_UPDATE_EXCLUSIVE,
     SHARE,
     SHARE_ROW_EXCLUSIVE,
-    EXCLUSIVE,
-    ACCESS_EXCLUSIVE,
+    SHARE_UPDATE_EXCLUSIVE,
+    stronger,
 )
-#: Lock modes that conflict with plain reads (SELECT) and with writes (INSERT/UPDATE/DELETE).
-BLOCKS_READS = {ACCESS_EXCLUSIVE}
-BLOCKS_WRITES = {SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE, ACCESS_EXCLUSIVE}
-
-
-def stronger(a: str | None, b: str | None) -> str | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a if LOCK_ORDER.index(a) >= LOCK_ORDER.index(b) else b
 
 
 @dataclass

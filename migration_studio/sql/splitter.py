@@ -1,86 +1,37 @@
-"""The structure of a bundle's SQL files (``up.sql``, ``down.sql``): section markers and statements.
+"""Split SQL text into statements the way the database's own client splits a file.
 
-``render.py`` writes the files with the markers defined here; :func:`read` reads them back. Each
-operation's section starts with a marker line ``-- [i/n] <description> (<class>)``; the statements
-an operation queues for the end of the migration follow a line ``-- queued by [i/n] <description>``.
-
-Statements are split the way the database's own client splits a file (``psql``, ``sqlite3``): at a
-``;`` that is outside string literals (``'...'`` with ``''``, ``E'...'`` with backslash escapes),
-quoted identifiers, dollar-quoted strings (``$$ ... $$``, ``$tag$ ... $tag$``), comments (``--``
-and ``/* */``, nested on PostgreSQL), parentheses, and the ``BEGIN ... END`` body of a
-``CREATE FUNCTION``/``PROCEDURE`` (PostgreSQL) or ``CREATE TRIGGER`` (SQLite).
+``psql`` and ``sqlite3`` end a statement at a ``;`` that is outside string literals (``'...'``
+with ``''``, ``E'...'`` with backslash escapes), quoted identifiers, dollar-quoted strings
+(``$$ ... $$``, ``$tag$ ... $tag$``), comments (``--`` and ``/* */``, nested on PostgreSQL),
+parentheses, and the ``BEGIN ... END`` body of a ``CREATE FUNCTION``/``PROCEDURE`` (PostgreSQL) or
+``CREATE TRIGGER`` (SQLite).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-_MARKER = re.compile(r"-- (queued by )?\[(\d+)/(\d+)\] ")
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$")
 _WORD = re.compile(r"[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*")
 
 
-def section_marker(index: int, total: int, description: str, operation: str) -> str:
-    """The line that starts operation ``index``'s section (``index`` counts from 0)."""
-    return f"-- [{index + 1}/{total}] {description} ({operation})"
-
-
-def queued_marker(index: int, total: int, description: str) -> str:
-    """The line before the statements operation ``index`` queued for the end of the migration."""
-    return f"-- queued by [{index + 1}/{total}] {description}"
-
-
-@dataclass(frozen=True)
-class Marker:
-    """A section marker: what follows belongs to operation ``operation`` (counted from 0)."""
-
-    operation: int
-    #: The statements the operation queued for the end of the migration (``queued by``).
-    deferred: bool = False
-
-
-@dataclass(frozen=True)
-class Statement:
-    sql: str
-    #: The operation whose section holds the statement; None before the first marker.
-    operation: int | None = None
-    deferred: bool = False
-
-    @property
-    def keyword(self) -> str:
-        """The statement's first word, upper-case (``BEGIN``, ``COMMIT``, ``ALTER`` ...)."""
-        match = _WORD.match(self.sql)
-        return match.group(0).upper() if match else ""
-
-
-def read(text: str, vendor: str) -> list[Marker | Statement]:
-    """The markers and statements of a bundle SQL file, in file order."""
-    entries: list[Marker | Statement] = []
-    current: int | None = None
-    deferred = False
-    for is_statement, chunk in _scan(text, vendor):
-        if is_statement:
-            entries.append(Statement(chunk, current, deferred))
-            continue
-        match = _MARKER.match(chunk)
-        if match:
-            current, deferred = int(match.group(2)) - 1, bool(match.group(1))
-            entries.append(Marker(current, deferred))
-    return entries
+def first_word(sql: str) -> str:
+    """The first word of ``sql`` as written (``''`` when it does not start with one)."""
+    match = _WORD.match(sql)
+    return match.group(0) if match else ""
 
 
 def split(text: str, vendor: str) -> list[str]:
     """The statements of ``text``, each with its ``;``, without the comments between them."""
-    return [chunk for is_statement, chunk in _scan(text, vendor) if is_statement]
+    return [chunk for is_statement, chunk in scan(text, vendor) if is_statement]
 
 
 def annotated(text: str, vendor: str) -> list[tuple[list[str], str]]:
     """Each statement of ``text`` with the ``--`` comment lines between it and the one before."""
     found: list[tuple[list[str], str]] = []
     comments: list[str] = []
-    for is_statement, chunk in _scan(text, vendor):
+    for is_statement, chunk in scan(text, vendor):
         if is_statement:
             found.append((comments, chunk))
             comments = []
@@ -89,7 +40,7 @@ def annotated(text: str, vendor: str) -> list[tuple[list[str], str]]:
     return found
 
 
-def _scan(text: str, vendor: str) -> Iterator[tuple[bool, str]]:
+def scan(text: str, vendor: str) -> Iterator[tuple[bool, str]]:
     """``(True, statement)`` for each statement; ``(False, line)`` for each ``--`` comment
     line between statements (where the markers are)."""
     postgresql, sqlite, mysql = vendor == "postgresql", vendor == "sqlite", vendor == "mysql"
@@ -216,3 +167,5 @@ def _blocks(words: list[str], blocks: int, depth: int, postgresql: bool, sqlite:
 def _trigger_ends(words: list[str], sqlite: bool) -> bool:
     """A SQLite trigger body ends with ``END`` right after a ``;``."""
     return sqlite and words[-2:] == [";", "end"]
+
+

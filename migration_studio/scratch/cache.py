@@ -19,8 +19,9 @@ from pathlib import Path
 
 from django.db import DatabaseError
 
-from . import conf
-from .scratch import CACHE_PREFIX, SCRATCH_PREFIX, ScratchDatabase, ScratchError
+from .. import conf
+from ..exceptions import ScratchError
+from .database import CACHE_PREFIX, SCRATCH_PREFIX, ScratchDatabase
 
 _SCRATCH_NAME = re.compile(rf"{SCRATCH_PREFIX}(\d+)_[0-9a-f]+")
 

@@ -33,16 +33,18 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import Migration
 from django.db.migrations.state import ProjectState
 
-from . import sqlfile
-from .bundle import Bundle, BundleError, load_bundle, sha256
-from .capture import CaptureSession, NeedsMigrateOrder
-from .describe import describe_callable
-from .graph import History, ancestors, migration_source, preceding
-from .risk.sql import parse_all
+from ..bundle import sqlfile
+from ..bundle.checksfile import parse as parse_checks
+from ..bundle.model import Bundle, sha256
+from ..bundle.store import load_bundle
+from ..capture.graph import History, ancestors, migration_source, preceding
+from ..capture.session import CaptureSession, NeedsMigrateOrder
+from ..describe import describe_callable
+from ..exceptions import BundleError, ValidationEnvironmentError
+from ..scratch.database import ScratchDatabase
+from ..sql.reader import parse_all
 from .sample import copy_sample
 from .schema import compare, quick_snapshot
-from .scratch import ScratchDatabase
-from .validation_checks import parse as parse_checks
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 SAMPLE_LIMIT = 5
@@ -138,10 +140,6 @@ def content_hash(path: Path) -> str:
 
 class ValidationFailed(Exception):
     """A step failed; the result says which and why."""
-
-
-class ValidationEnvironmentError(Exception):
-    """The validation could not run (not the bundle's fault): the message is for the user."""
 
 
 class Validator:
