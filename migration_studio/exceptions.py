@@ -38,3 +38,7 @@ class ValidationEnvironmentError(MigrationStudioError):
 
 class RecordsUnavailable(MigrationStudioError):
     """The app's tables are missing (run migrate) or unreachable; results stay in the files."""
+
+
+class SelectionError(MigrationStudioError):
+    """The arguments name no migration or bundle, or more than one."""

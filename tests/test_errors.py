@@ -158,12 +158,13 @@ def test_failing_operation_writes_nothing_and_drops_the_scratch_database(
 def test_a_failing_bundle_write_removes_the_migration_file(
     shop: Path, bundle_root: Path, monkeypatch
 ) -> None:
-    from migration_studio.management.commands import makesafemigration
+    from migration_studio import services
+    from migration_studio.exceptions import BundleError
 
     def fail(*args, **kwargs):
-        raise makesafemigration.BundleError("Cannot write the bundle: disk full.")
+        raise BundleError("Cannot write the bundle: disk full.")
 
-    monkeypatch.setattr(makesafemigration, "write_bundle", fail)
+    monkeypatch.setattr(services, "write_bundle", fail)
     with pytest.raises(CommandError, match="disk full"):
         call_command("makesafemigration", "shop", verbosity=0)
     assert not (shop / f"{PENDING}.py").exists()

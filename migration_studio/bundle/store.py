@@ -24,6 +24,7 @@ from .model import Bundle
 def bundle_dir(root: Path, app_label: str, migration_name: str) -> Path:
     return Path(root) / app_label / migration_name
 
+
 def write_directory(target: Path, files: dict[str, str]) -> Path:
     """Write ``files`` (name -> text) as directory ``target``, atomically, and return it.
 

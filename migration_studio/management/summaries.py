@@ -12,6 +12,7 @@ from ..bundle.model import Bundle
 from ..bundle.sqlfile import render_down_sql, render_up_sql
 from ..risk.analysis import Report
 from ..risk.report import terminal_lines
+from ..services import Entry
 
 
 def bundle_summary(
@@ -61,7 +62,7 @@ def write_summaries(
     write: Callable[[str], None],
     style: Style,
     verbosity: int,
-    entries: list[tuple[Bundle, Path, Report | None]],
+    entries: list[Entry],
     *,
     written: bool,
 ) -> None:
@@ -69,8 +70,9 @@ def write_summaries(
         return
     heading = "Bundles:" if written else "Bundles (dry run, nothing written):"
     write(style.MIGRATE_HEADING(heading))
-    for bundle, path, report in entries:
-        for line in bundle_summary(bundle, relative(path) + "/", style, verbosity, report):
+    for entry in entries:
+        location = relative(entry.path) + "/"
+        for line in bundle_summary(entry.bundle, location, style, verbosity, entry.report):
             write(line)
 
 

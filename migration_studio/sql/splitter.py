@@ -167,5 +167,3 @@ def _blocks(words: list[str], blocks: int, depth: int, postgresql: bool, sqlite:
 def _trigger_ends(words: list[str], sqlite: bool) -> bool:
     """A SQLite trigger body ends with ``END`` right after a ``;``."""
     return sqlite and words[-2:] == [";", "end"]
-
-

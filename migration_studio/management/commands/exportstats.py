@@ -7,32 +7,24 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS
 
-from ...exceptions import StatsError
 from ...risk.stats import STATS_FORMAT, from_database, write_file
-from ..interrupts import InterruptibleCommand
+from ..base import StudioCommand
+from ..options import add_database
 
 
-class Command(InterruptibleCommand, BaseCommand):
+class Command(StudioCommand, BaseCommand):
     help = (
         "Writes the row counts and sizes of every table of a database (it only reads) to a JSON "
         "file that makesafemigration --stats-file can use where production is out of reach."
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument(
-            "--database",
-            default=DEFAULT_DB_ALIAS,
-            help='The database to read. Defaults to the "default" database.',
-        )
+        add_database(parser, help='The database to read. Defaults to the "default" database.')
         parser.add_argument("-o", "--output", help="The file to write (default: standard output).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            stats = from_database(options["database"])
-        except StatsError as error:
-            raise CommandError(str(error)) from None
+        stats = from_database(options["database"])
         if options["output"]:
             path = Path(options["output"])
             try:

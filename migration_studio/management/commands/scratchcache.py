@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS
 
 from ... import conf
-from ...exceptions import ScratchError
 from ...scratch.cache import CachedState, cached_states, drop_leftover, drop_state, leftovers
 from ...scratch.database import describe_server
+from ..base import StudioCommand
+from ..options import add_database
 
 
-class Command(BaseCommand):
+class Command(StudioCommand, BaseCommand):
     help = (
         "Lists the cached scratch database states on the server of a database (SQLite: in "
         "CACHE_DIR) and the scratch databases left by runs that were killed; with --clear, drops "
@@ -22,10 +22,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument(
-            "--database",
-            default=DEFAULT_DB_ALIAS,
-            help='The database whose server holds the cached states. Defaults to "default".',
+        add_database(
+            parser, help='The database whose server holds the cached states. Defaults to "default".'
         )
         parser.add_argument(
             "--clear",
@@ -48,18 +46,15 @@ class Command(BaseCommand):
         alias = options["database"]
         if options["all_projects"] and not options["clear"]:
             raise CommandError("--all-projects only goes with --clear.")
-        try:
-            states = cached_states(alias)
-            left = leftovers(alias)
-            if options["clear"]:
-                targets = [s for s in states if options["all_projects"] or s.this_project]
-                self._drop_states(alias, targets, options)
-            if options["leftovers"]:
-                self._drop_leftovers(alias, left, options)
-            if not (options["clear"] or options["leftovers"]):
-                self._list(alias, states, left, options)
-        except ScratchError as error:
-            raise CommandError(str(error)) from None
+        states = cached_states(alias)
+        left = leftovers(alias)
+        if options["clear"]:
+            targets = [s for s in states if options["all_projects"] or s.this_project]
+            self._drop_states(alias, targets, options)
+        if options["leftovers"]:
+            self._drop_leftovers(alias, left, options)
+        if not (options["clear"] or options["leftovers"]):
+            self._list(alias, states, left, options)
 
     def _list(self, alias: str, states: list[CachedState], left: list, options: dict) -> None:
         if options["verbosity"] < 1:

@@ -7,30 +7,24 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, SystemCheckError
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 from django.db.utils import ConnectionDoesNotExist
 
-from ... import conf
-from ...bundle.store import bundle_dir
+from ... import conf, services
 from ...capture.graph import History
-from ...exceptions import (
-    BundleError,
-    CaptureError,
-    RecordsUnavailable,
-    ScratchError,
-    ValidationEnvironmentError,
-)
+from ...exceptions import BundleError, MigrationStudioError, RecordsUnavailable
 from ...scratch.database import source_connection
-from ...validation.records import bundle_paths, has_passed, prune_records, record_validation
-from ...validation.validator import PASSED, SKIPPED, Step, Validator, content_hash, write_result
-from ..interrupts import InterruptibleCommand
+from ...validation.records import prune_records, record_validation
+from ...validation.validator import PASSED, SKIPPED, Step, Validator, write_result
+from ..base import StudioCommand
+from ..options import add_database, add_no_cache
 
 #: Exit codes: 0 every bundle passed, 1 one failed validation, 2 usage or environment error.
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
 
-class Command(InterruptibleCommand, BaseCommand):
+class Command(StudioCommand, BaseCommand):
     help = (
         "Validates bundles on a scratch database: applies up.sql (with optional sample data), "
         "runs the checks, applies down.sql, compares the schema with the parent state and "
@@ -50,9 +44,8 @@ class Command(InterruptibleCommand, BaseCommand):
             dest="all_bundles",
             help="Validate again bundles that already passed.",
         )
-        parser.add_argument(
-            "--database",
-            default=DEFAULT_DB_ALIAS,
+        add_database(
+            parser,
             help="The database whose server hosts the scratch database. "
             'Defaults to the "default" database.',
         )
@@ -68,12 +61,7 @@ class Command(InterruptibleCommand, BaseCommand):
             metavar="N",
             help="Rows per table to copy with --sample-from (default 1000).",
         )
-        parser.add_argument(
-            "--no-cache",
-            action="store_false",
-            dest="use_cache",
-            help="Do not reuse a cached scratch database state.",
-        )
+        add_no_cache(parser)
 
     def execute(self, *args: Any, **options: Any) -> Any:
         try:
@@ -89,7 +77,7 @@ class Command(InterruptibleCommand, BaseCommand):
         self.finished = 0
         try:
             self._handle(options)
-        except CommandError as error:
+        except (CommandError, MigrationStudioError) as error:
             # Usage and environment errors exit with 2 (1 means "a bundle failed").
             self.stderr.write(f"CommandError: {error}")
             sys.exit(EXIT_ERROR)
@@ -104,12 +92,10 @@ class Command(InterruptibleCommand, BaseCommand):
         )
 
     def _handle(self, options: dict[str, Any]) -> None:
+        source_connection(options["database"])
         try:
-            source_connection(options["database"])
             if options["sample_from"]:
                 connections[options["sample_from"]]
-        except ScratchError as error:
-            raise CommandError(str(error)) from None
         except ConnectionDoesNotExist:
             raise CommandError(
                 f"There is no database '{options['sample_from']}' in DATABASES."
@@ -121,7 +107,9 @@ class Command(InterruptibleCommand, BaseCommand):
         except RecordsUnavailable as why:
             if self.verbosity >= 1:
                 self.stderr.write(self.style.WARNING(f"Records not updated: {why}."))
-        paths = self._select(options)
+        paths = services.select_bundles(
+            options["app_label"], options["migration_name"], all_bundles=options["all_bundles"]
+        )
         if not paths:
             if self.verbosity >= 1:
                 self.stdout.write("No bundle to validate.")
@@ -132,32 +120,6 @@ class Command(InterruptibleCommand, BaseCommand):
             failed += not self._validate(path, options)
         if failed:
             sys.exit(EXIT_FAILED)
-
-    def _select(self, options: dict[str, Any]) -> list[Path]:
-        root = conf.bundle_root()
-        paths = bundle_paths(root)
-        app, name = options["app_label"], options["migration_name"]
-        if app:
-            paths = [p for p in paths if p.parent.name == app]
-            if name:
-                matches = [p for p in paths if p.name.startswith(name)]
-                exact = bundle_dir(root, app, name)
-                if exact in matches:
-                    matches = [exact]
-                if len(matches) != 1:
-                    raise CommandError(
-                        f"No bundle of {app} matches '{name}'."
-                        if not matches
-                        else f"More than one bundle of {app} matches '{name}'; be more specific."
-                    )
-                return matches
-            if not paths:
-                raise CommandError(f"There is no bundle for app '{app}' in {root}.")
-            if options["all_bundles"]:
-                return paths
-        elif options["all_bundles"]:
-            return paths
-        return [p for p in paths if not has_passed(p, content_hash(p))]
 
     def _validate(self, path: Path, options: dict[str, Any]) -> bool:
         label = f"{path.parent.name}.{path.name}"
@@ -181,10 +143,7 @@ class Command(InterruptibleCommand, BaseCommand):
                 f"{path.name}"
             )
             return False
-        try:
-            result = validator.run()
-        except (BundleError, ScratchError, CaptureError, ValidationEnvironmentError) as error:
-            raise CommandError(str(error)) from None
+        result = validator.run()
         write_result(path, result)
         self.finished += 1
         try:
