@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +27,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         ]
     errors = []
-    unknown = sorted(set(user) - set(DEFAULTS))
+    unknown = sorted(map(str, set(user) - set(DEFAULTS)))
     if unknown:
         errors.append(
             Error(
@@ -72,7 +73,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         errors.extend(_rule_errors(path))
     rates = user.get("ESTIMATE_RATES", {})
     if not isinstance(rates, dict) or not all(
-        isinstance(v, dict) and all(isinstance(r, int | float) and r > 0 for r in v.values())
+        isinstance(v, dict) and all(_positive_number(r) for r in v.values())
         for v in rates.values()
     ):
         errors.append(
@@ -95,6 +96,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         )
     return errors
+
+
+def _positive_number(value: object) -> bool:
+    """A finite number above zero (``True`` is not a rate)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def _absolute_url(value: object) -> bool:
