@@ -194,7 +194,7 @@ class Migration(migrations.Migration):
 
 
 def schema_of_database(name: str) -> dict:
-    from migration_studio.scratch.database import _wrapper
+    from migration_studio.scratch.backends.base import wrapper as _wrapper
     from migration_studio.validation.schema import snapshot
 
     settings_dict = {**connections["default"].settings_dict, "NAME": name}

@@ -14,15 +14,10 @@ in place, inside a transaction that is always rolled back, which saves copying t
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
-import shutil
 import signal
-import sqlite3
-import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,16 +25,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
-from django.db.backends.base.base import NO_DB_ALIAS, BaseDatabaseWrapper
-from django.db.utils import ConnectionDoesNotExist, load_backend
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.utils import ConnectionDoesNotExist
 
 from .. import conf
 from ..bundle.model import sha256
 from ..exceptions import ScratchError
+from .backends import BACKENDS
+from .backends.base import CACHE_PREFIX, SCRATCH_PREFIX, wrapper
 
-SCRATCH_PREFIX = "migration_studio_scratch_"
-CACHE_PREFIX = "migration_studio_cache_"
-SUPPORTED_VENDORS = ("sqlite", "postgresql", "mysql")
+SUPPORTED_VENDORS = tuple(BACKENDS)
 
 
 def describe_server(alias: str) -> str:
@@ -68,235 +63,6 @@ def source_connection(alias: str) -> BaseDatabaseWrapper:
     return connection
 
 
-def _wrapper(settings_dict: dict[str, Any], alias: str) -> BaseDatabaseWrapper:
-    return load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
-
-
-class _Vendor:
-    """How one kind of server creates, copies and drops databases."""
-
-    supports_cache = False
-    #: A cached state can be used directly inside a rolled-back transaction (transactional DDL).
-    supports_in_place = False
-
-    def __init__(self, source: BaseDatabaseWrapper) -> None:
-        self.source = source
-
-    def new_name(self) -> str:
-        return f"{SCRATCH_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-    def create(self, name: str, template: str | None) -> None:
-        raise NotImplementedError("a vendor must say how to create a database")
-
-    def drop(self, name: str) -> None:
-        raise NotImplementedError("a vendor must say how to drop a database")
-
-    def exists(self, name: str) -> bool:
-        """Whether the cached state ``name`` exists (vendors without a cache have none)."""
-        return False
-
-    def cached_names(self, prefix: str) -> list[str]:
-        """Cached states whose names start with ``prefix``, least recently used first."""
-        return []
-
-    def touch(self, name: str) -> None:
-        """Mark a cached state as just used."""
-
-    def publish(self, name: str, cache_name: str, *, keep: bool) -> bool:
-        """Turn scratch database ``name`` into ``cache_name``; keep a working copy if ``keep``.
-
-        Returns False when ``name`` is gone (moved into the cache).
-        """
-        raise ScratchError(f"{self.source.vendor} scratch databases are not cached.")
-
-    def settings_for(self, name: str) -> dict[str, Any]:
-        settings_dict = copy.deepcopy(self.source.settings_dict)
-        settings_dict["NAME"] = name
-        return settings_dict
-
-    def server_version(self) -> str:
-        raise NotImplementedError("a vendor must say how to read its version")
-
-    def close(self) -> None:
-        """Release what the vendor holds (maintenance connections)."""
-
-
-class _SQLite(_Vendor):
-    supports_cache = True
-
-    def new_name(self) -> str:
-        return str(Path(tempfile.gettempdir()) / f"{super().new_name()}.sqlite3")
-
-    def settings_for(self, name: str) -> dict[str, Any]:
-        # A throwaway file: no fsync and an in-memory journal (the statements are unchanged).
-        settings_dict = super().settings_for(name)
-        options = settings_dict.setdefault("OPTIONS", {})
-        fast = "PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY"
-        own = options.get("init_command")
-        options["init_command"] = f"{own}; {fast}" if own else fast
-        return settings_dict
-
-    def _path(self, cache_name: str) -> Path:
-        return conf.cache_dir() / f"{cache_name}.sqlite3"
-
-    def create(self, name: str, template: str | None) -> None:
-        if template:
-            shutil.copyfile(self._path(template), name)
-        else:
-            Path(name).touch()
-
-    def drop(self, name: str) -> None:
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name + suffix)
-
-    def exists(self, name: str) -> bool:
-        return self._path(name).exists()
-
-    def cached_names(self, prefix: str) -> list[str]:
-        paths = sorted(conf.cache_dir().glob(f"{prefix}*.sqlite3"), key=_mtime)
-        return [p.name.removesuffix(".sqlite3") for p in paths]
-
-    def touch(self, name: str) -> None:
-        with contextlib.suppress(OSError):
-            os.utime(self._path(name))
-
-    def publish(self, name: str, cache_name: str, *, keep: bool) -> bool:
-        staged = conf.cache_dir() / f".{uuid.uuid4().hex}.tmp"
-        shutil.copyfile(name, staged)
-        os.replace(staged, self._path(cache_name))
-        return True
-
-    def drop_cached(self, cache_name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(cache_name).unlink()
-
-    def server_version(self) -> str:
-        return sqlite3.sqlite_version
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return 0.0
-
-
-class _Server(_Vendor):
-    """PostgreSQL and MySQL/MariaDB: scratch databases on the same server."""
-
-    #: Databases to connect to for server-level statements, tried in order; ``None`` is the
-    #: alias's own database. Never another alias's server (unlike Django's ``_nodb_cursor``).
-    maintenance_databases: tuple[str | None, ...] = (None,)
-    _maintenance: BaseDatabaseWrapper | None = None
-
-    def _connection(self) -> BaseDatabaseWrapper:
-        if self._maintenance is not None:
-            return self._maintenance
-        error: DatabaseError | None = None
-        for name in self.maintenance_databases:
-            settings_dict = copy.deepcopy(self.source.settings_dict)
-            if name is not None:
-                settings_dict["NAME"] = name
-            # Django's own alias for server-level connections: handlers of connection_created
-            # (contrib.postgres' type registration) leave it alone.
-            connection = _wrapper(settings_dict, NO_DB_ALIAS)
-            try:
-                connection.ensure_connection()
-            except DatabaseError as failure:
-                error = failure
-                continue
-            self._maintenance = connection
-            return connection
-        assert error is not None
-        raise error
-
-    def close(self) -> None:
-        if self._maintenance is not None:
-            with contextlib.suppress(Exception):
-                self._maintenance.close()
-            self._maintenance = None
-
-    def _execute(self, sql: str, params: Any = None) -> list[tuple]:
-        with self._connection().cursor() as cursor:
-            cursor.execute(sql, params)
-            return list(cursor.fetchall()) if cursor.description else []
-
-    def quote(self, name: str) -> str:
-        return self.source.ops.quote_name(name)
-
-    def create(self, name: str, template: str | None) -> None:
-        sql = f"CREATE DATABASE {self.quote(name)}"
-        if template:
-            sql += f" TEMPLATE {self.quote(template)}"
-        self._execute(sql)
-
-    def drop(self, name: str) -> None:
-        self._execute(f"DROP DATABASE IF EXISTS {self.quote(name)}")
-
-    def server_version(self) -> str:
-        return str(self._execute("SELECT version()")[0][0])
-
-
-class _PostgreSQL(_Server):
-    supports_cache = True
-    supports_in_place = True
-    maintenance_databases = ("postgres", None)
-
-    def drop(self, name: str) -> None:
-        # WITH (FORCE) ends sessions a crashed run may have left behind (PostgreSQL 13+).
-        self._execute(f"DROP DATABASE IF EXISTS {self.quote(name)} WITH (FORCE)")
-
-    def server_version(self) -> str:
-        return str(self._execute("SHOW server_version")[0][0])
-
-    def exists(self, name: str) -> bool:
-        return bool(self._execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]))
-
-    def touch(self, name: str) -> None:
-        self._execute(
-            f"COMMENT ON DATABASE {self.quote(name)} IS "
-            f"'migration_studio cached state, used {time.time():.3f}'"
-        )
-
-    def cached_names(self, prefix: str) -> list[str]:
-        rows = self._execute(
-            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
-            "WHERE datname LIKE %s",
-            [prefix.replace("_", r"\_") + "%"],
-        )
-
-        def last_used(row: tuple) -> float:
-            try:
-                return float((row[1] or "").split()[-1])
-            except (IndexError, ValueError):
-                return 0.0
-
-        return [row[0] for row in sorted(rows, key=last_used)]
-
-    def publish(self, name: str, cache_name: str, *, keep: bool) -> bool:
-        if keep:
-            self._execute(f"CREATE DATABASE {self.quote(cache_name)} TEMPLATE {self.quote(name)}")
-        else:
-            self._execute(f"ALTER DATABASE {self.quote(name)} RENAME TO {self.quote(cache_name)}")
-        self.touch(cache_name)
-        return keep
-
-    def drop_cached(self, cache_name: str) -> None:
-        self._execute(f"DROP DATABASE IF EXISTS {self.quote(cache_name)}")
-
-
-class _MySQL(_Server):
-    maintenance_databases = ("",)  # no database selected
-
-
-_VENDORS: dict[str, type[_Vendor]] = {
-    "sqlite": _SQLite,
-    "postgresql": _PostgreSQL,
-    "mysql": _MySQL,
-}
-
-
 class ScratchDatabase:
     """A database created for one run and dropped at its end, whatever happens.
 
@@ -308,7 +74,7 @@ class ScratchDatabase:
     def __init__(self, alias: str, *, use_cache: bool = True) -> None:
         self.alias = alias
         self.source = source_connection(alias)
-        self.vendor = _VENDORS[self.source.vendor](self.source)
+        self.vendor = BACKENDS[self.source.vendor](self.source)
         self.use_cache = bool(
             use_cache and self.vendor.supports_cache and conf.get("SCRATCH_CACHE")
         )
@@ -360,7 +126,7 @@ class ScratchDatabase:
             raise ScratchError(
                 f"Could not create the scratch database {self.name}: {error}."
             ) from None
-        self.connection = _wrapper(self.vendor.settings_for(self.name), self.alias)
+        self.connection = wrapper(self.vendor.settings_for(self.name), self.alias)
         return template is not None
 
     def open_in_place(self, cache_name: str) -> None:
@@ -368,7 +134,7 @@ class ScratchDatabase:
         assert self.name is None and self.connection is None
         self.vendor.touch(cache_name)
         self.in_place = cache_name
-        self.connection = _wrapper(self.vendor.settings_for(cache_name), self.alias)
+        self.connection = wrapper(self.vendor.settings_for(cache_name), self.alias)
         self._transaction = transaction.atomic(using=self.alias)
         with self.activated():
             self._transaction.__enter__()
@@ -514,20 +280,8 @@ class ScratchDatabase:
 
 def leftover_scratch_databases(alias: str) -> list[str]:
     """Names of scratch databases currently present on the server of ``alias``."""
-    source = source_connection(alias)
-    if source.vendor == "sqlite":
-        directory = Path(tempfile.gettempdir())
-        return sorted(str(p) for p in directory.glob(f"{SCRATCH_PREFIX}*.sqlite3"))
-    vendor = _VENDORS[source.vendor](source)
-    assert isinstance(vendor, _Server)
-    pattern = SCRATCH_PREFIX.replace("_", r"\_") + "%"
+    backend = BACKENDS[source_connection(alias).vendor](source_connection(alias))
     try:
-        if source.vendor == "postgresql":
-            rows = vendor._execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s", [pattern]
-            )
-        else:
-            rows = vendor._execute("SHOW DATABASES LIKE %s", [pattern])
+        return sorted(backend.scratch_names())
     finally:
-        vendor.close()
-    return sorted(row[0] for row in rows)
+        backend.close()
