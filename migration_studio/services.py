@@ -35,7 +35,7 @@ from .exceptions import BundleError, SelectionError
 from .risk.analysis import Report, acknowledgements_of, analyse
 from .risk.stats import Stats
 from .validation.records import bundle_paths, has_passed
-from .validation.validator import content_hash
+from .validation.result import content_hash
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..sql.reader import parse_all
 from ..sql.splitter import annotated
+from ..sql.text import identifier_list, parenthesised_after, quote_identifier, where_clause
 from .model import Bundle, OperationFacts, OperationSQL
 
 CHECK_MARK = "-- check:"
@@ -21,11 +22,6 @@ CHECK_MARK = "-- check:"
 class Check:
     description: str
     sql: str
-
-
-def quote(name: str, vendor: str) -> str:
-    mark = "`" if vendor == "mysql" else '"'
-    return f"{mark}{name}{mark}"
 
 
 def derive(bundle: Bundle) -> list[Check]:
@@ -62,7 +58,7 @@ class _Derived:
     expression: str | None = None
 
     def render(self, vendor: str) -> Check:
-        q = lambda name: quote(name, vendor)  # noqa: E731
+        q = lambda name: quote_identifier(name, vendor)  # noqa: E731
         if self.kind == "null":
             table, column = self.table, self.columns[0]
             return Check(
@@ -97,7 +93,7 @@ class _Derived:
         if self.target == table and self.target_column == column:
             return True
         return self.table == table and (
-            column in self.columns or quote(column, vendor) in (self.expression or "")
+            column in self.columns or quote_identifier(column, vendor) in (self.expression or "")
         )
 
     def follow(self, op: OperationSQL, vendor: str) -> bool:
@@ -124,7 +120,7 @@ class _Derived:
                 self.columns = [new if c == old else c for c in self.columns]
                 if self.expression:
                     self.expression = self.expression.replace(
-                        quote(old, vendor), quote(new, vendor)
+                        quote_identifier(old, vendor), quote_identifier(new, vendor)
                     )
             if self.target == table and self.target_column == old:
                 self.target_column = new
@@ -133,7 +129,7 @@ class _Derived:
 
 
 def _operation_checks(vendor: str, op: OperationSQL) -> list[_Derived]:
-    q = lambda name: quote(name, vendor)  # noqa: E731
+    q = lambda name: quote_identifier(name, vendor)  # noqa: E731
     facts = OperationFacts.from_dict(op.facts) if op.facts else OperationFacts()
     where = f"operation {op.index + 1}, {op.description}"
     found: list[_Derived] = []
@@ -184,13 +180,13 @@ def _operation_checks(vendor: str, op: OperationSQL) -> list[_Derived]:
                 if action.kind != "add_constraint" or not statement.table:
                     continue
                 if action.constraint == "check":
-                    expression = _parenthesised_after(statement.sql, "CHECK")
+                    expression = parenthesised_after(statement.sql, "CHECK")
                     if expression:
                         found.append(_check(statement.table, action.name, expression, where))
                 elif action.constraint in ("unique", "primary_key"):
-                    columns = _identifiers(
-                        _parenthesised_after(statement.sql, "UNIQUE")
-                        or _parenthesised_after(statement.sql, "KEY")
+                    columns = identifier_list(
+                        parenthesised_after(statement.sql, "UNIQUE")
+                        or parenthesised_after(statement.sql, "KEY")
                         or ""
                     )
                     if columns:
@@ -203,10 +199,12 @@ def _operation_checks(vendor: str, op: OperationSQL) -> list[_Derived]:
                             )
                         )
                 elif action.constraint == "foreign_key" and action.references:
-                    columns = _identifiers(_parenthesised_after(statement.sql, "FOREIGN KEY") or "")
-                    targets = _identifiers(
-                        _parenthesised_after(statement.sql, f"REFERENCES {q(action.references)}")
-                        or _parenthesised_after(statement.sql, f"REFERENCES {action.references}")
+                    columns = identifier_list(
+                        parenthesised_after(statement.sql, "FOREIGN KEY") or ""
+                    )
+                    targets = identifier_list(
+                        parenthesised_after(statement.sql, f"REFERENCES {q(action.references)}")
+                        or parenthesised_after(statement.sql, f"REFERENCES {action.references}")
                         or ""
                     )
                     if len(columns) == 1 and len(targets) == 1:
@@ -222,11 +220,11 @@ def _operation_checks(vendor: str, op: OperationSQL) -> list[_Derived]:
                         )
             if facts.constraint and target and statement.kind == "create_table":
                 # SQLite adds a constraint by rebuilding the table with it.
-                expression = _parenthesised_after(statement.sql, f"{q(facts.constraint)} CHECK")
+                expression = parenthesised_after(statement.sql, f"{q(facts.constraint)} CHECK")
                 if expression:
                     found.append(_check(target, facts.constraint, expression, where))
-                columns = _identifiers(
-                    _parenthesised_after(statement.sql, f"{q(facts.constraint)} UNIQUE") or ""
+                columns = identifier_list(
+                    parenthesised_after(statement.sql, f"{q(facts.constraint)} UNIQUE") or ""
                 )
                 if columns:
                     found.append(
@@ -244,52 +242,17 @@ def _check(table: str, name: str | None, expression: str, where: str) -> _Derive
     return _Derived("check", table, [], where, name=name, expression=expression)
 
 
-def _parenthesised_after(sql: str, marker: str) -> str | None:
-    """The text inside the parentheses that follow ``marker`` (balanced), or None."""
-    upper, wanted = sql.upper(), marker.upper()
-    start = upper.find(wanted)
-    while start >= 0:
-        opening = sql.find("(", start + len(marker))
-        if opening >= 0 and not sql[start + len(marker) : opening].strip():
-            break
-        start = upper.find(wanted, start + 1)
-    else:
-        return None
-    depth = 0
-    for index in range(opening, len(sql)):
-        if sql[index] == "(":
-            depth += 1
-        elif sql[index] == ")":
-            depth -= 1
-            if depth == 0:
-                return sql[opening + 1 : index]
-    return None
-
-
-def _identifiers(text: str) -> list[str]:
-    """``"a", "b"`` -> ["a", "b"]; empty when any part is an expression."""
-    parts = [part.strip() for part in text.split(",")] if text.strip() else []
-    names = []
-    for part in parts:
-        name = part.split()[0].strip('"`') if part else ""
-        if not name or not name.replace("_", "").isalnum():
-            return []
-        names.append(name)
-    return names
-
-
 def _columns_after(sql: str, table: str) -> list[str]:
     for marker in (f'ON "{table}"', f"ON `{table}`", f"ON {table}"):
-        text = _parenthesised_after(sql, marker)
+        text = parenthesised_after(sql, marker)
         if text is not None:
-            return _identifiers(text)
+            return identifier_list(text)
     return []
 
 
 def _where_clause(sql: str) -> str | None:
-    upper = sql.upper()
-    position = upper.rfind(" WHERE ")
-    return sql[position + 7 :].rstrip().rstrip(";") if position >= 0 else None
+    where = where_clause(sql)
+    return where.rstrip().rstrip(";") if where is not None else None
 
 
 CUSTOM_MARK = "-- Your own checks (kept when the bundle is regenerated):"

@@ -28,6 +28,7 @@ from ..bundle.model import Bundle, OperationSQL
 from ..describe import describe_callable
 from ..exceptions import CaptureError
 from ..scratch.database import ScratchDatabase
+from ..sql.text import runs_concurrently
 from .facts import operation_facts
 from .graph import (
     Node,
@@ -497,7 +498,7 @@ def _transactional(migration: Migration, connection: Any, results: list[Operatio
     if not (migration.atomic and connection.features.can_rollback_ddl):
         return False
     statements = (s for r in results for s in r.all_forward_sql + r.all_reverse_sql)
-    return not any("CONCURRENTLY" in s.upper().split() for s in statements)
+    return not any(runs_concurrently(s) for s in statements)
 
 
 def _state_error(error: BaseException) -> bool:

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from ..bundle.store import load_bundle
 from ..exceptions import BundleError, RecordsUnavailable
 from ..models import MigrationBundle, ValidationRun
-from .validator import ValidationResult
+from .result import ValidationResult
 
 
 def bundle_paths(root: Path) -> list[Path]:

@@ -11,6 +11,8 @@ from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from ..sql.text import all_parenthesised_after, where_clause
+
 Snapshot = dict[str, dict[str, Any]]
 
 
@@ -283,22 +285,10 @@ def _partial_condition(cursor: Any, index: str) -> str:
     cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = %s", [index])
     row = cursor.fetchone()
     sql = (row[0] or "") if row else ""
-    position = sql.upper().rfind(" WHERE ")
-    return " ".join(sql[position + 7 :].split()) if position >= 0 else sql
+    where = where_clause(sql)
+    return " ".join(where.split()) if where is not None else sql
 
 
 def _checks(sql: str) -> list[str]:
     """The CHECK expressions of a CREATE TABLE statement, whitespace-normalised."""
-    found, upper, start = [], sql.upper(), 0
-    while (position := upper.find("CHECK", start)) >= 0:
-        start = position + 5
-        opening = sql.find("(", start)
-        if opening < 0 or sql[start:opening].strip():
-            continue
-        depth = 0
-        for index in range(opening, len(sql)):
-            depth += {"(": 1, ")": -1}.get(sql[index], 0)
-            if depth == 0:
-                found.append(" ".join(sql[opening + 1 : index].split()))
-                break
-    return sorted(found)
+    return sorted(" ".join(check.split()) for check in all_parenthesised_after(sql, "CHECK"))

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
-import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,113 +30,31 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import Migration
 from django.db.migrations.state import ProjectState
 
-from ..bundle import sqlfile
 from ..bundle.checksfile import parse as parse_checks
 from ..bundle.model import Bundle, sha256
 from ..bundle.store import load_bundle
 from ..capture.graph import History, ancestors, migration_source, preceding
 from ..capture.session import CaptureSession, NeedsMigrateOrder
 from ..describe import describe_callable
-from ..exceptions import BundleError, ValidationEnvironmentError
+from ..exceptions import ValidationEnvironmentError
 from ..scratch.database import ScratchDatabase
 from ..sql.reader import parse_all
+from ..sql.text import fills_rows, quoted_identifiers
+from .result import (
+    FAILED,
+    SKIPPED,
+    CheckResult,
+    StatementRun,
+    Step,
+    ValidationFailed,
+    ValidationResult,
+    content_hash,
+)
+from .runner import SQLFileRunner, first_line
 from .sample import copy_sample
 from .schema import compare, quick_snapshot
 
-PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 SAMPLE_LIMIT = 5
-
-
-@dataclass
-class StatementRun:
-    sql: str
-    seconds: float
-    operation: int | None = None
-    locks: list[dict[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class Step:
-    name: str
-    status: str = PASSED
-    seconds: float = 0.0
-    detail: str = ""
-    statements: list[StatementRun] = field(default_factory=list)
-
-
-@dataclass
-class CheckResult:
-    description: str
-    sql: str
-    violations: int
-    sample: list[list[Any]] = field(default_factory=list)
-    error: str = ""
-    #: "before up" (on the parent state's data: would the migration's promises hold?) or
-    #: "after up".
-    phase: str = "after up"
-
-    @property
-    def passed(self) -> bool:
-        return self.violations == 0 and not self.error
-
-
-@dataclass
-class ValidationResult:
-    label: str
-    started_at: str
-    status: str = PASSED
-    finished_at: str = ""
-    vendor: str = ""
-    server_version: str = ""
-    content_sha256: str = ""
-    steps: list[Step] = field(default_factory=list)
-    checks: list[CheckResult] = field(default_factory=list)
-    schema_diff: list[str] = field(default_factory=list)
-    #: Constraints and indexes down.sql restored under another name (not a failure).
-    schema_renamed: list[str] = field(default_factory=list)
-    sample_rows: int = 0
-    sample_rows_per_second: float = 0.0
-    #: Rows copied per table by the sample step.
-    sample_tables: dict[str, int] = field(default_factory=dict)
-    error: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return self.status == PASSED
-
-    def locks(self) -> list[dict[str, Any]]:
-        return [
-            {"step": step.name, "sql": run.sql, "operation": run.operation, "locks": run.locks}
-            for step in self.steps
-            for run in step.statements
-            if run.locks
-        ]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["format_version"] = 1
-        data["locks"] = self.locks()
-        for check, raw in zip(self.checks, data["checks"], strict=True):
-            raw["passed"] = check.passed
-            raw["sample"] = [[_plain(v) for v in row] for row in check.sample]
-        return data
-
-
-def _plain(value: Any) -> Any:
-    return value if isinstance(value, int | float | str | bool | type(None)) else str(value)
-
-
-def content_hash(path: Path) -> str:
-    """What a validation proves: the bundle's migration, SQL and checks as they are now."""
-    parts = []
-    for name in ("bundle.json", "up.sql", "down.sql", "checks.sql"):
-        file = path / name
-        parts.append(sha256(file.read_bytes()) if file.exists() else "-")
-    return sha256("|".join(parts))
-
-
-class ValidationFailed(Exception):
-    """A step failed; the result says which and why."""
 
 
 class Validator:
@@ -278,7 +193,7 @@ class Validator:
                 except DatabaseError as error:
                     raise ValidationEnvironmentError(
                         f"Copying sample rows from '{self.sample_from}' failed: "
-                        f"{_first_line(error)} (is its schema at the bundle's parent state?)"
+                        f"{first_line(error)} (is its schema at the bundle's parent state?)"
                     ) from None
                 finally:
                     session._activate()
@@ -371,7 +286,7 @@ class Validator:
         phase = "before up" if before_up else "after up"
         ran: list[CheckResult] = []
         for check in checks:
-            if known is not None and not _quoted_names(check.sql) <= known:
+            if known is not None and not quoted_identifiers(check.sql) <= known:
                 continue  # it needs what up.sql creates: it runs after up
             result = CheckResult(check.description, check.sql, 0, phase=phase)
             try:
@@ -387,7 +302,7 @@ class Validator:
             except DatabaseError as error:
                 if before_up:
                     continue
-                result.error = _first_line(error)
+                result.error = first_line(error)
             ran.append(result)
         self.result.checks.extend(ran)
         failed = [c for c in ran if not c.passed]
@@ -415,13 +330,9 @@ class Validator:
     def _changes_data(self) -> bool:
         """The migration runs Python or SQL of its own, or backfills rows (UPDATE)."""
 
-        def fills(sql: str) -> bool:
-            text = sql.lstrip().upper()
-            # A backfill, or a table rebuild that fills a column (SQLite: coalesce(col, default)).
-            return text.startswith("UPDATE") or (text.startswith("INSERT") and "COALESCE(" in text)
-
         return any(
-            op.operation in ("RunPython", "RunSQL") or any(fills(s) for s in op.all_forward_sql)
+            op.operation in ("RunPython", "RunSQL")
+            or any(fills_rows(s) for s in op.all_forward_sql)
             for op in self.bundle.operations
         )
 
@@ -436,59 +347,28 @@ class Validator:
         *,
         forwards: bool,
     ) -> None:
-        text = (self.path / name).read_text(encoding="utf-8")
-        operations = {op.index: op for op in self.bundle.operations}
-        # Locks are measured on the deploy itself (the first up.sql): later steps re-take locks
-        # the validation transaction may already hold.
-        track_locks = connection.vendor == "postgresql" and step.name == "up"
-        self._held: set[tuple[str, str]] | None = None
-        # The file's BEGIN and COMMIT go through Django's transaction management, so that code run
-        # inside (RunPython, with its own transaction.atomic) sees the transaction Django is in.
-        # Within the in-place validation's transaction, they are a savepoint of it.
-        with contextlib.ExitStack() as bundle_transaction:
-            in_transaction = False
-            for entry in sqlfile.read(text, connection.vendor):
-                self._operation = entry.operation
-                op = operations.get(entry.operation) if entry.operation is not None else None
-                if isinstance(entry, sqlfile.Marker):
-                    if op is not None and not op.expressible and not entry.deferred:
-                        self._python(connection, step, op.index, states, forwards=forwards)
-                    continue
-                keyword = entry.keyword
-                boundary = keyword in ("BEGIN", "COMMIT")
-                if op is not None and not op.expressible and not boundary:
-                    # Recorded from the operation's own run: running it through Django (above)
-                    # executes these statements again, so the recorded copies are not run.
-                    continue
-                owner = None if boundary or keyword == "PRAGMA" else entry.operation
-                if keyword == "BEGIN":
-                    started = time.perf_counter()
-                    bundle_transaction.enter_context(transaction.atomic(using=self.alias))
-                    run = StatementRun(entry.sql, time.perf_counter() - started)
-                    in_transaction = True
-                elif keyword == "COMMIT":
-                    started = time.perf_counter()
-                    try:
-                        bundle_transaction.close()
-                    except DatabaseError as error:
-                        raise ValidationFailed(
-                            f"This statement failed: {entry.sql}\n  {connection.vendor} said: "
-                            f"{_first_line(error)}"
-                        ) from None
-                    run = StatementRun(entry.sql, time.perf_counter() - started)
-                    in_transaction = False
-                else:
-                    run = self._execute(
-                        connection, entry.sql, owner, track_locks and in_transaction
-                    )
-                step.statements.append(run)
+        runner = SQLFileRunner(connection, self.alias)
+        try:
+            runner.run(
+                (self.path / name).read_text(encoding="utf-8"),
+                self.bundle,
+                step,
+                # Locks are measured on the deploy itself (the first up.sql): later steps re-take
+                # locks the validation transaction may already hold.
+                track_locks=connection.vendor == "postgresql" and step.name == "up",
+                run_python=lambda index: self._python(
+                    connection, step, index, states, forwards=forwards
+                ),
+            )
+        finally:
+            self._operation = runner.operation
 
     def _renamed_note(self, failure: str) -> str:
         """Why up.sql cannot run again when the rollback recreated what it drops by name."""
         renamed = [
             line
             for line in self.result.schema_renamed
-            if any(f" {name} is now " in line for name in re.findall(r'"([^"]+)"', failure))
+            if any(f" {name} is now " in line for name in quoted_identifiers(failure))
         ]
         if not renamed:
             return ""
@@ -533,32 +413,6 @@ class Validator:
             "it to be able to redeploy after a rollback."
         )
 
-    def _execute(
-        self, connection: BaseDatabaseWrapper, sql: str, operation: int | None, track_locks: bool
-    ) -> StatementRun:
-        if track_locks and self._held is None:
-            self._held = _locks(connection)
-        before = self._held or set()
-        started = time.perf_counter()
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-        except DatabaseError as error:
-            raise ValidationFailed(
-                f"This statement failed: {sql}\n  {connection.vendor} said: {_first_line(error)}"
-            ) from None
-        seconds = time.perf_counter() - started
-        taken: list[tuple[str, str]] = []
-        if track_locks:
-            self._held = _locks(connection)
-            taken = sorted(self._held - before)
-        return StatementRun(
-            sql,
-            seconds,
-            operation,
-            [{"relation": relation, "mode": mode} for relation, mode in taken],
-        )
-
     def _python(
         self,
         connection: BaseDatabaseWrapper,
@@ -593,7 +447,7 @@ class Validator:
             error = cause or error
             raise ValidationFailed(
                 f"Operation {index + 1} ({operation.describe()}) failed: "
-                f"{type(error).__name__}: {_first_line(error)}"
+                f"{type(error).__name__}: {first_line(error)}"
             ) from None
         step.statements.append(
             StatementRun(
@@ -612,37 +466,5 @@ def _identifiers_of(schema: dict[str, Any]) -> set[str]:
     return names
 
 
-def _quoted_names(sql: str) -> set[str]:
-    """The double-quoted identifiers of a query (SQLite reads an unknown one as a string)."""
-    parts = sql.split('"')
-    return {parts[i] for i in range(1, len(parts), 2)}
-
-
-def _locks(connection: BaseDatabaseWrapper) -> set[tuple[str, str]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE l.pid = pg_backend_pid() "
-            "AND l.locktype = 'relation' AND n.nspname NOT IN "
-            "('pg_catalog', 'information_schema', 'pg_toast')"
-        )
-        return {(name, mode.replace("Lock", "")) for name, mode in cursor.fetchall()}
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
-def write_result(path: Path, result: ValidationResult) -> None:
-    """validation.json in the bundle (written atomically)."""
-    staged = path / ".validation.json.tmp"
-    staged.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
-    staged.replace(path / "validation.json")
-
-
-__all__ = ["BundleError", "ValidationResult", "Validator", "content_hash", "write_result"]

@@ -15,7 +15,8 @@ from ...capture.graph import History
 from ...exceptions import BundleError, MigrationStudioError, RecordsUnavailable
 from ...scratch.database import source_connection
 from ...validation.records import prune_records, record_validation
-from ...validation.validator import PASSED, SKIPPED, Step, Validator, write_result
+from ...validation.result import PASSED, SKIPPED, Step, write_result
+from ...validation.validator import Validator
 from ..base import StudioCommand
 from ..options import add_database, add_no_cache
 

@@ -1,0 +1,99 @@
+"""Small readings of SQL text that need no parser: the parts of the statements Django's schema
+editors write that checks and schema comparisons look at (a parenthesised list, a WHERE clause,
+quoted names), and quoting a name the way each vendor reads it back."""
+
+from __future__ import annotations
+
+
+def quote_identifier(name: str, vendor: str) -> str:
+    """``name`` quoted for ``vendor`` (backticks on MySQL, double quotes elsewhere); a quote
+    character inside the name is doubled, as SQL escapes it."""
+    mark = "`" if vendor == "mysql" else '"'
+    return f"{mark}{name.replace(mark, mark * 2)}{mark}"
+
+
+def quoted_identifiers(sql: str) -> set[str]:
+    """The double-quoted names in ``sql`` (``"a""b"`` reads as ``a"b``)."""
+    found, position = set(), 0
+    while (start := sql.find('"', position)) >= 0:
+        end = start + 1
+        while True:
+            end = sql.find('"', end)
+            if end < 0:
+                return found
+            if sql.startswith('""', end):
+                end += 2
+                continue
+            break
+        found.add(sql[start + 1 : end].replace('""', '"'))
+        position = end + 1
+    return found
+
+
+def balanced(sql: str, opening: int) -> str | None:
+    """The text inside the parenthesis that opens at ``opening``, up to its match, or None."""
+    depth = 0
+    for index in range(opening, len(sql)):
+        if sql[index] == "(":
+            depth += 1
+        elif sql[index] == ")":
+            depth -= 1
+            if depth == 0:
+                return sql[opening + 1 : index]
+    return None
+
+
+def parenthesised_after(sql: str, marker: str) -> str | None:
+    """The text inside the parentheses that directly follow ``marker`` (any case), or None."""
+    upper, wanted = sql.upper(), marker.upper()
+    start = upper.find(wanted)
+    while start >= 0:
+        opening = sql.find("(", start + len(marker))
+        if opening >= 0 and not sql[start + len(marker) : opening].strip():
+            return balanced(sql, opening)
+        start = upper.find(wanted, start + 1)
+    return None
+
+
+def all_parenthesised_after(sql: str, keyword: str) -> list[str]:
+    """Every parenthesised text that directly follows ``keyword`` (``CHECK (...)``), in order."""
+    found, upper, start = [], sql.upper(), 0
+    while (position := upper.find(keyword.upper(), start)) >= 0:
+        start = position + len(keyword)
+        opening = sql.find("(", start)
+        if opening < 0 or sql[start:opening].strip():
+            continue
+        inside = balanced(sql, opening)
+        if inside is not None:
+            found.append(inside)
+    return found
+
+
+def identifier_list(text: str) -> list[str]:
+    """``"a", "b"`` -> ["a", "b"]; empty when any part is an expression."""
+    parts = [part.strip() for part in text.split(",")] if text.strip() else []
+    names = []
+    for part in parts:
+        name = part.split()[0].strip('"`') if part else ""
+        if not name or not name.replace("_", "").isalnum():
+            return []
+        names.append(name)
+    return names
+
+
+def where_clause(sql: str) -> str | None:
+    """What follows the last `` WHERE `` of ``sql`` (a partial index's condition), or None."""
+    position = sql.upper().rfind(" WHERE ")
+    return sql[position + 7 :] if position >= 0 else None
+
+
+def runs_concurrently(sql: str) -> bool:
+    """Whether the statement is a ``... CONCURRENTLY`` one (it cannot run in a transaction)."""
+    return "CONCURRENTLY" in sql.upper().split()
+
+
+def fills_rows(sql: str) -> bool:
+    """Whether the statement writes values into existing rows: a backfill (``UPDATE``), or a
+    SQLite table rebuild that fills a column (``INSERT ... SELECT ... COALESCE(col, default)``)."""
+    text = sql.lstrip().upper()
+    return text.startswith("UPDATE") or (text.startswith("INSERT") and "COALESCE(" in text)
