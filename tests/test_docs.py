@@ -8,8 +8,8 @@ import re
 from django.core.management import call_command
 from django.db import migrations, models
 
+from .cases import APP, base_operations
 from .conftest import REPO, migration_source
-from .test_round_trip import APP, base_operations
 
 
 def documented_keys(page: str, heading: str) -> list[str]:

@@ -271,7 +271,7 @@ def null_into_not_null(apps, schema_editor):
     ids=["python-error", "database-error"],
 )
 def test_a_failing_data_step_is_one_clear_error(packages, bundle_root, step, expected, vendor):
-    from .test_round_trip import APP, base_operations
+    from .cases import APP, base_operations
 
     if vendor == "postgresql" and step is null_into_not_null:
         expected = 'null value in column "name"'
@@ -396,7 +396,7 @@ def keep_everything(apps, schema_editor):
 
 
 def test_a_reverse_that_leaves_rows_is_explained_on_redeploy(packages, bundle_root) -> None:
-    from .test_round_trip import APP, base_operations
+    from .cases import APP, base_operations
 
     change = [migrations.RunPython(seed_tag, keep_everything)]
     packages.create(
@@ -431,7 +431,7 @@ def test_a_table_altered_after_a_data_step_wrote_to_it(packages, bundle_root, ve
     ("pending trigger events"). ``migrate`` commits each migration; so must the capture."""
     if vendor != "postgresql":
         pytest.skip("PostgreSQL's deferred foreign key checks")
-    from .test_round_trip import APP, base_operations
+    from .cases import APP, base_operations
 
     files = {
         "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
@@ -463,7 +463,7 @@ def test_a_redeploy_after_constraints_came_back_renamed_is_explained(
     the name it had when captured, so the SQL files cannot run again after their rollback."""
     if vendor != "postgresql":
         pytest.skip("PostgreSQL names inline UNIQUE constraints itself")
-    from .test_round_trip import APP
+    from .cases import APP
 
     code = [
         ("id", models.BigAutoField(primary_key=True)),

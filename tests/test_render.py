@@ -14,8 +14,8 @@ from django.db.migrations.recorder import MigrationRecorder
 
 from migration_studio.scratch.database import ScratchDatabase
 
+from .cases import APP, base_operations
 from .conftest import migrate, migration_source, run_sql_file
-from .test_round_trip import APP, base_operations
 
 CHANGE = "0002_change"
 

@@ -21,8 +21,8 @@ from migration_studio.risk.analysis import analyse
 from migration_studio.risk.stats import Stats, TableStats
 from migration_studio.scratch.database import ScratchDatabase
 
+from .cases import APP, base_operations
 from .conftest import migrate, migration_source, run_sql_file
-from .test_round_trip import APP, base_operations
 
 ROWS = {
     "roundtrip_author": 200_000,

@@ -12,8 +12,8 @@ from django.db import migrations, models
 
 from migration_studio.bundle.store import load_bundle
 
+from .cases import APP, base_operations
 from .conftest import assert_round_trip, migration_source
-from .test_round_trip import APP, base_operations
 
 CHANGE = "0002_change"
 ALIAS = "sample_source"

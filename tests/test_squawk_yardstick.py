@@ -19,8 +19,8 @@ from django.core.management import call_command
 from django.db import migrations, models
 from django.db.models import Q
 
+from .cases import APP, CASES, base_operations
 from .conftest import migration_source
-from .test_round_trip import APP, CASES, base_operations
 
 #: squawk rule -> our rules that cover the same statement.
 MATCHES = {

@@ -17,6 +17,7 @@ from migration_studio.bundle.model import sha256
 from migration_studio.models import ValidationRun
 from migration_studio.validation.schema import snapshot
 
+from .cases import APP, base_operations
 from .conftest import (
     assert_interrupted,
     interrupted,
@@ -24,7 +25,6 @@ from .conftest import (
     no_scratch_left,
     slow_migration,
 )
-from .test_round_trip import APP, base_operations
 
 CHANGE = "0002_change"
 
