@@ -96,15 +96,15 @@ def delete_model(table: str) -> OperationSQL:
     )
 
 
-def sqls(bundle: Bundle) -> list[str]:
-    return [check.sql for check in derive(bundle)]
+def sqls(migration: Bundle) -> list[str]:
+    return [check.sql for check in derive(migration)]
 
 
-def assert_round_trip(bundle: Bundle, custom: str = "") -> list[Check]:
+def assert_round_trip(migration: Bundle, custom: str = "") -> list[Check]:
     """render -> parse gives the derived checks back, then the custom ones, unchanged."""
-    checks = derive(bundle)
-    text = render(bundle, checks, custom)
-    parsed = parse(text, bundle.vendor)
+    checks = derive(migration)
+    text = render(migration, checks, custom)
+    parsed = parse(text, migration.vendor)
     assert parsed[: len(checks)] == checks
     assert custom_part(text).strip("\n") == custom.strip("\n")
     return parsed

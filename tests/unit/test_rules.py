@@ -47,8 +47,8 @@ def rules() -> list[Rule]:
     return [rule() for rule in BUILTIN_RULES]
 
 
-def run(bundle: Bundle, sizes: Stats | None = None, **options: Any) -> Report:
-    return analyse(bundle, sizes, rules=rules(), **options)
+def run(migration: Bundle, sizes: Stats | None = None, **options: Any) -> Report:
+    return analyse(migration, sizes, rules=rules(), **options)
 
 
 # -- operations as Django 5.2 captures them ----------------------------------------------------

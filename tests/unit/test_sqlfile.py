@@ -54,11 +54,11 @@ def read_back(text: str, vendor: str) -> ReadBack:
     return result
 
 
-def framing(bundle: Bundle) -> tuple[list[str], list[str]]:
+def framing(migration: Bundle) -> tuple[list[str], list[str]]:
     """The statements before the first operation and after the last: PRAGMAs, BEGIN, COMMIT."""
-    sqlite = bundle.vendor == "sqlite"
-    opening = ["PRAGMA foreign_keys = OFF;"] * sqlite + ["BEGIN;"] * bundle.transactional
-    closing = ["COMMIT;"] * bundle.transactional + ["PRAGMA foreign_keys = ON;"] * sqlite
+    sqlite = migration.vendor == "sqlite"
+    opening = ["PRAGMA foreign_keys = OFF;"] * sqlite + ["BEGIN;"] * migration.transactional
+    closing = ["COMMIT;"] * migration.transactional + ["PRAGMA foreign_keys = ON;"] * sqlite
     return opening, closing
 
 
@@ -68,14 +68,14 @@ def statements(texts: list[str] | None) -> list[str]:
     return [statement for text in texts or [] for statement in TWO_STATEMENTS.get(text, [text])]
 
 
-def assert_round_trip(bundle: Bundle) -> tuple[str, str]:
+def assert_round_trip(migration: Bundle) -> tuple[str, str]:
     """up.sql and down.sql give every operation its statements back; returns both files."""
-    up, down = render_up_sql(bundle), render_down_sql(bundle)
-    vendor = bundle.vendor
-    opening, closing = framing(bundle)
+    up, down = render_up_sql(migration), render_down_sql(migration)
+    vendor = migration.vendor
+    opening, closing = framing(migration)
     for text, ops, attr, deferred_attr in (
-        (up, bundle.operations, "forward_sql", "deferred_forward_sql"),
-        (down, list(reversed(bundle.operations)), "reverse_sql", "deferred_reverse_sql"),
+        (up, migration.operations, "forward_sql", "deferred_forward_sql"),
+        (down, list(reversed(migration.operations)), "reverse_sql", "deferred_reverse_sql"),
     ):
         back = read_back(text, vendor)
         assert back.stray == []
