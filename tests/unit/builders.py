@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from migration_studio.bundle import Bundle, OperationSQL
-from migration_studio.risk.facts import FieldFacts, OperationFacts
+from migration_studio.bundle.model import Bundle, FieldFacts, OperationFacts, OperationSQL
 from migration_studio.risk.stats import Stats, TableStats
 
 DESCRIPTIONS = {

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from migration_studio.bundle import Bundle, OperationSQL
-from migration_studio.validation_checks import (
+from migration_studio.bundle.checksfile import (
     CUSTOM_MARK,
     Check,
     custom_part,
@@ -14,6 +13,7 @@ from migration_studio.validation_checks import (
     parse,
     render,
 )
+from migration_studio.bundle.model import Bundle, OperationSQL
 
 from .builders import bundle, facts, field, op
 

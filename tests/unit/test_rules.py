@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from migration_studio.bundle import Bundle, OperationSQL
+from migration_studio.bundle.model import Bundle, OperationSQL
 from migration_studio.risk.analysis import Report, analyse
 from migration_studio.risk.base import Finding, Rule, Severity
 from migration_studio.risk.registry import BUILTIN_RULES

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from migration_studio.schema import compare, diff
+from migration_studio.validation.schema import compare, diff
 
 ID = {"type": "bigint", "size": None, "precision": 64, "scale": 0, "null": False}
 TOTAL = {"type": "numeric", "size": None, "precision": 12, "scale": 2, "null": False}

@@ -7,23 +7,25 @@ from typing import Any
 
 import pytest
 
-from migration_studio.risk.sql import (
+from migration_studio.sql.locks import (
     ACCESS_EXCLUSIVE,
     ACCESS_SHARE,
     BLOCKS_READS,
     BLOCKS_WRITES,
     EXCLUSIVE,
     LOCK_ORDER,
-    POSTGRESQL_MAX_IDENTIFIER,
     ROW_EXCLUSIVE,
     ROW_SHARE,
     SHARE,
     SHARE_ROW_EXCLUSIVE,
     SHARE_UPDATE_EXCLUSIVE,
+    stronger,
+)
+from migration_studio.sql.reader import (
+    POSTGRESQL_MAX_IDENTIFIER,
     Statement,
     long_identifiers,
     parse_all,
-    stronger,
     truncated_identifier,
 )
 

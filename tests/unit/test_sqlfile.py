@@ -13,10 +13,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from migration_studio.bundle import Bundle, OperationSQL
-from migration_studio.capture import StatementRecorder
-from migration_studio.render import render_down_sql, render_up_sql
-from migration_studio.sqlfile import Marker, read, split
+from migration_studio.bundle.model import Bundle, OperationSQL
+from migration_studio.bundle.sqlfile import Marker, read, render_down_sql, render_up_sql
+from migration_studio.capture.session import StatementRecorder
+from migration_studio.sql.splitter import split
 
 from .builders import bundle, facts, op
 from .builders import field as field_facts
