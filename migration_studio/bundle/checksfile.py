@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..sql.reader import parse_all
 from ..sql.splitter import annotated
 from ..sql.text import identifier_list, parenthesised_after, quote_identifier, where_clause
-from .model import Bundle, OperationFacts, OperationSQL
+from .model import Bundle, OperationSQL
 
 CHECK_MARK = "-- check:"
 
@@ -99,7 +99,7 @@ class _Derived:
     def follow(self, op: OperationSQL, vendor: str) -> bool:
         """Follow what a later operation does to the names the check reads; False when it
         removes one of them (the check could not run after the migration)."""
-        facts = OperationFacts.from_dict(op.facts) if op.facts else OperationFacts()
+        facts = op.operation_facts
         old_table, new_table = facts.table_before, facts.table_after
         if old_table and old_table in (self.table, self.target):
             if new_table is None:
@@ -130,7 +130,7 @@ class _Derived:
 
 def _operation_checks(vendor: str, op: OperationSQL) -> list[_Derived]:
     q = lambda name: quote_identifier(name, vendor)  # noqa: E731
-    facts = OperationFacts.from_dict(op.facts) if op.facts else OperationFacts()
+    facts = op.operation_facts
     where = f"operation {op.index + 1}, {op.description}"
     found: list[_Derived] = []
     after, before = facts.field_after, facts.field_before

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..bundle.model import Bundle, OperationFacts
+from ..bundle.model import Bundle
 from ..sql.reader import parse_all
 from .base import Finding, Rule, Severity, by_severity, worst
 from .context import MigrationContext
@@ -78,10 +78,7 @@ def analyse(
     rules = [
         r for r in (rules if rules is not None else enabled_rules()) if r.applies_to(bundle.vendor)
     ]
-    facts = [
-        OperationFacts.from_dict(op.facts) if op.facts else OperationFacts()
-        for op in bundle.operations
-    ]
+    facts = [op.operation_facts for op in bundle.operations]
     migration = MigrationContext(bundle, facts, stats, created_tables=_created(bundle))
     findings: list[Finding] = []
     forward = migration.operations("forward")

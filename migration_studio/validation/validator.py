@@ -250,10 +250,9 @@ class Validator:
         """Every table the bundle's SQL or operations name: the only ones it can change."""
         tables: set[str] = set()
         for op in self.bundle.operations:
-            for key in ("table_before", "table_after"):
-                if op.facts.get(key):
-                    tables.add(op.facts[key])
-            tables.update(op.facts.get("referenced_by") or [])
+            facts = op.operation_facts
+            tables.update(t for t in (facts.table_before, facts.table_after) if t)
+            tables.update(facts.referenced_by)
             for text in op.all_forward_sql + op.all_reverse_sql:
                 for statement in parse_all(text):
                     for name in (statement.table, *statement.references):
