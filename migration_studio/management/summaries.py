@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from django.core.management.color import Style
 from ..bundle.model import Bundle
 from ..bundle.sqlfile import render_down_sql, render_up_sql
 from ..risk.analysis import Report
-from ..risk.report import terminal_lines
+from ..risk.base import Severity
+from ..risk.report import size_text
 from ..services import Entry
 
 
@@ -83,3 +85,40 @@ def relative(path: Path | str) -> str:
     except ValueError:
         return str(path)
     return str(path) if shown.startswith("..") else shown
+
+
+_STYLE_BY_SEVERITY = {
+    Severity.CRITICAL: "ERROR",
+    Severity.HIGH: "ERROR",
+    Severity.MEDIUM: "WARNING",
+    Severity.LOW: "NOTICE",
+    Severity.INFO: "SUCCESS",
+}
+
+
+def terminal_lines(report: Report, style: Style, width: int = 100) -> list[str]:
+    """A readable table of the findings, coloured by severity (Django's style respects
+    --no-color)."""
+    color = (
+        getattr(style, _STYLE_BY_SEVERITY.get(report.risk, "SUCCESS"), str)
+        if report.risk is not None
+        else style.SUCCESS
+    )
+    lines = [
+        f"    risk: {color(report.risk_label.upper())}  "
+        f"({len(report.findings)} finding(s), sizes from {report.stats_source})"
+    ]
+    for f in report.findings:
+        paint = getattr(style, _STYLE_BY_SEVERITY[f.severity], str)
+        where = "   " if f.operation is None else f"{f.operation + 1:>3}"
+        tag = "[rollback] " if f.direction == "reverse" else ""
+        ack = " [acknowledged]" if f.acknowledged else ""
+        size = size_text(f)
+        head = (
+            f"    {paint(f'{f.severity.label:<8}')} {f.rule} op{where} {tag}{f.title}"
+            f"{' (' + size + ')' if size else ''}{ack}"
+        )
+        lines.append(head)
+        for text in textwrap.wrap(f.message, width=width - 14):
+            lines.append(f"              {text}")
+    return lines
