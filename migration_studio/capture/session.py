@@ -28,6 +28,7 @@ from ..bundle.model import Bundle, OperationSQL
 from ..describe import describe_callable
 from ..exceptions import CaptureError
 from ..scratch.database import ScratchDatabase
+from ..sql.splitter import terminated
 from ..sql.text import runs_concurrently
 from .facts import operation_facts
 from .graph import (
@@ -114,7 +115,10 @@ class StatementRecorder:
         text = str(sql)
         if params is not None:
             text = text % tuple(map(self.editor.quote_value, params))
-        return text if text.rstrip().endswith(";") else text + ";"
+        if text.rstrip().endswith(";"):
+            return text
+        vendor = getattr(getattr(self.editor, "connection", None), "vendor", "postgresql")
+        return terminated(text, vendor)
 
     def _record(self, sql: Any, params: Any) -> None:
         text = self.render(sql, params)

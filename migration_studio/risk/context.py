@@ -10,6 +10,7 @@ from functools import cached_property
 from ..bundle.model import Bundle, OperationFacts, OperationSQL
 from ..sql.locks import ACCESS_EXCLUSIVE
 from ..sql.reader import Action, Statement, parse_all
+from ..sql.text import calls
 from . import estimate
 from .stats import Stats
 
@@ -218,7 +219,7 @@ class OperationContext:
                 return "index"
             default = getattr(action, "default", None)
             if default and self.vendor == "postgresql":
-                volatile = any(f in default.lower() for f in VOLATILE_FUNCTIONS)
+                volatile = calls(default, VOLATILE_FUNCTIONS)
                 if volatile or self.migration.server_version < (11,):
                     return "rewrite"
             return None

@@ -22,6 +22,17 @@ def first_word(sql: str) -> str:
     return match.group(0) if match else ""
 
 
+def terminated(text: str, vendor: str) -> str:
+    """``text`` (one statement without its ``;``) with a ``;`` that ends it: on a line of its own
+    when the statement ends in a ``--`` comment, which would swallow it."""
+    candidate = text + ";"
+    if "--" not in text.rsplit("\n", 1)[-1]:
+        return candidate
+    if len(split(candidate + "\nSELECT 1;", vendor)) == 2:
+        return candidate
+    return text + "\n;"
+
+
 def split(text: str, vendor: str) -> list[str]:
     """The statements of ``text``, each with its ``;``, without the comments between them."""
     return [chunk for is_statement, chunk in scan(text, vendor) if is_statement]

@@ -4,6 +4,9 @@ quoted names), and quoting a name the way each vendor reads it back."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 
 def quote_identifier(name: str, vendor: str) -> str:
     """``name`` quoted for ``vendor`` (backticks on MySQL, double quotes elsewhere); a quote
@@ -85,6 +88,17 @@ def where_clause(sql: str) -> str | None:
     """What follows the last `` WHERE `` of ``sql`` (a partial index's condition), or None."""
     position = sql.upper().rfind(" WHERE ")
     return sql[position + 7 :] if position >= 0 else None
+
+
+def without_literals(sql: str) -> str:
+    """``sql`` with the contents of its string literals removed (``'a''b'`` -> ``''``)."""
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)
+
+
+def calls(sql: str, functions: Iterable[str]) -> bool:
+    """Whether ``sql`` calls one of ``functions`` (a name followed by ``(``, outside strings)."""
+    text = without_literals(sql).lower()
+    return any(re.search(rf"\b{re.escape(name)}\s*\(", text) for name in functions)
 
 
 def runs_concurrently(sql: str) -> bool:

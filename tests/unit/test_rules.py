@@ -490,9 +490,6 @@ CASES: list[Case] = [
         severity=HIGH,
         lock=ACCESS_EXCLUSIVE,
         tables=["shop_customer"],
-        xfail="MS102 finds the dropped constraint's referenced table only from field_before; in "
-        "the rollback of AddField the field is field_after, so down.sql's DROP CONSTRAINT, which "
-        "takes ACCESS EXCLUSIVE on shop_customer, is not reported",
     ),
     silent(
         "MS102",
@@ -822,8 +819,6 @@ CASES: list[Case] = [
         "MS112",
         "a string constant that names a volatile function",
         bundle(add_with_default(default="'random'")),
-        xfail="MS112 looks for volatile function names anywhere in the DEFAULT text, so the "
-        "constant DEFAULT 'random' (e.g. CharField(default=\"random\")) is reported as a rewrite",
     ),
     # MS113 Primary key type change rewrites every referencing table -------------------------
     fires(

@@ -11,8 +11,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-import pytest
-
 from migration_studio.bundle.model import Bundle, OperationSQL
 from migration_studio.bundle.sqlfile import Marker, read, render_down_sql, render_up_sql
 from migration_studio.capture.session import StatementRecorder
@@ -311,12 +309,6 @@ def test_ten_or_more_operations_keep_their_numbers() -> None:
     assert "-- [12/12] Raw SQL operation (RunSQL)" in up.splitlines()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="capture's StatementRecorder appends ';' to a statement that ends with a line comment "
-    "(RunSQL([\"... -- note\"]) runs it as written): the ';' is inside the comment, so up.sql runs "
-    "the statement together with the next operation's, and that operation's marker is lost",
-)
 def test_a_recorded_statement_ending_in_a_line_comment() -> None:
     recorder = StatementRecorder(SimpleNamespace(execute=lambda sql, params=(): None))
     recorded = recorder.render('UPDATE "shop_order" SET "note" = \'\' -- backfill', None)

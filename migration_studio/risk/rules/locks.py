@@ -87,8 +87,7 @@ class ReferencedTableLock(Rule):
             if statement.kind == "drop_table" or (
                 statement.kind == "alter_table"
                 and any(a.kind == "drop_constraint" for a in statement.actions)
-                and context.facts.field_before
-                and context.facts.field_before.target_table
+                and _dropped_field_target(context)
             ):
                 for table in self._targets(context, statement):
                     referenced[table] = ACCESS_EXCLUSIVE
@@ -126,11 +125,20 @@ class ReferencedTableLock(Rule):
 
     def _targets(self, context: OperationContext, statement: object) -> list[str]:
         targets = set()
-        if context.facts.field_before and context.facts.field_before.target_table:
-            targets.add(context.facts.field_before.target_table)
+        if _dropped_field_target(context):
+            targets.add(_dropped_field_target(context))
         if getattr(statement, "kind", "") == "drop_table":
             targets.update(context.facts.points_to)
         return sorted(t for t in targets if context.is_existing(t))
+
+
+def _dropped_field_target(context: OperationContext) -> str | None:
+    """The table the foreign key of the field as it was before the SQL runs points to: the field
+    before the operation forwards, the field after it on rollback (``down.sql`` undoes it)."""
+    field = (
+        context.facts.field_before if context.direction == "forward" else context.facts.field_after
+    )
+    return field.target_table if field else None
 
 
 class LockTimeoutMissing(Rule):
