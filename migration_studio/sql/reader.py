@@ -110,18 +110,36 @@ class Statement:
 
 def _words(sql: str) -> list[tuple[object, str]]:
     """sqlparse's tokens (its lexer only: grouping is not needed and costs most of the time)."""
+    tokens = [
+        (ttype, value)
+        for ttype, value in lexer.tokenize(sql)
+        if not (ttype in T.Whitespace or ttype in T.Newline or ttype in T.Comment)
+    ]
     words = []
-    for ttype, value in lexer.tokenize(sql):
-        if ttype in T.Whitespace or ttype in T.Newline or ttype in T.Comment:
-            continue
+    for position, (ttype, value) in enumerate(tokens):
         if ttype in T.Keyword or ttype in T.Name.Builtin:
             # sqlparse reads "NOT NULL", "IF EXISTS" ... as one keyword: one word each here.
             words.extend((ttype, part) for part in value.upper().split())
             continue
         if ttype in T.Name or ttype in T.Literal.String.Symbol:
-            value = value.strip('"`')
+            if value[:1] in ('"', "`"):
+                value = value.strip('"`')
+            elif not _calls_function(tokens, position):
+                # Unquoted names are folded to lower case, as PostgreSQL (and SQLite) read
+                # them; a function's name is kept as written (defaults are shown as they are).
+                value = value.lower()
         words.append((ttype, value))
     return words
+
+
+#: Words after which a name followed by "(" is a table (its column list), not a function.
+_BEFORE_TABLE = {"TABLE", "EXISTS", "REFERENCES", "ON", "INTO", "ONLY", "UPDATE", "."}
+
+
+def _calls_function(tokens: list[tuple[object, str]], position: int) -> bool:
+    if position + 1 == len(tokens) or tokens[position + 1][1] != "(":
+        return False
+    return position == 0 or tokens[position - 1][1].upper() not in _BEFORE_TABLE
 
 
 #: PostgreSQL's NAMEDATALEN - 1: longer identifiers are cut to this many bytes, silently.
@@ -209,6 +227,13 @@ class _Reader:
         return words
 
 
+def _last_part(words: list[str], index: int) -> str:
+    """The name starting at ``words[index]`` without its schema (``"public"."t"`` -> ``t``)."""
+    while index + 2 < len(words) and words[index + 1] == ".":
+        index += 2
+    return words[index].strip('"`')
+
+
 @lru_cache(maxsize=4096)
 def parse(sql: str) -> Statement:
     """Facts about one statement (cached: bundles repeat statements across analyses)."""
@@ -258,7 +283,7 @@ def _action(words: list[str]) -> Action:
     def after(*keys: str) -> str | None:
         for i in range(len(upper) - len(keys) + 1):
             if tuple(upper[i : i + len(keys)]) == keys and i + len(keys) < len(words):
-                return words[i + len(keys)].strip('"`')
+                return _last_part(words, i + len(keys))
         return None
 
     if r.accept("ADD", "CONSTRAINT") or (
@@ -399,7 +424,7 @@ def _create(sql: str, r: _Reader) -> Statement:
         table = r.name()
         upper = [w.upper() for _, w in r.words]
         references = [
-            r.words[i + 1][1].strip('"`')
+            _last_part([w for _, w in r.words], i + 1)
             for i, word in enumerate(upper)
             if word == "REFERENCES" and i + 1 < len(upper)
         ]

@@ -423,11 +423,6 @@ def test_the_strongest_lock_per_table_wins() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="REFERENCES takes the word after it as the table: for a schema-qualified name that is "
-    "the schema, so the referenced table of a hand-written foreign key is reported as 'public'",
-)
 def test_schema_qualified_referenced_table() -> None:
     statement = one(
         'ALTER TABLE "public"."shop_order" ADD CONSTRAINT "fk" FOREIGN KEY ("customer_id") '
@@ -440,12 +435,6 @@ def test_schema_qualified_referenced_table() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unquoted identifiers are not folded to lower case as PostgreSQL folds them: "
-    "RunSQL('ALTER TABLE Shop_Order ...') names a table 'Shop_Order' that the table sizes (and a "
-    "CREATE TABLE shop_order earlier in the migration) do not know",
-)
 def test_unquoted_identifiers_are_folded_to_lower_case() -> None:
     statement = one("ALTER TABLE Shop_Order ADD COLUMN Note text;")
     assert (statement.table, statement.actions[0].column) == ("shop_order", "note")
