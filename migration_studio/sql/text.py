@@ -34,15 +34,28 @@ def quoted_identifiers(sql: str) -> set[str]:
 
 
 def balanced(sql: str, opening: int) -> str | None:
-    """The text inside the parenthesis that opens at ``opening``, up to its match, or None."""
-    depth = 0
-    for index in range(opening, len(sql)):
-        if sql[index] == "(":
+    """The text inside the parenthesis that opens at ``opening``, up to its match, or None.
+
+    Parentheses inside string literals and quoted names do not count.
+    """
+    depth, index, quote = 0, opening, ""
+    while index < len(sql):
+        char = sql[index]
+        if quote:
+            if char == quote:
+                if sql.startswith(quote * 2, index):
+                    index += 1  # a doubled quote stays inside
+                else:
+                    quote = ""
+        elif char in "'\"`":
+            quote = char
+        elif char == "(":
             depth += 1
-        elif sql[index] == ")":
+        elif char == ")":
             depth -= 1
             if depth == 0:
                 return sql[opening + 1 : index]
+        index += 1
     return None
 
 
@@ -77,9 +90,15 @@ def identifier_list(text: str) -> list[str]:
     parts = [part.strip() for part in text.split(",")] if text.strip() else []
     names = []
     for part in parts:
-        name = part.split()[0].strip('"`') if part else ""
-        if not name or not name.replace("_", "").isalnum():
-            return []
+        if part[:1] in ('"', "`"):
+            end = part.find(part[0], 1)
+            name = part[1:end] if end > 0 else ""  # what follows (DESC, an opclass) is not read
+            if not name:
+                return []
+        else:
+            name = part.split()[0] if part else ""
+            if not name.replace("_", "").isalnum():
+                return []
         names.append(name)
     return names
 

@@ -253,12 +253,6 @@ def test_sqlite_rebuild_with_the_constraint_checks_the_final_table() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the CHECK condition is cut at the first ')' that balances the parentheses counted "
-    "without regard for string literals: a value with an unbalanced ')' (e.g. the regex of "
-    "Q(code__regex=r'^[0-9)]+$')) gives a derived query with unbalanced parentheses",
-)
 def test_a_parenthesis_inside_a_string_of_a_check_condition() -> None:
     sql = """ALTER TABLE "shop_order" ADD CONSTRAINT "c" CHECK ("code"::text ~ '^[0-9)]+$');"""
     assert sqls(bundle(add_constraint(sql))) == [
@@ -333,11 +327,6 @@ def test_mixed_case_names_keep_their_case() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the columns of a UNIQUE constraint are read with the first word of each quoted name: "
-    '"due date" becomes "due", and the derived check names a column that does not exist',
-)
 def test_quoted_column_names_with_spaces_in_a_unique_constraint() -> None:
     sql = 'ALTER TABLE "shop_order" ADD CONSTRAINT "c" UNIQUE ("due date", "customer_id");'
     assert sqls(bundle(add_constraint(sql))) == [

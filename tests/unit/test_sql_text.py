@@ -1,0 +1,87 @@
+"""The small readings of SQL text in ``sql/text.py``, and the splitter's statement terminator."""
+
+from __future__ import annotations
+
+import pytest
+
+from migration_studio.sql.splitter import split, terminated
+from migration_studio.sql.text import (
+    all_parenthesised_after,
+    calls,
+    identifier_list,
+    parenthesised_after,
+    quote_identifier,
+    quoted_identifiers,
+    runs_concurrently,
+    where_clause,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "vendor", "quoted"),
+    [
+        ("shop_order", "postgresql", '"shop_order"'),
+        ('we"ird', "postgresql", '"we""ird"'),
+        ("we`ird", "mysql", "`we``ird`"),
+        ("due date", "sqlite", '"due date"'),
+    ],
+)
+def test_quote_identifier_escapes_the_quote_character(name, vendor, quoted) -> None:
+    assert quote_identifier(name, vendor) == quoted
+
+
+def test_quoted_identifiers_read_doubled_quotes_back() -> None:
+    names = [quote_identifier(name, "postgresql") for name in ("a", 'b"c')]
+    sql = f"SELECT {names[0]}, {names[1]}"
+    assert quoted_identifiers(sql) == {"a", 'b"c'}
+
+
+def test_parentheses_inside_strings_do_not_count() -> None:
+    sql = """ALTER TABLE "t" ADD CONSTRAINT "c" CHECK ("code"::text ~ '^[0-9)]+$');"""
+    assert parenthesised_after(sql, '"c" CHECK') == """"code"::text ~ '^[0-9)]+$'"""
+    create = 'CREATE TABLE "t" ("a" int CHECK ("a" > 0), CHECK (1=1))'
+    assert all_parenthesised_after(create, "CHECK") == ['"a" > 0', "1=1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('"due date", "customer_id"', ["due date", "customer_id"]),
+        ('"title" DESC', ["title"]),
+        ("a, b", ["a", "b"]),
+        ('lower("name")', []),
+        ("", []),
+    ],
+)
+def test_identifier_list(text, names) -> None:
+    assert identifier_list(text) == names
+
+
+def test_where_clause_and_concurrently() -> None:
+    sql = 'CREATE INDEX CONCURRENTLY "i" ON "t" ("a") WHERE "a" IS NOT NULL'
+    assert where_clause(sql) == '"a" IS NOT NULL'
+    assert where_clause('CREATE INDEX "i" ON "t" ("a")') is None
+    assert runs_concurrently(sql)
+    assert not runs_concurrently('CREATE INDEX "concurrently" ON "t" ("a")')
+
+
+@pytest.mark.parametrize(
+    ("default", "volatile"),
+    [
+        ("(GEN_RANDOM_UUID())", True),
+        ("nextval('seq'::regclass)", True),
+        ("'random'", False),
+        ("'call random() later'", False),
+        ("42", False),
+    ],
+)
+def test_calls_looks_for_function_calls_outside_strings(default, volatile) -> None:
+    assert calls(default, ("random", "gen_random_uuid", "nextval")) is volatile
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite", "mysql"])
+def test_terminated_ends_a_statement_that_ends_in_a_line_comment(vendor) -> None:
+    statement = terminated("UPDATE t SET a = 1 -- backfill", vendor)
+    assert split(statement + "\nSELECT 1;", vendor) == [statement, "SELECT 1;"]
+    assert terminated("UPDATE t SET a = '--'", vendor) == "UPDATE t SET a = '--';"
+    assert terminated("SELECT 1", vendor) == "SELECT 1;"
