@@ -1,5 +1,5 @@
 """checks.sql without a server: the checks derived from a bundle's operations (SQL and facts),
-written to the file, read back the same, the user's own checks kept (validation_checks.py)."""
+written to the file, read back the same, the user's own checks kept (bundle/checksfile.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Schema snapshots compared without a server (schema.py ``compare`` and ``diff``): the snapshots
-are built by hand in the shape ``snapshot()`` returns. ``tests/test_schema.py`` covers entries that
-share a name and constraints recreated under another name; these cover the rest of the diff."""
+"""Schema snapshots compared without a server (validation/schema.py ``compare`` and ``diff``): the
+snapshots are built by hand in the shape ``snapshot()`` returns. ``tests/test_schema.py`` covers
+entries that share a name and constraints recreated under another name; these cover the rest of
+the diff."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The SQL reader the rules use (risk/sql.py): what each statement is, which table it changes, what
-it does to it, and which PostgreSQL lock it takes there. No server: statements are literal text."""
+"""The SQL reader the rules use (sql/reader.py): what each statement is, which table it changes,
+what it does to it, and which PostgreSQL lock it takes there. No server: statements are literal
+text."""
 
 from __future__ import annotations
 

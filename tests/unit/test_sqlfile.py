@@ -1,5 +1,5 @@
 """Bundle SQL files round trip (no server): ``up.sql`` and ``down.sql`` rendered from a bundle
-(render.py) and read back with the splitter and the ``-- [i/n]`` markers (sqlfile.py) give each
+and read back with the splitter and the ``-- [i/n]`` markers (both bundle/sqlfile.py) give each
 operation its statements back, in its section, deferred ones apart.
 
 ``tests/test_sqlfile.py`` covers the splitter on hand-written files; these tests start from bundles.
