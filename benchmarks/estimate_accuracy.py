@@ -11,7 +11,8 @@ next to the estimate. The database is dropped at the end, also on errors, Ctrl-C
 (unless ``--keep``). ``--sqlite`` adds the same measurement on a SQLite file for the kinds SQLite
 migrations do (index builds, the table copies of Django's rebuilds, backfills).
 
-Target: every estimate within 3x of the measured duration. Run
+Target: every estimate within 3x of the measured duration. The database's lifecycle, the
+statistics and the table are ``harness.py``'s (beside this script). Run
 ``python benchmarks/estimate_accuracy.py --help`` for the options; see ``benchmarks/README.md``.
 """
 
@@ -19,21 +20,31 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sqlite3
-import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 import psycopg
+from harness import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    BenchmarkError,
+    Cleanup,
+    Column,
+    PostgresServer,
+    database_name,
+    exit_status,
+    format_table,
+    median,
+    ratio,
+    run_main,
+    temporary_directory,
+    within,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 DATABASE_PREFIX = "ms_estimate_bench_"
 TARGET_RATIO = 3.0
@@ -48,10 +59,6 @@ COLUMNS = ("id", "name", "quantity", "price", "created_at", "customer_id", "prod
 COLUMN_NAMES = ", ".join(f'"{column}"' for column in COLUMNS)
 
 Estimator = Callable[[str, int, str], float]
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM was received: handled like Ctrl-C (psycopg cancels the running query)."""
 
 
 @dataclass
@@ -76,23 +83,23 @@ class Result:
 
     @property
     def actual(self) -> float:
-        return statistics.median(self.runs)
+        return median(self.runs)
 
     @property
     def ratio(self) -> float:
-        return self.estimate / self.actual if self.actual > 0 else float("inf")
+        return ratio(self.estimate, self.actual)
 
     @property
     def within_target(self) -> bool:
-        return 1 / TARGET_RATIO <= self.ratio <= TARGET_RATIO
+        return within(self.ratio, TARGET_RATIO)
 
 
 # -- migration_studio's estimate ---------------------------------------------------------------
 
 
 def load_estimator() -> Estimator:
-    """``migration_studio.risk.estimate.seconds`` of this checkout, with Django configured."""
-    sys.path.insert(0, str(REPO_ROOT))
+    """``migration_studio.risk.estimate.seconds`` (of the installed package: in the project's
+    ``.venv``, this checkout), with Django configured."""
     import django
     from django.conf import settings
 
@@ -195,64 +202,64 @@ def postgresql_cases(rows: int) -> list[Case]:
 
 
 @contextlib.contextmanager
-def postgresql_database(conninfo: str, keep: bool) -> Iterator[str]:
-    """Create a database of our own; drop it on the way out (unless ``keep``)."""
-    name = f"{DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(conninfo, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield name
-    finally:
+def postgresql_database(conninfo: str, keep: bool) -> Iterator[tuple[str, str]]:
+    """Create a database of our own; drop it on the way out (unless ``keep``); yields its name
+    and connection string."""
+    server = PostgresServer(conninfo, dbname=None)  # connected to while creating and dropping
+    name = database_name(DATABASE_PREFIX, 12)
+    server.create_database(name)
+    with Cleanup() as cleanup:
         if keep:
-            print(f"kept database {name}")
+            cleanup.callback(print, f"kept database {name}")
         else:
-            with psycopg.connect(conninfo, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cleanup.callback(server.drop_database, name)
+        yield name, server.conninfo_for(name)
 
 
 def run_postgresql(
     conninfo: str, rows: int, repeat: int, keep: bool, estimator: Estimator, verbose: bool
 ) -> list[Result]:
-    with postgresql_database(conninfo, keep) as name:
-        bench_conninfo = psycopg.conninfo.make_conninfo(conninfo, dbname=name)
-        with psycopg.connect(bench_conninfo, autocommit=True) as connection:
-            version = connection.execute("SHOW server_version").fetchone()
-            print(f"== postgresql {version[0] if version else '?'}: database {name} ==")
-            started = time.perf_counter()
-            for statement in postgresql_schema(rows):
-                connection.execute(statement)  # type: ignore[arg-type]
-            # Frozen, analysed, hint bits set: the state of a table that has been in use a while.
-            for table in (TABLE, CUSTOMERS, PRODUCTS):
-                connection.execute(f'VACUUM (FREEZE, ANALYZE) "{table}"')  # type: ignore[arg-type]
-            size = connection.execute(
-                "SELECT c.reltuples::bigint, pg_size_pretty(pg_table_size(c.oid)), "
-                "pg_size_pretty(pg_indexes_size(c.oid)) FROM pg_class c WHERE c.relname = %s",
-                (TABLE,),
-            ).fetchone()
-            assert size is not None
-            # The row count migration_studio would use: pg_class.reltuples (risk/stats.py).
-            table_rows = int(size[0])
-            print(
-                f"   {TABLE}: {table_rows:,} rows (reltuples), table {size[1]}, indexes "
-                f"{size[2]}; loaded in {time.perf_counter() - started:.1f}s"
-            )
+    with (
+        postgresql_database(conninfo, keep) as (name, bench_conninfo),
+        psycopg.connect(bench_conninfo, autocommit=True) as connection,
+    ):
+        version = connection.execute("SHOW server_version").fetchone()
+        print(f"== postgresql {version[0] if version else '?'}: database {name} ==")
+        started = time.perf_counter()
+        for statement in postgresql_schema(rows):
+            connection.execute(statement)  # type: ignore[arg-type]
+        # Frozen, analysed, hint bits set: the state of a table that has been in use a while.
+        for table in (TABLE, CUSTOMERS, PRODUCTS):
+            connection.execute(f'VACUUM (FREEZE, ANALYZE) "{table}"')  # type: ignore[arg-type]
+        size = connection.execute(
+            "SELECT c.reltuples::bigint, pg_size_pretty(pg_table_size(c.oid)), "
+            "pg_size_pretty(pg_indexes_size(c.oid)) FROM pg_class c WHERE c.relname = %s",
+            (TABLE,),
+        ).fetchone()
+        assert size is not None
+        # The row count migration_studio would use: pg_class.reltuples (risk/stats.py).
+        table_rows = int(size[0])
+        print(
+            f"   {TABLE}: {table_rows:,} rows (reltuples), table {size[1]}, indexes "
+            f"{size[2]}; loaded in {time.perf_counter() - started:.1f}s"
+        )
 
-            def timed(case: Case) -> float:
-                connection.execute("BEGIN")
-                try:
-                    for statement in case.setup:
-                        connection.execute(statement)  # type: ignore[arg-type]
-                    start = time.perf_counter()
-                    connection.execute(case.sql)  # type: ignore[arg-type]
-                    elapsed = time.perf_counter() - start
-                finally:
-                    connection.execute("ROLLBACK")
-                for statement in case.after:
+        def timed(case: Case) -> float:
+            connection.execute("BEGIN")
+            try:
+                for statement in case.setup:
                     connection.execute(statement)  # type: ignore[arg-type]
-                return elapsed
+                start = time.perf_counter()
+                connection.execute(case.sql)  # type: ignore[arg-type]
+                elapsed = time.perf_counter() - start
+            finally:
+                connection.execute("ROLLBACK")
+            for statement in case.after:
+                connection.execute(statement)  # type: ignore[arg-type]
+            return elapsed
 
-            return measure("postgresql", postgresql_cases(rows), table_rows, repeat, timed,
-                           estimator, verbose)  # fmt: skip
+        return measure("postgresql", postgresql_cases(rows), table_rows, repeat, timed,
+                       estimator, verbose)  # fmt: skip
 
 
 # -- SQLite ------------------------------------------------------------------------------------
@@ -312,8 +319,13 @@ def sqlite_cases() -> list[Case]:
 def run_sqlite(
     rows: int, repeat: int, keep: bool, estimator: Estimator, verbose: bool
 ) -> list[Result]:
-    directory = Path(tempfile.mkdtemp(prefix=DATABASE_PREFIX))
-    path = directory / "db.sqlite3"
+    with temporary_directory(DATABASE_PREFIX, keep=keep) as directory:
+        return _run_sqlite(directory / "db.sqlite3", rows, repeat, keep, estimator, verbose)
+
+
+def _run_sqlite(
+    path: Path, rows: int, repeat: int, keep: bool, estimator: Estimator, verbose: bool
+) -> list[Result]:
     print(f"== sqlite {sqlite3.sqlite_version}: {path} ==")
     # Django's defaults: rollback journal, no pragmas; transactions are explicit here.
     connection = sqlite3.connect(path, isolation_level=None)
@@ -347,11 +359,6 @@ def run_sqlite(
         connection.close()
         if keep:
             print(f"kept {path}")
-        else:
-            path.unlink(missing_ok=True)
-            for leftover in directory.iterdir():
-                leftover.unlink()
-            directory.rmdir()
 
 
 # -- measuring and reporting -------------------------------------------------------------------
@@ -377,20 +384,32 @@ def measure(
     return results
 
 
+TABLE_COLUMNS = (
+    Column("kind", width=11),
+    Column("statement"),
+    Column("rows", ">", width=10),
+    Column("estimate (s)", ">"),
+    Column("actual (s)", ">"),
+    Column("ratio est/act", ">"),
+    Column("runs (s)"),
+)
+
+
 def print_table(results: list[Result]) -> None:
-    width = max(len(result.case.label) for result in results)
-    print(
-        f"   {'kind':<11}  {'statement':<{width}}  {'rows':>10}  {'estimate (s)':>12}  "
-        f"{'actual (s)':>10}  {'ratio est/act':>13}  runs (s)"
-    )
-    for result in results:
-        runs = " ".join(f"{run:.3f}" for run in result.runs)
-        flag = "" if result.within_target else "  OUTSIDE 3x"
-        print(
-            f"   {result.case.kind:<11}  {result.case.label:<{width}}  {result.rows:>10,}  "
-            f"{result.estimate:>12.3f}  {result.actual:>10.3f}  {result.ratio:>13.2f}  "
-            f"{runs}{flag}"
+    rows = [
+        (
+            result.case.kind,
+            result.case.label,
+            f"{result.rows:,}",
+            f"{result.estimate:.3f}",
+            f"{result.actual:.3f}",
+            f"{result.ratio:.2f}",
+            " ".join(f"{run:.3f}" for run in result.runs)
+            + ("" if result.within_target else f"  OUTSIDE {TARGET_RATIO:g}x"),
         )
+        for result in results
+    ]
+    print("\n".join(format_table(TABLE_COLUMNS, rows)))
     print()
 
 
@@ -403,7 +422,7 @@ def implied_rates(results: list[Result]) -> None:
         )
     print("Measured throughput (rows/s, median over the statements of each kind):")
     for (vendor, kind), rates in by_kind.items():
-        print(f"   {vendor:<11} {kind:<11} {statistics.median(rates):>12,.0f}")
+        print(f"   {vendor:<11} {kind:<11} {median(rates):>12,.0f}")
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -461,16 +480,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)  # fmt: skip
 
 
-def on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not (args.postgresql or args.sqlite):
         print("nothing to do: --no-postgresql without --sqlite", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, on_sigterm)
+        return EXIT_USAGE
+    interrupted = "interrupted" + ("" if args.keep else "; the benchmark's database was dropped")
+    return run_main(lambda: run(args), interrupted=interrupted)
+
+
+def run(args: argparse.Namespace) -> int:
     estimator = load_estimator()
     results: list[Result] = []
     try:
@@ -479,18 +498,15 @@ def main(argv: list[str] | None = None) -> int:
                                       estimator, args.verbose)  # fmt: skip
         if args.sqlite:
             results += run_sqlite(args.rows, args.repeat, args.keep, estimator, args.verbose)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (psycopg.Error, sqlite3.Error) as error:
+    except (psycopg.Error, sqlite3.Error, BenchmarkError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     implied_rates(results)
     outside = [result for result in results if not result.within_target]
     print(f"all within {TARGET_RATIO:g}x: {'no' if outside else 'yes'}")
     for result in outside:
         print(f"   {result.vendor} {result.case.kind} {result.case.label}: {result.ratio:.2f}x")
-    return 1 if outside and args.check else 0
+    return exit_status(failed=False, above_target=bool(outside), check=args.check)
 
 
 if __name__ == "__main__":

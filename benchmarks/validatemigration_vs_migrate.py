@@ -1,11 +1,12 @@
 #!/usr/bin/env python
 """Benchmark ``validatemigration`` against Django's own ``migrate`` forwards then backwards.
 
-The script generates the 200-model project of ``makesafemigration_vs_makemigrations.py`` (it
-imports that benchmark's generator), commits each app's ``0001_initial``, migrates the project's
-database, changes 10 models in 5 apps and runs ``makesafemigration --noinput`` for real: 5
-``0002_*`` migrations and their bundles. Then, for ``--repeat`` rounds, each side in a fresh
-``python manage.py shell`` process with the clock started after Django's set-up:
+The script generates the 200-model project of ``harness.py`` (the one
+``makesafemigration_vs_makemigrations.py`` times too), commits each app's ``0001_initial``,
+migrates the project's database, changes 10 models in 5 apps and runs ``makesafemigration
+--noinput`` for real: 5 ``0002_*`` migrations and their bundles. Then, for ``--repeat`` rounds,
+each side in a fresh ``python manage.py shell`` process with the clock started after Django's
+set-up:
 
 * **migrate** (the baseline): an empty database is created, migrated to the migration's parent
   state (not timed), then ``migrate <app> <0002_...>`` and ``migrate <app> 0001_initial`` are
@@ -29,12 +30,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
-import os
-import signal
 import sqlite3
-import statistics
 import sys
 import time
 import uuid
@@ -43,13 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from makesafemigration_vs_makemigrations import (
-    CACHE_PREFIX,
+from harness import (
     CHANGES,
     DEFAULT_POSTGRES_SERVER,
-    SETTINGS_PACKAGE,
     AppSpec,
     BenchmarkError,
+    Cleanup,
     Project,
     Run,
     Target,
@@ -57,13 +53,20 @@ from makesafemigration_vs_makemigrations import (
     build_apps,
     check_written,
     commit_initial_migrations,
+    database_name,
+    default_targets,
+    describe_database,
+    exit_status,
+    forward_statements,
     generate_project,
-    parse_target,
+    median,
     prepared,
+    ratio,
+    remove_sqlite,
+    run_main,
+    seconds_list,
     write_models,
 )
-from makesafemigration_vs_makemigrations import _describe as describe_database
-from makesafemigration_vs_makemigrations import _remove_sqlite as remove_sqlite
 
 TARGET_RATIO = 1.3
 BENCH_DIR = Path(__file__).resolve().parent
@@ -183,10 +186,7 @@ def read_bundles(project: Project) -> list[BundleInfo]:
                 app=data["app_label"],
                 name=data["migration_name"],
                 operations=len(data["operations"]),
-                statements=sum(
-                    len(op["forward_sql"]) + len(op["deferred_forward_sql"])
-                    for op in data["operations"]
-                ),
+                statements=forward_statements(data),
                 parents=parents,
                 previous=own[0] if len(own) == 1 else "zero",
             )
@@ -238,10 +238,10 @@ class Series:
 
     def median_steps(self) -> dict[str, float]:
         names = dict.fromkeys(name for steps in self.steps for name in steps)
-        return {name: statistics.median(s.get(name, 0.0) for s in self.steps) for name in names}
+        return {name: median(s.get(name, 0.0) for s in self.steps) for name in names}
 
     def ratio(self, validate: list[float], migrate: list[float] | None = None) -> float:
-        return statistics.median(validate) / statistics.median(migrate or self.migrate)
+        return ratio(validate, migrate or self.migrate)
 
 
 @dataclass
@@ -269,7 +269,7 @@ class Result:
 
     @property
     def sample_rows_per_second(self) -> float:
-        return statistics.median(s.rows_per_second for s in self.samples)
+        return median(s.rows_per_second for s in self.samples)
 
 
 # -- databases the benchmark creates besides the project's ------------------------------------
@@ -288,19 +288,14 @@ class EmptyDatabases:
 
     def create(self) -> str:
         """A new empty database: a new SQLite file name, or ``CREATE DATABASE`` on PostgreSQL."""
-        token = uuid.uuid4().hex[:12]
         if self.project.postgres is None:
-            name = str(self.project.tmp / "baseline" / f"empty_{token}.sqlite3")
+            name = str(self.project.tmp / "baseline" / f"empty_{uuid.uuid4().hex[:12]}.sqlite3")
             Path(name).parent.mkdir(exist_ok=True)
         else:
-            from psycopg import sql
-
-            name = f"ms_bench_empty_{token}"
+            name = database_name("ms_bench_empty_", 12)
             self.live.add(name)  # from here on: dropped at the end, whatever happens
             started = time.perf_counter()
-            self.project.postgres.execute(
-                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-            )
+            self.project.postgres.create_database(name)
             self.create_seconds.append(time.perf_counter() - started)
         self.live.add(name)  # SQLite: the file appears when the child connects
         return name
@@ -319,31 +314,7 @@ class EmptyDatabases:
             self.drop(name)
 
 
-def cache_prefix(project: Project) -> str:
-    """How the names of this project's cached states start (see migration_studio/scratch.py)."""
-    key = f"{SETTINGS_PACKAGE}.settings|{project.database['NAME']}"
-    return f"{CACHE_PREFIX}{hashlib.sha256(key.encode()).hexdigest()[:8]}_"
-
-
-def drop_own_caches(project: Project) -> None:
-    """Drop every cached state of this project (its name says so), also those no diff saw."""
-    if project.postgres is not None:
-        for name in sorted(project.postgres.databases(cache_prefix(project))):
-            project.postgres.drop_database(name)
-
-
 # -- running the two sides -----------------------------------------------------------------------
-
-
-def tracked(project: Project, *args: str) -> tuple[Run, set[str]]:
-    """``manage.py <args>``, and the cached states it published (they are dropped at the end)."""
-    before = project.cached_states()
-    try:
-        run = project.manage(*args)
-    finally:
-        new = project.cached_states() - before
-        project.cache_entries |= new
-    return run, new
 
 
 @dataclass
@@ -359,7 +330,7 @@ def in_child(project: Project, function: Callable[[str], None], spec: Any) -> Ch
         f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); "
         f"import {Path(__file__).stem} as bench; bench.{function.__name__}({json.dumps(spec)!r})"
     )
-    run, new = tracked(project, "shell", "--no-imports", "-c", code)
+    run, new = project.tracked("shell", "--no-imports", "-c", code)
     lines = [line for line in run.stdout.splitlines() if line.startswith(MARKER)]
     if not lines:
         raise BenchmarkError(f"{function.__name__} printed no measurements:\n{run.stdout}")
@@ -466,11 +437,11 @@ def fill_source(project: Project, app_index: int, rows: int) -> dict[str, int]:
         table = f"{original.label}_{name.lower()}"
         select = f"SELECT {', '.join(values)} FROM {source}"
         statements.append((table, f'INSERT INTO "{table}" ({", ".join(columns)}) {select}'))
-    if postgres:
+    if project.postgres is not None:
         import psycopg
-        from psycopg.conninfo import make_conninfo
 
-        with psycopg.connect(make_conninfo(project.target.url), autocommit=True) as connection:
+        conninfo = project.postgres.conninfo_for(project.database["NAME"])
+        with psycopg.connect(conninfo, autocommit=True) as connection:
             for table, sql in statements:
                 connection.execute(sql)
                 connection.execute(f'ANALYZE "{table}"')
@@ -496,7 +467,7 @@ def prepare(project: Project) -> tuple[list[BundleInfo], float]:
     project.manage("migrate", "--noinput", "-v", "0")
     apply_change(project.apps)
     write_models(project)
-    run, _ = project.manage_safe("--noinput")
+    run, _ = project.tracked("makesafemigration", "--noinput")
     check_written(project)
     bundles = read_bundles(project)
     if len(bundles) != len({a for a, *_ in CHANGES}):
@@ -517,7 +488,7 @@ def benchmark(project: Project, args: argparse.Namespace, empty: EmptyDatabases)
         (main.label, ("validatemigration", main.app, main.name, "--all", "-v", "0")),
         ("the other 4", ("validatemigration", "--all", "-v", "0")),
     ):
-        run, new = tracked(project, *command)
+        run, new = project.tracked(*command)
         result.first_runs[label] = run.seconds
         if not new:
             result.warnings.append(f"the first validation of {label} cached no parent state")
@@ -546,12 +517,14 @@ def benchmark(project: Project, args: argparse.Namespace, empty: EmptyDatabases)
 def benchmarked(
     target: Target, args: argparse.Namespace
 ) -> Iterator[tuple[Project, EmptyDatabases]]:
-    """``prepared()``'s project plus the baseline's databases and every cached state, all dropped
-    on exit."""
-    with prepared(target, args) as project, contextlib.ExitStack() as stack:
-        stack.callback(drop_own_caches, project)
+    """``harness.prepared()``'s project (dropped on exit with every cached state of the project
+    and scratch database of its processes) plus the baseline's databases, also dropped."""
+    with (
+        prepared(target, timeout=args.timeout, verbose=args.verbose) as project,
+        Cleanup() as cleanup,
+    ):
         empty = EmptyDatabases(project)
-        stack.callback(empty.drop_all)
+        cleanup.callback(empty.drop_all)
         yield project, empty
 
 
@@ -567,8 +540,8 @@ def run_target(target: Target, args: argparse.Namespace) -> Result:
         result.leftovers = project.leftover_scratch() + sorted(empty.live)
         if empty.create_seconds:
             result.empty_create_drop = (
-                statistics.median(empty.create_seconds),
-                statistics.median(empty.drop_seconds),
+                median(empty.create_seconds),
+                median(empty.drop_seconds),
             )
         if result.leftovers:
             result.warnings.append(f"databases left behind: {result.leftovers}")
@@ -579,14 +552,10 @@ def run_target(target: Target, args: argparse.Namespace) -> Result:
 # -- output --------------------------------------------------------------------------------------
 
 
-def _seconds(times: list[float]) -> str:
-    return " ".join(f"{t:.3f}" for t in times)
-
-
-def _line(name: str, times: list[float], ratio: str = "") -> str:
+def _line(name: str, times: list[float], figure: str = "") -> str:
     return (
-        f"     {name:<46} median {statistics.median(times):7.3f}s  min {min(times):7.3f}s"
-        f"  {ratio:>6}  runs: {_seconds(times)}"
+        f"     {name:<46} median {median(times):7.3f}s  min {min(times):7.3f}s"
+        f"  {figure:>6}  runs: {seconds_list(times, 3)}"
     )
 
 
@@ -594,8 +563,8 @@ def print_series(title: str, series: Series) -> None:
     print(f"   {title}")
     print(_line("migrate forwards + backwards (in process)", series.migrate))
     print(
-        f"       forwards {statistics.median(series.forwards):.3f}s, "
-        f"backwards {statistics.median(series.backwards):.3f}s (medians)"
+        f"       forwards {median(series.forwards):.3f}s, "
+        f"backwards {median(series.backwards):.3f}s (medians)"
     )
     print(
         _line(
@@ -605,7 +574,7 @@ def print_series(title: str, series: Series) -> None:
         )
     )
     steps = series.median_steps()
-    outside = statistics.median(series.validate) - sum(steps.values())
+    outside = median(series.validate) - sum(steps.values())
     print(
         _line(
             "validatemigration steps (validation.json)",
@@ -624,7 +593,7 @@ def print_series(title: str, series: Series) -> None:
         )
     )
     if series.missed:
-        print(f"       cache misses (not counted): {_seconds(series.missed)}")
+        print(f"       cache misses (not counted): {seconds_list(series.missed, 3)}")
 
 
 def print_details(result: Result) -> None:
@@ -656,8 +625,8 @@ def print_details(result: Result) -> None:
         f"runs: {' '.join(f'{s.rows_per_second:,.0f}' for s in result.samples)}"
     )
     print(
-        f"     sample step median {statistics.median(s.step for s in result.samples):.3f}s; "
-        f"whole command median {statistics.median(s.command for s in result.samples):.3f}s"
+        f"     sample step median {median(s.step for s in result.samples):.3f}s; "
+        f"whole command median {median(s.command for s in result.samples):.3f}s"
     )
     print(f"   scratch databases left behind: {', '.join(result.leftovers) or 'none'}")
     for warning in dict.fromkeys(result.warnings):
@@ -671,11 +640,11 @@ def print_summary(results: list[Result], failures: dict[str, str]) -> None:
     )
     for r in results:
         one, every = r.single, r.every
-        ratio = one.ratio(one.validate)
-        verdict = "OK" if ratio <= TARGET_RATIO else "ABOVE TARGET"
+        figure = one.ratio(one.validate)
+        verdict = "OK" if figure <= TARGET_RATIO else "ABOVE TARGET"
         print(
-            f"{r.target.label:<11} migrate {statistics.median(one.migrate):.3f}s  "
-            f"validatemigration {statistics.median(one.validate):.3f}s ({ratio:.2f}x, "
+            f"{r.target.label:<11} migrate {median(one.migrate):.3f}s  "
+            f"validatemigration {median(one.validate):.3f}s ({figure:.2f}x, "
             f"steps {one.ratio(one.step_totals):.2f}x, process "
             f"{one.ratio(one.validate_process, one.migrate_process):.2f}x)  "
             f"all 5: {every.ratio(every.validate):.2f}x  "
@@ -730,43 +699,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def targets_from(backend: str) -> list[Target]:
-    name = f"migration_studio_vbench_{uuid.uuid4().hex[:8]}"
-    urls = {"sqlite": "sqlite://", "postgresql": f"{DEFAULT_POSTGRES_SERVER}/{name}"}
-    chosen = ["sqlite", "postgresql"] if backend == "both" else [backend]
-    return [parse_target(urls[b]) for b in chosen]
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # so every cleanup (finally / ExitStack) runs on SIGTERM too
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    return run_main(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
     print(f"python {sys.executable}")
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        print(
-            "note: PYTHONDONTWRITEBYTECODE is set: every process compiles the project's files, "
-            "which the process wall-clock figures include (the in-process ones do not)"
-        )
     results: list[Result] = []
     failures: dict[str, str] = {}
-    for target in targets_from(args.backend):
+    for target in default_targets(args.backend, "migration_studio_vbench_"):
         try:
             results.append(run_target(target, args))
         except BenchmarkError as error:
             failures[target.label] = str(error)
             print(f"   FAILED: {error}", file=sys.stderr)
-        except KeyboardInterrupt:
-            print("\ninterrupted; everything the benchmark created was removed", file=sys.stderr)
-            return 130
     print_summary(results, failures)
-    if failures:
-        return 1
-    if args.check and any(r.single.ratio(r.single.validate) > TARGET_RATIO for r in results):
-        return 1
-    return 0
+    return exit_status(
+        failed=bool(failures),
+        above_target=any(r.single.ratio(r.single.validate) > TARGET_RATIO for r in results),
+        check=args.check,
+    )
 
 
 if __name__ == "__main__":

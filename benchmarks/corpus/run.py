@@ -42,8 +42,6 @@ DEFAULT_CHECKOUT = HERE.parent.parent
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 #: Files of a checkout that make the installable package (copied, so the checkout is not written).
 PACKAGE_FILES = ("pyproject.toml", "README.md", "LICENSE", "migration_studio")
-SCRATCH_PREFIX = "migration_studio_scratch_"
-CACHE_PREFIX = "migration_studio_cache_"
 FORMAT_VERSION = 1
 
 #: Failure classes, in the order the report lists them.
@@ -312,24 +310,35 @@ class Databases:
             raise RuntimeError(f"psql: {done.stderr.strip()}")
         return done.stdout
 
-    def leftovers(self, pids: set[int], cache_prefix: str | None) -> list[str]:
-        """Scratch databases of the run's processes and the run's cached states, dropped."""
+    def leftovers(self, pids: set[int], about: dict[str, str] | None) -> list[str]:
+        """Scratch databases of the run's processes and the run's cached states, dropped.
+
+        The name prefixes are the measured migration_studio's (``corpus_about``); before it ran,
+        no command that makes scratch databases or cached states has run either.
+        """
+        scratch_prefix = about["scratch_prefix"] if about else None
+        cache_prefix = about["cache_prefix"] if about else None
         if self.vendor == "sqlite":
             scratch = self.work / "tmp"
-            names = [p.name for p in scratch.glob(f"{SCRATCH_PREFIX}*")] if scratch.exists() else []
-            return names  # removed with the work directory
+            if not scratch_prefix or not scratch.exists():
+                return []
+            return [p.name for p in scratch.glob(f"{scratch_prefix}*")]  # removed with the work dir
         names = self.psql("SELECT datname FROM pg_database").split()
         ours = [
             name
             for name in names
-            if any(name.startswith(f"{SCRATCH_PREFIX}{pid}_") for pid in pids)
+            if (scratch_prefix and any(name.startswith(f"{scratch_prefix}{pid}_") for pid in pids))
             or (cache_prefix and name.startswith(cache_prefix))
             or name in self.created
         ]
         for name in ours:
             with contextlib.suppress(RuntimeError):
                 self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        return [n for n in ours if not n.startswith(CACHE_PREFIX) and n not in self.created]
+        return [
+            n
+            for n in ours
+            if not (cache_prefix and n.startswith(cache_prefix)) and n not in self.created
+        ]
 
 
 # -- one app ------------------------------------------------------------------------------------
@@ -730,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     vendor = "sqlite" if args.database == "sqlite" else "postgresql"
     databases = Databases(vendor, work, args.server_url)
     runner: Runner | None = None
-    cache_prefix: str | None = None
+    about: dict[str, str] | None = None
     try:
         python = ensure_venv(args.venv, args.python, args.checkout.resolve(), work)
         (work / "tmp").mkdir()
@@ -748,7 +757,6 @@ def main(argv: list[str] | None = None) -> int:
         if migrated.returncode != 0:
             raise SystemExit(f"migrate migration_studio failed: {migrated.error_line()}")
         about = json.loads(runner.manage("corpus_about").stdout)
-        cache_prefix = about["cache_prefix"]
         inventory = json.loads(runner.manage("corpus_inventory").stdout)
         if args.apps:
             wanted = [a.strip() for a in args.apps.split(",") if a.strip()]
@@ -834,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(Exception):
             databases.drop()
         with contextlib.suppress(Exception):
-            left = databases.leftovers(runner.pids if runner else set(), cache_prefix)
+            left = databases.leftovers(runner.pids if runner else set(), about)
         if left:
             print(f"Scratch databases left behind (dropped now): {', '.join(left)}")
         if args.keep:

@@ -1,4 +1,5 @@
-"""Print the versions the run measures, and the prefix of the project's cached states, as JSON."""
+"""Print the versions the run measures, and how migration_studio names the databases it creates
+(scratch databases; the project's cached states), as JSON."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import django
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from migration_studio.scratch.database import ScratchDatabase
+from migration_studio.scratch.database import SCRATCH_PREFIX, ScratchDatabase
 
 
 class Command(BaseCommand):
-    help = "Versions of Django, Python and the database server, and the cache prefix."
+    help = "Versions of Django, Python and the database server, and the name prefixes."
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -30,5 +31,6 @@ class Command(BaseCommand):
             "python": platform.python_version(),
             "server": server,
             "cache_prefix": ScratchDatabase("default").cache_prefix,
+            "scratch_prefix": SCRATCH_PREFIX,
         }
         self.stdout.write(json.dumps(about))
