@@ -31,7 +31,8 @@ def engine() -> Engine:
 
 
 def render(name: str, context: dict[str, Any]) -> str:
-    """Render the document template ``name``; the text ends with exactly one newline."""
+    """Render the document template ``name``. The text ends with exactly one newline (the README
+    ends with a partial, and partials end with a blank line)."""
     template = engine().get_template(f"migration_studio/bundle/{name}")
     text = template.render(Context(context, autoescape=False, use_l10n=False, use_tz=False))
     return text.rstrip("\n") + "\n"
@@ -58,7 +59,7 @@ def readme_context(bundle: Bundle, report: Report | None = None) -> dict[str, An
         "report": report,
         "forward": forward,
         "backward": backward,
-        #: Operations the database routers refuse, by number ("1", "3").
+        # Operations the database routers refuse, by number ("1", "3").
         "refused": [str(op.index + 1) for op in refused],
         "refused_all": len(refused) == len(bundle.operations),
         "changes": [
@@ -84,7 +85,7 @@ def rollback_plan_context(bundle: Bundle, report: Report) -> dict[str, Any]:
     return {
         **_rollback_context(bundle),
         "report": report,
-        #: What a rollback cannot bring back: findings that lose data, either way.
+        # What a rollback cannot bring back: findings that lose data, either way.
         "lost": [f for f in findings if f["data_loss"]],
         "rollback_findings": [f for f in findings if f["on_rollback"]],
         "tables": sorted({t for op in bundle.operations for t in _tables(op.operation_facts)}),
@@ -96,7 +97,7 @@ def _rollback_context(bundle: Bundle) -> dict[str, Any]:
     return {
         "bundle": bundle,
         "previous": previous_migration(bundle),
-        #: The operations that run Python code (RunPython): the SQL files do not hold it.
+        # The operations that run Python code (RunPython): the SQL files do not hold it.
         "python_operations": [
             {"number": op.index + 1, "operation": op.operation, "reason": op.reason}
             for op in bundle.operations
@@ -119,9 +120,9 @@ def finding_context(number: int, f: Finding) -> dict[str, Any]:
         "title": f.title,
         "severity": f.severity.label,
         "message": f.message,
-        #: The message in a Markdown table cell.
+        # The message in a Markdown table cell.
         "table_message": f.message.replace("|", "\\|"),
-        #: The operation's number, counted from 1; None for the whole migration.
+        # The operation's number, counted from 1; None for the whole migration.
         "operation": None if f.operation is None else f.operation + 1,
         "on_rollback": f.direction == "reverse",
         "size": size_text(f),
