@@ -99,7 +99,7 @@ class MigrationContext:
     def sets_lock_timeout(self) -> bool:
         """The migration sets lock_timeout itself (e.g. RunSQL("SET lock_timeout = '2s'"))."""
         return any(
-            statement.kind == "set" and "lock_timeout" in statement.sql.lower()
+            statement.setting == "lock_timeout"
             for op in self.bundle.operations
             for text in op.all_forward_sql
             for statement in parse_all(text)

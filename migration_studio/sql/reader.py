@@ -67,6 +67,8 @@ class Statement:
     #: For index statements: the index name.
     index: str | None = None
     has_where: bool = False
+    #: For SET statements: the setting's name, lower case (``lock_timeout``).
+    setting: str | None = None
 
     def action_kinds(self) -> set[str]:
         return {a.kind for a in self.actions}
@@ -255,8 +257,12 @@ def parse(sql: str) -> Statement:
         return Statement(sql=sql, kind="rename_index")
     if first in ("UPDATE", "INSERT", "DELETE", "TRUNCATE"):
         return _dml(sql, reader)
-    if first in ("BEGIN", "COMMIT", "SET", "PRAGMA", "COMMENT"):
-        return Statement(sql=sql, kind=first.lower() if first != "PRAGMA" else "set")
+    if first in ("SET", "PRAGMA"):
+        reader.take()
+        reader.accept("LOCAL") or reader.accept("SESSION")
+        return Statement(sql=sql, kind="set", setting=reader.raw().lower() or None)
+    if first in ("BEGIN", "COMMIT", "COMMENT"):
+        return Statement(sql=sql, kind=first.lower())
     return Statement(sql=sql, kind="other")
 
 
