@@ -649,3 +649,18 @@ def test_long_identifiers(sql: str, expected: list[str]) -> None:
 def test_truncated_identifier_is_what_postgresql_keeps(name: str, kept: str) -> None:
     assert truncated_identifier(name) == kept
     assert len(kept.encode()) <= POSTGRESQL_MAX_IDENTIFIER
+
+
+@pytest.mark.parametrize(
+    ("sql", "setting"),
+    [
+        ("SET lock_timeout = '2s';", "lock_timeout"),
+        ("SET LOCAL Lock_Timeout TO '1s';", "lock_timeout"),
+        ("SET SESSION statement_timeout = 0;", "statement_timeout"),
+        ("PRAGMA foreign_keys = OFF;", "foreign_keys"),
+        ("SET CONSTRAINTS ALL IMMEDIATE;", None),
+    ],
+)
+def test_set_statements_name_their_setting(sql, setting) -> None:
+    statement = one(sql)
+    assert (statement.kind, statement.setting) == ("set", setting)
