@@ -110,6 +110,11 @@ class Statement:
         return taken
 
 
+class _Keyword(str):
+    """A word sqlparse reads as a keyword, upper case; taken where a name stands (a column called
+    ``type``), it is the name in lower case, as PostgreSQL reads it unquoted."""
+
+
 def _words(sql: str) -> list[tuple[object, str]]:
     """sqlparse's tokens (its lexer only: grouping is not needed and costs most of the time)."""
     tokens = [
@@ -121,7 +126,7 @@ def _words(sql: str) -> list[tuple[object, str]]:
     for position, (ttype, value) in enumerate(tokens):
         if ttype in T.Keyword or ttype in T.Name.Builtin:
             # sqlparse reads "NOT NULL", "IF EXISTS" ... as one keyword: one word each here.
-            words.extend((ttype, part) for part in value.upper().split())
+            words.extend((ttype, _Keyword(part)) for part in value.upper().split())
             continue
         if ttype in T.Name or ttype in T.Literal.String.Symbol:
             if value[:1] in ('"', "`"):
@@ -197,9 +202,10 @@ class _Reader:
         return False
 
     def take(self) -> str:
+        """The next word, as a name."""
         value = self.raw()
         self.i += 1
-        return value
+        return value.lower() if isinstance(value, _Keyword) else value
 
     def name(self) -> str:
         """A possibly schema-qualified name: the last part."""
@@ -254,7 +260,17 @@ def parse(sql: str) -> Statement:
     if first == "SET" and reader.peek(1) == "CONSTRAINTS":
         return Statement(sql=sql, kind="set")
     if first == "ALTER" and reader.peek(1) == "INDEX":
-        return Statement(sql=sql, kind="rename_index")
+        # ALTER INDEX ... RENAME TO; other forms (ATTACH PARTITION, SET ...) are opaque.
+        words = [w.upper() for _, w in reader.words]
+        return Statement(sql=sql, kind="rename_index" if "RENAME" in words else "other")
+    if first == "WITH":
+        _skip_common_table_expressions(reader)
+        if reader.peek() in ("UPDATE", "INSERT", "DELETE"):
+            return _dml(sql, reader)
+        return Statement(sql=sql, kind="other")
+    if first == "RESET":
+        reader.take()
+        return Statement(sql=sql, kind="set", setting=reader.raw().lower() or None)
     if first in ("UPDATE", "INSERT", "DELETE", "TRUNCATE"):
         return _dml(sql, reader)
     if first in ("SET", "PRAGMA"):
@@ -264,6 +280,34 @@ def parse(sql: str) -> Statement:
     if first in ("BEGIN", "COMMIT", "COMMENT"):
         return Statement(sql=sql, kind=first.lower())
     return Statement(sql=sql, kind="other")
+
+
+def _skip_common_table_expressions(r: _Reader) -> None:
+    """Move past ``WITH [RECURSIVE] name [(columns)] AS [[NOT] MATERIALIZED] (...) [, ...]``."""
+    r.accept("WITH")
+    r.accept("RECURSIVE")
+    while not r.done():
+        r.take()
+        if r.peek() == "(":
+            _skip_parentheses(r)
+        r.accept("AS")
+        r.accept("NOT")
+        r.accept("MATERIALIZED")
+        if r.peek() != "(":
+            return
+        _skip_parentheses(r)
+        if not r.accept(","):
+            return
+
+
+def _skip_parentheses(r: _Reader) -> None:
+    depth = 0
+    while not r.done():
+        word = r.raw()
+        r.i += 1
+        depth += {"(": 1, ")": -1}.get(word, 0)
+        if depth == 0:
+            return
 
 
 def _alter_table(sql: str, r: _Reader) -> Statement:
@@ -366,6 +410,10 @@ def _action(words: list[str]) -> Action:
         return Action("drop_column", column=r.take().strip('"`'))
     if r.accept("VALIDATE", "CONSTRAINT"):
         return Action("validate_constraint", name=r.take().strip('"`'))
+    if r.accept("RENAME", "CONSTRAINT"):
+        r.take()
+        r.accept("TO")
+        return Action("rename_constraint", name=r.take().strip('"`'))
     if r.accept("RENAME", "COLUMN") or r.accept("RENAME"):
         old = r.take().strip('"`')
         r.accept("TO")
@@ -408,6 +456,9 @@ def _action(words: list[str]) -> Action:
 
 def _create(sql: str, r: _Reader) -> Statement:
     r.accept("CREATE")
+    for modifier in ("UNLOGGED", "TEMPORARY", "TEMP"):
+        if r.peek() == modifier and r.peek(1) == "TABLE":
+            r.accept(modifier)
     unique = r.accept("UNIQUE")
     if r.accept("INDEX"):
         concurrently = r.accept("CONCURRENTLY")
@@ -457,5 +508,8 @@ def _dml(sql: str, r: _Reader) -> Statement:
     r.accept("TABLE")
     r.accept("ONLY")
     table = r.name()
-    upper = [w.upper() for _, w in r.words]
-    return Statement(sql=sql, kind=kind, table=table, has_where="WHERE" in upper)
+    depth, has_where = 0, False
+    for _, word in r.words[r.i :]:
+        depth += {"(": 1, ")": -1}.get(word, 0)
+        has_where = has_where or (depth == 0 and word.upper() == "WHERE")
+    return Statement(sql=sql, kind=kind, table=table, has_where=has_where)

@@ -664,3 +664,55 @@ def test_truncated_identifier_is_what_postgresql_keeps(name: str, kept: str) -> 
 def test_set_statements_name_their_setting(sql, setting) -> None:
     statement = one(sql)
     assert (statement.kind, statement.setting) == ("set", setting)
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind", "table", "detail"),
+    [
+        ("ALTER TABLE shop_order DROP COLUMN type;", "alter_table", "shop_order", "type"),
+        (
+            "ALTER TABLE shop_product ALTER COLUMN position SET NOT NULL;",
+            "alter_table",
+            "shop_product",
+            "position",
+        ),
+        ("DELETE FROM session WHERE expire_date < now();", "delete", "session", None),
+        (
+            "WITH batch AS (SELECT id FROM shop_order WHERE total IS NULL LIMIT 1000) "
+            "UPDATE shop_order SET total = 0 WHERE id IN (SELECT id FROM batch);",
+            "update",
+            "shop_order",
+            None,
+        ),
+        (
+            "WITH RECURSIVE moved (id) AS MATERIALIZED (DELETE FROM shop_event RETURNING id) "
+            "INSERT INTO shop_event_archive SELECT * FROM moved;",
+            "insert",
+            "shop_event_archive",
+            None,
+        ),
+        ("CREATE UNLOGGED TABLE shop_buffer (id bigint);", "create_table", "shop_buffer", None),
+        ("RESET lock_timeout;", "set", None, None),
+        ("ALTER INDEX shop_idx ATTACH PARTITION shop_part_idx;", "other", None, None),
+        ("ALTER INDEX shop_idx RENAME TO shop_new_idx;", "rename_index", None, None),
+    ],
+)
+def test_hand_written_shapes(sql, kind, table, detail) -> None:
+    """Shapes of hand-written RunSQL, checked against PostgreSQL's own parser
+    (benchmarks/sql_reader.py): keywords used as names, CTEs, table modifiers."""
+    statement = one(sql)
+    assert (statement.kind, statement.table) == (kind, table)
+    if detail:
+        assert statement.actions[0].column == detail
+
+
+def test_rename_constraint_is_not_a_column_rename() -> None:
+    statement = one("ALTER TABLE shop_order RENAME CONSTRAINT total_check TO total_positive;")
+    assert [(a.kind, a.name) for a in statement.actions] == [
+        ("rename_constraint", "total_positive")
+    ]
+
+
+def test_where_only_inside_a_subquery_is_not_the_statement_s() -> None:
+    assert not one("UPDATE shop_order SET total = (SELECT sum(x) FROM t WHERE t.o = 1);").has_where
+    assert one("UPDATE shop_order SET total = 0 WHERE id = 1;").has_where
