@@ -10,6 +10,7 @@ exactly as Django's own SQL collection renders them.
 from __future__ import annotations
 
 import datetime
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -21,6 +22,8 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations import Migration
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
+from django.db.migrations.operations.fields import FieldOperation
+from django.db.migrations.operations.models import IndexOperation, ModelOperation
 from django.db.migrations.state import ProjectState
 from django.db.transaction import TransactionManagementError
 
@@ -68,6 +71,30 @@ def _needs_commit(error: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return False
+
+
+class NeedsFullCopy(CaptureError):
+    """On a partial copy of the cached state (SQLite, see partialcopy.py) a migration created an
+    object under the name of one that was left out, or the tables could not be copied: the run
+    must capture on a full copy."""
+
+
+def partial_copy_allowed(migrations: Iterable[Migration]) -> bool:
+    """Whether every operation of ``migrations`` is one of Django's own model, field or index
+    operations, whose SQL touches only the tables of the models they can see (see substate.py):
+    no RunSQL, RunPython or third-party operation. Only then may a capture run on a partial copy.
+    """
+    return all(
+        isinstance(op, (ModelOperation, FieldOperation, IndexOperation))
+        and type(op).__module__.startswith("django.db.migrations.operations.")
+        for migration in migrations
+        for op in migration.operations
+    )
+
+
+def _tables(state: ProjectState) -> set[str]:
+    """The tables of a (rendered) state's models, auto-created many-to-many tables included."""
+    return {model._meta.db_table for model in state.apps.get_models(include_auto_created=True)}
 
 
 class NeedsMigrateOrder(CaptureError):
@@ -174,6 +201,8 @@ class CaptureSession:
     :meth:`capture` brings the database to a migration's parent state, runs the migration forwards
     and backwards, and returns its :class:`Bundle`. ``in_place`` allows using a cached state
     directly inside a rolled-back transaction (only when every migration to run is atomic).
+    ``partial`` allows starting from a partial copy of a cached state on SQLite (see
+    partialcopy.py; only when :func:`partial_copy_allowed` says so for every migration to run).
     """
 
     #: Run captures on the part of the state the migration can see (see substate.py).
@@ -190,6 +219,7 @@ class CaptureSession:
         in_place: bool = False,
         needed: Iterable[Node] = (),
         everything_before: bool = False,
+        partial: bool = False,
     ) -> None:
         self.scratch = scratch
         self.loader = loader
@@ -202,6 +232,7 @@ class CaptureSession:
         self.applied: set[Node] = set()
         self.sources = sources or {}
         self.in_place = in_place and scratch.vendor.supports_in_place
+        self.partial = partial and self.reduce_state
         self._base_state = base_state
         self.state: ProjectState | None = None
         self.server_version = ""
@@ -233,8 +264,10 @@ class CaptureSession:
         cached = scratch.cached(key)
         if cached and self.in_place:
             scratch.open_in_place(cached)
-        if cached and (self.in_place or scratch.create(template=cached)):
+        if cached and (self.in_place or scratch.create(template=cached, partial=self.partial)):
             how = "used in place, changes rolled back" if self.in_place else "copied"
+            if scratch.partial is not None:
+                how = "copied: only the tables each capture needs"
             self.origin = f"cached state {cached} ({how})"
             self._activate()
             self.applied = set(self.base)
@@ -272,6 +305,8 @@ class CaptureSession:
             scratch.publish(name, {"context": context, "files": files}, keep=not self.in_place)
             if scratch.connection is None:  # the scratch database became the cached state
                 scratch.open_in_place(name)
+            elif self.partial:  # go on with the tables the captures need only
+                scratch.reopen_partial(name)
             self._activate()
 
     def _state_of(self, nodes: set[Node]) -> ProjectState:
@@ -294,6 +329,7 @@ class CaptureSession:
         plan = [node for node in migrate_order(self.loader) if node in needed] if needed else []
         connection = self.scratch.connection
         if plan:
+            self._copy_tables(None)
             self._render()
         for node in plan:
             migration = self.loader.graph.nodes[node]
@@ -336,6 +372,27 @@ class CaptureSession:
                 raise CaptureError(message) from error
             raise NeedsMigrateOrder(message) from error
 
+    def _copy_tables(self, state: ProjectState | None) -> None:
+        """On a partial copy, copy in the tables of ``state``'s models (None: every table)."""
+        if self.scratch.partial is None:
+            return
+        try:
+            self.scratch.copy_tables(None if state is None else _tables(state))
+        except sqlite3.Error as error:
+            raise NeedsFullCopy(
+                f"Copying tables into the scratch database failed: {error}"
+            ) from None
+
+    def _check_partial(self, migration: Migration, results: list[OperationSQL]) -> None:
+        """On a partial copy, fail when the migration created what a left-out object is named."""
+        partial = self.scratch.partial
+        statements = [s for r in results for s in r.all_forward_sql + r.all_reverse_sql]
+        if partial is not None and partial.collides(statements):
+            raise NeedsFullCopy(
+                f"{migration.app_label}.{migration.name} creates an object under the name of "
+                "one the partial copy of the cached state left out"
+            )
+
     def capture(self, migration: Migration) -> Bundle:
         node = (migration.app_label, migration.name)
         if self.everything_before:
@@ -371,6 +428,7 @@ class CaptureSession:
         # Render before the first clone, as the executor does: model classes (and so the order of
         # their fields in table rebuilds) then come about in the same order as under migrate.
         self._render(state)
+        self._copy_tables(reduced)
         before: list[ProjectState] = []
         with (
             self._failing(migration, "forwards"),
@@ -446,6 +504,7 @@ class CaptureSession:
                 for op in migration.operations:
                     op.state_forwards(migration.app_label, self.state)
             self.applied.add((migration.app_label, migration.name))
+        self._check_partial(migration, results)
 
         return Bundle(
             app_label=migration.app_label,
@@ -542,8 +601,10 @@ def capture_migrations(
     for node in list(to_run):
         to_run.update(loader.graph.forwards_plan(node))
     in_place = all(loader.graph.nodes[node].atomic for node in to_run - base)
+    partial = partial_copy_allowed(loader.graph.nodes[node] for node in to_run - base)
     everything_before = False
     while True:
+        scratch = None
         try:
             with (
                 ScratchDatabase(alias, use_cache=use_cache) as scratch,
@@ -556,6 +617,7 @@ def capture_migrations(
                     in_place=in_place,
                     needed=to_run,
                     everything_before=everything_before,
+                    partial=partial,
                 ) as session,
             ):
                 if log:
@@ -577,5 +639,13 @@ def capture_migrations(
             )
             if log:
                 log(f"{why}; capturing with every migration migrate applies before each one.")
+        except CaptureError as why:
+            # A partial copy (SQLite) may lack what the migration needed (or have let it create
+            # what the full copy forbids): capture again on a full copy, which says what is wrong.
+            if not (scratch is not None and scratch.was_partial):
+                raise
+            partial = False
+            if log:
+                log(f"{why}; capturing on a full copy of the cached state.")
         # The state is rebuilt from the graph: the attempt may have moved ``base_state`` on.
         base_state = None
