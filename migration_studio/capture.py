@@ -73,17 +73,15 @@ def _needs_commit(error: BaseException) -> bool:
     return False
 
 
-class NeedsFullCopy(CaptureError):
-    """On a partial copy of the cached state (SQLite, see partialcopy.py) a migration created an
-    object under the name of one that was left out, or the tables could not be copied: the run
-    must capture on a full copy."""
+class NeedsWholeState(CaptureError):
+    """A shortcut of a scoped session (see :class:`CaptureSession`) could not be taken, or may be
+    why something failed: the run must go again on the whole state, which says what is wrong."""
 
 
-def partial_copy_allowed(migrations: Iterable[Migration]) -> bool:
+def model_scoped(migrations: Iterable[Migration]) -> bool:
     """Whether every operation of ``migrations`` is one of Django's own model, field or index
     operations, whose SQL touches only the tables of the models they can see (see substate.py):
-    no RunSQL, RunPython or third-party operation. Only then may a capture run on a partial copy.
-    """
+    no RunSQL, RunPython or third-party operation."""
     return all(
         isinstance(op, (ModelOperation, FieldOperation, IndexOperation))
         and type(op).__module__.startswith("django.db.migrations.operations.")
@@ -201,8 +199,13 @@ class CaptureSession:
     :meth:`capture` brings the database to a migration's parent state, runs the migration forwards
     and backwards, and returns its :class:`Bundle`. ``in_place`` allows using a cached state
     directly inside a rolled-back transaction (only when every migration to run is atomic).
-    ``partial`` allows starting from a partial copy of a cached state on SQLite (see
-    partialcopy.py; only when :func:`partial_copy_allowed` says so for every migration to run).
+
+    ``scoped`` says that every migration the session captures is :func:`model_scoped`, which allows
+    two shortcuts: on SQLite the scratch database is a partial copy of the cached state holding the
+    tables each capture needs (partialcopy.py), and the model-scoped migrations applied on the way
+    run on the part of the state they can see, as captures do (see :meth:`_apply_plan`). Where a
+    shortcut fails or cannot be taken, :class:`NeedsWholeState` is raised: ``capture_migrations``
+    then runs again without them (see :attr:`took_shortcuts`), so that errors read as before.
     """
 
     #: Run captures on the part of the state the migration can see (see substate.py).
@@ -219,7 +222,7 @@ class CaptureSession:
         in_place: bool = False,
         needed: Iterable[Node] = (),
         everything_before: bool = False,
-        partial: bool = False,
+        scoped: bool = False,
     ) -> None:
         self.scratch = scratch
         self.loader = loader
@@ -232,7 +235,9 @@ class CaptureSession:
         self.applied: set[Node] = set()
         self.sources = sources or {}
         self.in_place = in_place and scratch.vendor.supports_in_place
-        self.partial = partial and self.reduce_state
+        self.scoped = scoped and self.reduce_state
+        #: Whether migrations were applied on substates (the whole state is then not rendered).
+        self.built_on_substates = False
         self._base_state = base_state
         self.state: ProjectState | None = None
         self.server_version = ""
@@ -264,7 +269,7 @@ class CaptureSession:
         cached = scratch.cached(key)
         if cached and self.in_place:
             scratch.open_in_place(cached)
-        if cached and (self.in_place or scratch.create(template=cached, partial=self.partial)):
+        if cached and (self.in_place or scratch.create(template=cached, partial=self.scoped)):
             how = "used in place, changes rolled back" if self.in_place else "copied"
             if scratch.partial is not None:
                 how = "copied: only the tables each capture needs"
@@ -305,7 +310,7 @@ class CaptureSession:
             scratch.publish(name, {"context": context, "files": files}, keep=not self.in_place)
             if scratch.connection is None:  # the scratch database became the cached state
                 scratch.open_in_place(name)
-            elif self.partial:  # go on with the tables the captures need only
+            elif self.scoped:  # go on with the tables the captures need only
                 scratch.reopen_partial(name)
             self._activate()
 
@@ -328,17 +333,26 @@ class CaptureSession:
         # undeclared, another valid order can fail (a model another app took over, not there yet).
         plan = [node for node in migrate_order(self.loader) if node in needed] if needed else []
         connection = self.scratch.connection
+        on_substates = self._substates_from(plan)
         if plan:
             self._copy_tables(None)
-            self._render()
-        for node in plan:
+            if not self.built_on_substates:  # else never rendered whole, and needs not be
+                self._render()
+        for position, node in enumerate(plan):
             migration = self.loader.graph.nodes[node]
             try:
                 with connection.schema_editor(atomic=migration.atomic) as editor:
-                    self.state = migration.apply(self.state, editor)
+                    if position >= on_substates:
+                        self._apply_on_substate(migration, editor)
+                    else:
+                        self.state = migration.apply(self.state, editor)
             except Exception as error:  # the migration's own code may raise anything
                 if self.in_place and _needs_commit(error):
                     raise NeedsCommits(str(error)) from error
+                if self.built_on_substates:
+                    raise NeedsWholeState(
+                        f"Migration {node[0]}.{node[1]} failed on a substate"
+                    ) from error
                 message = (
                     f"Migration {node[0]}.{node[1]} failed while building the parent state on "
                     f"the scratch {connection.vendor} database: {_describe(error)}"
@@ -347,6 +361,47 @@ class CaptureSession:
                     raise NeedsMigrateOrder(message) from error
                 raise CaptureError(message) from error
             self.applied.add(node)
+
+    # -- building on substates (a shortcut of scoped sessions) --------------------------------
+
+    def _substates_from(self, plan: list[Node]) -> int:
+        """Where in ``plan`` migrations start running on substates: after the last one that needs
+        the whole rendered state (RunPython ...), which runs as before, on the state rendered once
+        and reloaded by each operation as under ``migrate``. ``len(plan)``: none does.
+
+        Rendering a state of hundreds of models and reloading it at each operation cost most of a
+        cold run's time; a model-scoped migration renders the few models it can see instead.
+        """
+        if not self.scoped:
+            return len(plan)
+        whole = [
+            position
+            for position, node in enumerate(plan)
+            if not model_scoped([self.loader.graph.nodes[node]])
+        ]
+        if whole and self.built_on_substates:
+            # The whole state has not been reloaded step by step as migrate does: go again.
+            raise NeedsWholeState(f"Migration {plan[whole[-1]][0]}.{plan[whole[-1]][1]} needs it")
+        return whole[-1] + 1 if whole else 0
+
+    def _apply_on_substate(self, migration: Migration, editor: BaseDatabaseSchemaEditor) -> None:
+        """Apply ``migration`` on the part of the state it can see (substate.py), as a capture
+        runs it; the whole state follows its operations without being rendered."""
+        assert self.state is not None
+        reduced = substate(self.state, migration)
+        if reduced is None:
+            raise NeedsWholeState(f"{migration.app_label}.{migration.name} is not model-scoped")
+        self.built_on_substates = True
+        self.state.__dict__.pop("apps", None)  # rendered models would be reloaded at each step
+        self._render(reduced)
+        migration.apply(reduced, editor)
+        for op in migration.operations:
+            op.state_forwards(migration.app_label, self.state)
+
+    @property
+    def took_shortcuts(self) -> bool:
+        """Whether a failure may come from a shortcut of a scoped session (see the class)."""
+        return self.built_on_substates or self.scratch.was_partial
 
     # -- capturing -----------------------------------------------------------------------------
 
@@ -379,7 +434,7 @@ class CaptureSession:
         try:
             self.scratch.copy_tables(None if state is None else _tables(state))
         except sqlite3.Error as error:
-            raise NeedsFullCopy(
+            raise NeedsWholeState(
                 f"Copying tables into the scratch database failed: {error}"
             ) from None
 
@@ -388,7 +443,7 @@ class CaptureSession:
         partial = self.scratch.partial
         statements = [s for r in results for s in r.all_forward_sql + r.all_reverse_sql]
         if partial is not None and partial.collides(statements):
-            raise NeedsFullCopy(
+            raise NeedsWholeState(
                 f"{migration.app_label}.{migration.name} creates an object under the name of "
                 "one the partial copy of the cached state left out"
             )
@@ -601,25 +656,22 @@ def capture_migrations(
     for node in list(to_run):
         to_run.update(loader.graph.forwards_plan(node))
     in_place = all(loader.graph.nodes[node].atomic for node in to_run - base)
-    partial = partial_copy_allowed(loader.graph.nodes[node] for node in to_run - base)
+    scoped = model_scoped(loader.graph.nodes[node] for node in to_run - base)
     everything_before = False
     while True:
-        scratch = None
+        session = CaptureSession(
+            ScratchDatabase(alias, use_cache=use_cache),
+            loader,
+            base,
+            base_state=base_state,
+            sources=sources,
+            in_place=in_place,
+            needed=to_run,
+            everything_before=everything_before,
+            scoped=scoped,
+        )
         try:
-            with (
-                ScratchDatabase(alias, use_cache=use_cache) as scratch,
-                CaptureSession(
-                    scratch,
-                    loader,
-                    base,
-                    base_state=base_state,
-                    sources=sources,
-                    in_place=in_place,
-                    needed=to_run,
-                    everything_before=everything_before,
-                    partial=partial,
-                ) as session,
-            ):
+            with session.scratch, session:
                 if log:
                     log(f"Scratch database: {session.origin}.")
                 return [session.capture(migration) for migration in migrations]
@@ -640,12 +692,12 @@ def capture_migrations(
             if log:
                 log(f"{why}; capturing with every migration migrate applies before each one.")
         except CaptureError as why:
-            # A partial copy (SQLite) may lack what the migration needed (or have let it create
-            # what the full copy forbids): capture again on a full copy, which says what is wrong.
-            if not (scratch is not None and scratch.was_partial):
+            # A shortcut (a partial copy, migrations applied on substates) may be why: go again
+            # without them, on the whole state, which says what is wrong.
+            if not session.took_shortcuts:
                 raise
-            partial = False
+            scoped = False
             if log:
-                log(f"{why}; capturing on a full copy of the cached state.")
+                log(f"{why}; capturing again on the whole state.")
         # The state is rebuilt from the graph: the attempt may have moved ``base_state`` on.
         base_state = None
