@@ -200,12 +200,13 @@ class CaptureSession:
     and backwards, and returns its :class:`Bundle`. ``in_place`` allows using a cached state
     directly inside a rolled-back transaction (only when every migration to run is atomic).
 
-    ``scoped`` says that every migration the session captures is :func:`model_scoped`, which allows
-    two shortcuts: on SQLite the scratch database is a partial copy of the cached state holding the
-    tables each capture needs (partialcopy.py), and the model-scoped migrations applied on the way
-    run on the part of the state they can see, as captures do (see :meth:`_apply_plan`). Where a
-    shortcut fails or cannot be taken, :class:`NeedsWholeState` is raised: ``capture_migrations``
-    then runs again without them (see :attr:`took_shortcuts`), so that errors read as before.
+    ``scoped`` says that every migration the session runs beyond ``base`` (those it captures, and
+    their dependencies not in ``base``) is :func:`model_scoped`, which allows two shortcuts: on
+    SQLite the scratch database is a partial copy of the cached state holding the tables each
+    capture needs (partialcopy.py), and the model-scoped migrations applied on the way run on the
+    part of the state they can see, as captures do (see :meth:`_apply_plan`). Where a shortcut
+    fails or cannot be taken, :class:`NeedsWholeState` is raised: ``capture_migrations`` then runs
+    again without them (see :attr:`took_shortcuts`), so that errors read as before.
     """
 
     #: Run captures on the part of the state the migration can see (see substate.py).

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -413,10 +413,14 @@ class ScratchDatabase:
         source = self._open_partial(cache_name)
         if source is None:
             return False
-        self.drop()
+        try:
+            self.drop()
+        except BaseException:
+            source.close()
+            raise
         return self._create_partial(cache_name, source)
 
-    def copy_tables(self, tables: Any) -> None:
+    def copy_tables(self, tables: Iterable[str] | None) -> None:
         """On a partial copy, make sure the tables named ``tables`` (None: every table) are there;
         raises sqlite3.Error (then capture on a full copy). Anywhere else, nothing to do."""
         if self.partial is not None:
