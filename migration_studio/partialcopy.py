@@ -167,9 +167,11 @@ class PartialCopy:
         for key in sorted(keep):
             self._copy_rows(raw, self._tables[key])
         if keep and "sqlite_sequence" in self._tables:
+            # AUTOINCREMENT counters as they were (the copied rows set them to the largest id).
             names = [self._tables[key] for key in keep]
             for name, seq in self._source.execute("SELECT name, seq FROM sqlite_sequence"):
                 if name in names:
+                    raw.execute("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
                     raw.execute(
                         "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, seq)
                     )
