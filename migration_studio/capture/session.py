@@ -10,6 +10,7 @@ exactly as Django's own SQL collection renders them.
 from __future__ import annotations
 
 import datetime
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -21,6 +22,8 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations import Migration
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
+from django.db.migrations.operations.fields import FieldOperation
+from django.db.migrations.operations.models import IndexOperation, ModelOperation
 from django.db.migrations.state import ProjectState
 from django.db.transaction import TransactionManagementError
 
@@ -67,6 +70,28 @@ def _needs_commit(error: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return False
+
+
+class NeedsWholeState(CaptureError):
+    """A shortcut of a scoped session (see :class:`CaptureSession`) could not be taken, or may be
+    why something failed: the run must go again on the whole state, which says what is wrong."""
+
+
+def model_scoped(migrations: Iterable[Migration]) -> bool:
+    """Whether every operation of ``migrations`` is one of Django's own model, field or index
+    operations, whose SQL touches only the tables of the models they can see (see substate.py):
+    no RunSQL, RunPython or third-party operation."""
+    return all(
+        isinstance(op, (ModelOperation, FieldOperation, IndexOperation))
+        and type(op).__module__.startswith("django.db.migrations.operations.")
+        for migration in migrations
+        for op in migration.operations
+    )
+
+
+def _tables(state: ProjectState) -> set[str]:
+    """The tables of a (rendered) state's models, auto-created many-to-many tables included."""
+    return {model._meta.db_table for model in state.apps.get_models(include_auto_created=True)}
 
 
 class NeedsMigrateOrder(CaptureError):
@@ -176,6 +201,14 @@ class CaptureSession:
     :meth:`capture` brings the database to a migration's parent state, runs the migration forwards
     and backwards, and returns its :class:`Bundle`. ``in_place`` allows using a cached state
     directly inside a rolled-back transaction (only when every migration to run is atomic).
+
+    ``scoped`` says that every migration the session runs beyond ``base`` (those it captures, and
+    their dependencies not in ``base``) is :func:`model_scoped`, which allows two shortcuts: on
+    SQLite the scratch database is a partial copy of the cached state holding the tables each
+    capture needs (partialcopy.py), and the model-scoped migrations applied on the way run on the
+    part of the state they can see, as captures do (see :meth:`_apply_plan`). Where a shortcut
+    fails or cannot be taken, :class:`NeedsWholeState` is raised: ``capture_migrations`` then runs
+    again without them (see :attr:`took_shortcuts`), so that errors read as before.
     """
 
     #: Run captures on the part of the state the migration can see (see substate.py).
@@ -192,6 +225,7 @@ class CaptureSession:
         in_place: bool = False,
         needed: Iterable[Node] = (),
         everything_before: bool = False,
+        scoped: bool = False,
     ) -> None:
         self.scratch = scratch
         self.loader = loader
@@ -204,6 +238,9 @@ class CaptureSession:
         self.applied: set[Node] = set()
         self.sources = sources or {}
         self.in_place = in_place and scratch.vendor.supports_in_place
+        self.scoped = scoped and self.reduce_state
+        #: Whether migrations were applied on substates (the whole state is then not rendered).
+        self.built_on_substates = False
         self._base_state = base_state
         self.state: ProjectState | None = None
         self.server_version = ""
@@ -235,8 +272,10 @@ class CaptureSession:
         cached = scratch.cached(key)
         if cached and self.in_place:
             scratch.open_in_place(cached)
-        if cached and (self.in_place or scratch.create(template=cached)):
+        if cached and (self.in_place or scratch.create(template=cached, partial=self.scoped)):
             how = "used in place, changes rolled back" if self.in_place else "copied"
+            if scratch.partial is not None:
+                how = "copied: only the tables each capture needs"
             self.origin = f"cached state {cached} ({how})"
             self._activate()
             self.applied = set(self.base)
@@ -274,6 +313,8 @@ class CaptureSession:
             scratch.publish(name, {"context": context, "files": files}, keep=not self.in_place)
             if scratch.connection is None:  # the scratch database became the cached state
                 scratch.open_in_place(name)
+            elif self.scoped:  # go on with the tables the captures need only
+                scratch.reopen_partial(name)
             self._activate()
 
     def _state_of(self, nodes: set[Node]) -> ProjectState:
@@ -295,16 +336,26 @@ class CaptureSession:
         # undeclared, another valid order can fail (a model another app took over, not there yet).
         plan = [node for node in migrate_order(self.loader) if node in needed] if needed else []
         connection = self.scratch.connection
+        on_substates = self._substates_from(plan)
         if plan:
-            self._render()
-        for node in plan:
+            self._copy_tables(None)
+            if not self.built_on_substates:  # else never rendered whole, and needs not be
+                self._render()
+        for position, node in enumerate(plan):
             migration = self.loader.graph.nodes[node]
             try:
                 with connection.schema_editor(atomic=migration.atomic) as editor:
-                    self.state = migration.apply(self.state, editor)
+                    if position >= on_substates:
+                        self._apply_on_substate(migration, editor)
+                    else:
+                        self.state = migration.apply(self.state, editor)
             except Exception as error:  # the migration's own code may raise anything
                 if self.in_place and _needs_commit(error):
                     raise NeedsCommits(str(error)) from error
+                if self.built_on_substates:
+                    raise NeedsWholeState(
+                        f"Migration {node[0]}.{node[1]} failed on a substate"
+                    ) from error
                 message = (
                     f"Migration {node[0]}.{node[1]} failed while building the parent state on "
                     f"the scratch {connection.vendor} database: {_describe(error)}"
@@ -313,6 +364,47 @@ class CaptureSession:
                     raise NeedsMigrateOrder(message) from error
                 raise CaptureError(message) from error
             self.applied.add(node)
+
+    # -- building on substates (a shortcut of scoped sessions) --------------------------------
+
+    def _substates_from(self, plan: list[Node]) -> int:
+        """Where in ``plan`` migrations start running on substates: after the last one that needs
+        the whole rendered state (RunPython ...), which runs as before, on the state rendered once
+        and reloaded by each operation as under ``migrate``. ``len(plan)``: none does.
+
+        Rendering a state of hundreds of models and reloading it at each operation cost most of a
+        cold run's time; a model-scoped migration renders the few models it can see instead.
+        """
+        if not self.scoped:
+            return len(plan)
+        whole = [
+            position
+            for position, node in enumerate(plan)
+            if not model_scoped([self.loader.graph.nodes[node]])
+        ]
+        if whole and self.built_on_substates:
+            # The whole state has not been reloaded step by step as migrate does: go again.
+            raise NeedsWholeState(f"Migration {plan[whole[-1]][0]}.{plan[whole[-1]][1]} needs it")
+        return whole[-1] + 1 if whole else 0
+
+    def _apply_on_substate(self, migration: Migration, editor: BaseDatabaseSchemaEditor) -> None:
+        """Apply ``migration`` on the part of the state it can see (substate.py), as a capture
+        runs it; the whole state follows its operations without being rendered."""
+        assert self.state is not None
+        reduced = substate(self.state, migration)
+        if reduced is None:
+            raise NeedsWholeState(f"{migration.app_label}.{migration.name} is not model-scoped")
+        self.built_on_substates = True
+        self.state.__dict__.pop("apps", None)  # rendered models would be reloaded at each step
+        self._render(reduced)
+        migration.apply(reduced, editor)
+        for op in migration.operations:
+            op.state_forwards(migration.app_label, self.state)
+
+    @property
+    def took_shortcuts(self) -> bool:
+        """Whether a failure may come from a shortcut of a scoped session (see the class)."""
+        return self.built_on_substates or self.scratch.was_partial
 
     # -- capturing -----------------------------------------------------------------------------
 
@@ -337,6 +429,27 @@ class CaptureSession:
             if self.everything_before:
                 raise CaptureError(message) from error
             raise NeedsMigrateOrder(message) from error
+
+    def _copy_tables(self, state: ProjectState | None) -> None:
+        """On a partial copy, copy in the tables of ``state``'s models (None: every table)."""
+        if self.scratch.partial is None:
+            return
+        try:
+            self.scratch.copy_tables(None if state is None else _tables(state))
+        except sqlite3.Error as error:
+            raise NeedsWholeState(
+                f"Copying tables into the scratch database failed: {error}"
+            ) from None
+
+    def _check_partial(self, migration: Migration, results: list[OperationSQL]) -> None:
+        """On a partial copy, fail when the migration created what a left-out object is named."""
+        partial = self.scratch.partial
+        statements = [s for r in results for s in r.all_forward_sql + r.all_reverse_sql]
+        if partial is not None and partial.collides(statements):
+            raise NeedsWholeState(
+                f"{migration.app_label}.{migration.name} creates an object under the name of "
+                "one the partial copy of the cached state left out"
+            )
 
     def capture(self, migration: Migration) -> Bundle:
         node = (migration.app_label, migration.name)
@@ -373,6 +486,7 @@ class CaptureSession:
         # Render before the first clone, as the executor does: model classes (and so the order of
         # their fields in table rebuilds) then come about in the same order as under migrate.
         self._render(state)
+        self._copy_tables(reduced)
         before: list[ProjectState] = []
         with (
             self._failing(migration, "forwards"),
@@ -448,6 +562,7 @@ class CaptureSession:
                 for op in migration.operations:
                     op.state_forwards(migration.app_label, self.state)
             self.applied.add((migration.app_label, migration.name))
+        self._check_partial(migration, results)
 
         return Bundle(
             app_label=migration.app_label,
@@ -544,22 +659,22 @@ def capture_migrations(
     for node in list(to_run):
         to_run.update(loader.graph.forwards_plan(node))
     in_place = all(loader.graph.nodes[node].atomic for node in to_run - base)
+    scoped = model_scoped(loader.graph.nodes[node] for node in to_run - base)
     everything_before = False
     while True:
+        session = CaptureSession(
+            ScratchDatabase(alias, use_cache=use_cache),
+            loader,
+            base,
+            base_state=base_state,
+            sources=sources,
+            in_place=in_place,
+            needed=to_run,
+            everything_before=everything_before,
+            scoped=scoped,
+        )
         try:
-            with (
-                ScratchDatabase(alias, use_cache=use_cache) as scratch,
-                CaptureSession(
-                    scratch,
-                    loader,
-                    base,
-                    base_state=base_state,
-                    sources=sources,
-                    in_place=in_place,
-                    needed=to_run,
-                    everything_before=everything_before,
-                ) as session,
-            ):
+            with session.scratch, session:
                 if log:
                     log(f"Scratch database: {session.origin}.")
                 return [session.capture(migration) for migration in migrations]
@@ -579,5 +694,13 @@ def capture_migrations(
             )
             if log:
                 log(f"{why}; capturing with every migration migrate applies before each one.")
+        except CaptureError as why:
+            # A shortcut (a partial copy, migrations applied on substates) may be why: go again
+            # without them, on the whole state, which says what is wrong.
+            if not session.took_shortcuts:
+                raise
+            scoped = False
+            if log:
+                log(f"{why}; capturing again on the whole state.")
         # The state is rebuilt from the graph: the attempt may have moved ``base_state`` on.
         base_state = None

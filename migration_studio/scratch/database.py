@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from ..bundle.model import sha256
 from ..exceptions import ScratchError
 from .backends import BACKENDS
 from .backends.base import CACHE_PREFIX, SCRATCH_PREFIX, wrapper
+from .backends.sqlite import SQLiteBackend
+from .partialcopy import PartialCopy
 
 SUPPORTED_VENDORS = tuple(BACKENDS)
 
@@ -81,6 +83,11 @@ class ScratchDatabase:
         self.name: str | None = None
         self.connection: BaseDatabaseWrapper | None = None
         self.in_place: str | None = None
+        #: SQLite: the cached state this database gets its tables from, as captures need them
+        #: (see partialcopy.py and :meth:`copy_tables`).
+        self.partial: PartialCopy | None = None
+        #: Whether a partial copy was used at some point (a failure may then be the copy's).
+        self.was_partial = False
         self._transaction: Any = None
         self._previous_sigterm: Any = None
 
@@ -103,13 +110,16 @@ class ScratchDatabase:
         except DatabaseError as error:
             raise self._unreachable(error) from None
 
-    def create(self, template: str | None = None) -> bool:
+    def create(self, template: str | None = None, *, partial: bool = False) -> bool:
         """Create the database, as a copy of the cached state ``template`` when given.
 
         Returns True when it was created from the cache (a busy or vanished template gives an
-        empty database instead).
+        empty database instead). With ``partial``, a SQLite database starts empty and gets the
+        template's tables from :meth:`copy_tables` (see partialcopy.py), where the template allows.
         """
         assert self.name is None and self.connection is None, "a ScratchDatabase is created once"
+        if template and partial and self._create_partial(template):
+            return True
         self.name = self.vendor.new_name()
         try:
             if template:
@@ -128,6 +138,57 @@ class ScratchDatabase:
             ) from None
         self.connection = wrapper(self.vendor.settings_for(self.name), self.alias)
         return template is not None
+
+    # -- partial copies (SQLite; see partialcopy.py) -----------------------------------------------
+
+    def _open_partial(self, cache_name: str) -> PartialCopy | None:
+        """The cached state ``cache_name`` opened for a partial copy, when it allows one."""
+        if not isinstance(self.vendor, SQLiteBackend) or not self.vendor.exists(cache_name):
+            return None
+        return PartialCopy.open(self.vendor._path(cache_name))
+
+    def _create_partial(self, template: str, source: PartialCopy | None = None) -> bool:
+        """An empty SQLite database that gets the tables of ``template`` (``source``: opened
+        already) from :meth:`copy_tables`; False (nothing created) when it cannot be copied in part.
+        """
+        source = source or self._open_partial(template)
+        if source is None:
+            return False
+        self.name = self.vendor.new_name()
+        try:
+            self.vendor.create(self.name, None)
+        except OSError as error:
+            source.close()
+            raise ScratchError(
+                f"Could not create the scratch database {self.name}: {error}."
+            ) from None
+        self.vendor.touch(template)
+        self.partial = source
+        self.was_partial = True
+        self.connection = wrapper(self.vendor.settings_for(self.name), self.alias)
+        return True
+
+    def reopen_partial(self, cache_name: str) -> bool:
+        """Go on with a partial copy of the cached state ``cache_name``, just published from this
+        (full) database, which is dropped. False when the database stays as it is."""
+        if self.partial is not None or self.in_place is not None or self.name is None:
+            return False
+        source = self._open_partial(cache_name)
+        if source is None:
+            return False
+        try:
+            self.drop()
+        except BaseException:
+            source.close()
+            raise
+        return self._create_partial(cache_name, source)
+
+    def copy_tables(self, tables: Iterable[str] | None) -> None:
+        """On a partial copy, make sure the tables named ``tables`` (None: every table) are there;
+        raises sqlite3.Error (then capture on a full copy). Anywhere else, nothing to do."""
+        if self.partial is not None:
+            assert self.connection is not None
+            self.partial.copy(self.connection, tables)
 
     def open_in_place(self, cache_name: str) -> None:
         """Use the cached state directly, inside a transaction :meth:`drop` rolls back."""
@@ -163,6 +224,9 @@ class ScratchDatabase:
         self._evict(cache_name)
 
     def drop(self) -> None:
+        if self.partial is not None:
+            self.partial.close()
+            self.partial = None
         if self.in_place is not None:
             self._leave_in_place()
         if self.connection is not None:
