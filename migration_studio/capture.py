@@ -10,7 +10,6 @@ exactly as Django's own SQL collection renders them.
 from __future__ import annotations
 
 import datetime
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -434,7 +433,7 @@ class CaptureSession:
             return
         try:
             self.scratch.copy_tables(None if state is None else _tables(state))
-        except sqlite3.Error as error:
+        except Exception as error:  # sqlite3.Error, OSError: any failure means a full copy
             raise NeedsWholeState(
                 f"Copying tables into the scratch database failed: {error}"
             ) from None

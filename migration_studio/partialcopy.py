@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,23 @@ def _quote(name: str) -> str:
 #: A name in SQLite's SQL, quoted ("x", `x`, [x]) or bare; and the name that a statement creates
 #: (``CREATE TABLE``, ``CREATE INDEX``) or gives a table (``ALTER TABLE ... RENAME TO``).
 _NAME = r'(?:"(?:[^"]|"")+"|`(?:[^`]|``)+`|\[[^\]]+\]|[^\s.(]+)'
-_CREATED = re.compile(
+_CREATED = (
     rf"\s*(?:CREATE\s+(?:TEMP\w*\s+)?TABLE|CREATE\s+(?:UNIQUE\s+)?INDEX|"
     rf"ALTER\s+TABLE\s+(?:{_NAME}\s*\.\s*)?{_NAME}\s+RENAME\s+TO)"
-    rf"\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:{_NAME}\s*\.\s*)?({_NAME})",
-    re.IGNORECASE,
+    rf"\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:{_NAME}\s*\.\s*)?({_NAME})"
 )
 
 
+@cache
+def _created_pattern() -> re.Pattern[str]:
+    return re.compile(_CREATED, re.IGNORECASE)  # when first needed: not on import
+
+
 def _created_name(statement: str) -> str | None:
-    match = _CREATED.match(statement)
+    start = statement.lstrip()[:6].upper()
+    if not start.startswith(("CREATE", "ALTER")):
+        return None
+    match = _created_pattern().match(statement)
     if match is None:
         return None
     name = match.group(1)

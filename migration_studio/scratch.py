@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
@@ -34,7 +34,9 @@ from django.db.utils import ConnectionDoesNotExist, load_backend
 
 from . import conf
 from .bundle import sha256
-from .partialcopy import PartialCopy
+
+if TYPE_CHECKING:
+    from .partialcopy import PartialCopy
 
 SCRATCH_PREFIX = "migration_studio_scratch_"
 CACHE_PREFIX = "migration_studio_cache_"
@@ -382,6 +384,8 @@ class ScratchDatabase:
         """The cached state ``cache_name`` opened for a partial copy, when it allows one."""
         if not isinstance(self.vendor, _SQLite) or not self.vendor.exists(cache_name):
             return None
+        from .partialcopy import PartialCopy  # SQLite only: no sqlite3 import on other servers
+
         return PartialCopy.open(self.vendor._path(cache_name))
 
     def _create_partial(self, template: str, source: PartialCopy | None = None) -> bool:
