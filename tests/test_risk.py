@@ -390,6 +390,30 @@ class Migration(migrations.Migration):
     assert_finding(report, "MS145", data_loss_on_rollback=True)
 
 
+def test_runpython_noop_both_ways_is_not_a_data_step(report_of, bundle_root, vendor) -> None:
+    """RunPython(noop, noop) does nothing: no data-step findings, no Python block in the SQL files,
+    and validatemigration proves the bundle with nothing left to run through Django."""
+    source = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True)),
+        migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop),
+    ]
+"""
+    report = report_of(source=source)
+    for rule in ("MS142", "MS144", "MS145"):
+        assert_no_finding(report, rule)
+    bundle_path = bundle_root / APP / "0002_change"
+    assert "NOT EXPRESSIBLE" not in (bundle_path / "up.sql").read_text()
+    assert load_bundle(bundle_path).reversible
+    call_command("validatemigration", APP, "0002", verbosity=0)
+    assert json.loads((bundle_path / "validation.json").read_text())["status"] == "passed"
+
+
 # -- SQLite ----------------------------------------------------------------------------------------
 
 

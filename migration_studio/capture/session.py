@@ -19,7 +19,7 @@ from typing import Any
 import django
 from django.db import DatabaseError, transaction
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
-from django.db.migrations import Migration
+from django.db.migrations import Migration, RunPython
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.operations.fields import FieldOperation
@@ -154,6 +154,10 @@ class StatementRecorder:
 
 
 def _expressible(operation: Operation) -> bool:
+    """Whether SQL can express what the operation does. ``RunPython(RunPython.noop,
+    RunPython.noop)`` (or without reverse) does nothing: no SQL expresses it exactly."""
+    if isinstance(operation, RunPython):
+        return operation.code is RunPython.noop and operation.reverse_code in (None, RunPython.noop)
     inner = getattr(operation, "database_operations", None) or []
     return operation.reduces_to_sql and all(_expressible(op) for op in inner)
 

@@ -328,9 +328,9 @@ class Validator:
 
     def _changes_data(self) -> bool:
         """The migration runs Python or SQL of its own, or backfills rows (UPDATE)."""
-
         return any(
-            op.operation in ("RunPython", "RunSQL")
+            (op.operation == "RunPython" and not op.expressible)
+            or op.operation == "RunSQL"
             or any(fills_rows(s) for s in op.all_forward_sql)
             for op in self.bundle.operations
         )

@@ -1387,6 +1387,7 @@ CASES: list[Case] = [
         says="It has no reverse_code: no rollback.",
     ),
     silent("MS142", "RunSQL", bundle(run_sql("SELECT 1;", reverse=[]))),
+    silent("MS142", "RunPython.noop both ways", bundle(op("RunPython", expressible=True))),
     # MS143 RunSQL ---------------------------------------------------------------------------
     fires(
         "MS143",
@@ -1428,6 +1429,11 @@ CASES: list[Case] = [
     silent("MS144", "RunSQL and RunPython", bundle(run_sql("SELECT 1;", reverse=[]), run_python())),
     silent("MS144", "RunPython alone", bundle(run_python())),
     silent("MS144", "schema alone", bundle(add_nullable(), add_index())),
+    silent(
+        "MS144",
+        "AddField and RunPython.noop both ways",
+        bundle(add_nullable(), op("RunPython", expressible=True)),
+    ),
     # MS145 Operation cannot be reversed -----------------------------------------------------
     fires(
         "MS145",

@@ -56,8 +56,8 @@ class RunPythonOperation(Rule):
     )
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
-        if context.operation != "RunPython":
-            return
+        if context.operation != "RunPython" or context.op.expressible:
+            return  # expressible: RunPython.noop both ways, which does nothing
         yield self.finding(
             context,
             "Runs Python code whose queries, duration and locks cannot be known from the SQL: "
@@ -121,7 +121,7 @@ class SchemaAndDataMixed(Rule):
 
     def check_migration(self, migration: MigrationContext) -> Iterable[Finding]:
         operations = migration.operations()
-        data = [c for c in operations if c.operation in DATA_OPERATIONS]
+        data = [c for c in operations if c.operation in DATA_OPERATIONS and not c.op.expressible]
         schema = [c for c in operations if c.operation not in (*DATA_OPERATIONS, "RunSQL")]
         if data and schema:
             context = data[0]
