@@ -32,7 +32,7 @@ from .capture.graph import History, Node, graph_order, migration_source
 from .capture.routing import mark_refused
 from .capture.session import capture_migrations
 from .exceptions import BundleError, SelectionError
-from .risk.analysis import Report, acknowledgements_of, analyse
+from .risk.analysis import Report, acknowledgements_of, analyse, unknown_acknowledgements
 from .risk.stats import Stats
 from .validation.records import bundle_paths, has_passed
 from .validation.result import content_hash
@@ -61,11 +61,14 @@ def bundle_migrations(
     root: Path | None = None,
     log: Callable[[str], None] | None = None,
     on_written: Callable[[Entry], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[Entry]:
     """Capture ``migrations`` (in graph order) on one scratch database and analyse them.
 
     With ``write``, each bundle is written under ``root`` as soon as it is analysed (the migration
     files must be on disk: their hash goes into the bundle) and ``on_written`` hears of it.
+    ``warn`` hears what the user should fix that does not stop the run (an acknowledged rule id
+    that no rule has).
     """
     root = Path(root) if root is not None else conf.bundle_root()
     bundles = capture_migrations(
@@ -81,7 +84,15 @@ def bundle_migrations(
     entries = []
     for bundle, migration in zip(bundles, migrations, strict=True):
         mark_refused(bundle, migration, database)
-        report = analyse(bundle, stats, acknowledgements=acknowledgements_of(migration))
+        acknowledgements = acknowledgements_of(migration)
+        unknown = unknown_acknowledgements(acknowledgements)
+        if unknown and warn:
+            warn(
+                f"{bundle.label} acknowledges {', '.join(unknown)} in "
+                "migration_studio_acknowledge, which no rule has: nothing is acknowledged by it "
+                "(a typo?)."
+            )
+        report = analyse(bundle, stats, acknowledgements=acknowledgements)
         entry = Entry(bundle, bundle_dir(root, bundle.app_label, bundle.migration_name), report)
         if write:
             write_bundle(bundle, root, migration_source(migration), report)

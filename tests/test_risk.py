@@ -6,6 +6,7 @@ giving the tables realistic sizes, then reads the bundle's report.json.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
@@ -450,6 +451,34 @@ class Migration(migrations.Migration):
     assert report["counts"][finding["severity"]] == counted.count(finding["severity"])
     readme = (bundle_root / APP / "0002_change" / "README.md").read_text()
     assert "MS111" in readme and "runs in the maintenance window" in readme
+
+
+def test_an_unknown_acknowledged_rule_id_is_a_warning(packages, bundle_root, vendor) -> None:
+    source = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    migration_studio_acknowledge = {"MS999": "typo", "MS142": "reviewed"}
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [migrations.AddField("book", "remark", models.TextField(null=True))]
+"""
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            "0002_change": source,
+        },
+    )
+    err = io.StringIO()
+    call_command("bundlemigration", APP, "0002", stderr=err, verbosity=1)
+    assert "roundtrip.0002_change acknowledges MS999 in migration_studio_acknowledge" in (
+        err.getvalue()
+    )
+    assert "MS142" not in err.getvalue()  # a real rule id, even with nothing to acknowledge
+    quiet = io.StringIO()
+    call_command("bundlemigration", APP, "0002", stderr=quiet, verbosity=0)
+    assert quiet.getvalue() == ""
 
 
 def test_sizes_unknown_without_stats(report_of, postgresql) -> None:

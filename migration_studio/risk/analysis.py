@@ -11,7 +11,7 @@ from ..bundle.model import Bundle
 from ..sql.reader import parse_all
 from .base import Finding, Rule, Severity, by_severity, worst
 from .context import MigrationContext
-from .registry import enabled_rules
+from .registry import enabled_rules, known_rule_ids
 from .stats import Stats
 
 REPORT_FORMAT = 1
@@ -64,6 +64,11 @@ def acknowledgements_of(migration: Any) -> dict[str, str]:
     """``{"MS101": "reason"}`` from a migration's ``migration_studio_acknowledge`` attribute."""
     declared = getattr(migration, "migration_studio_acknowledge", None) or {}
     return {str(rule): str(reason) for rule, reason in dict(declared).items()}
+
+
+def unknown_acknowledgements(acknowledgements: dict[str, str]) -> list[str]:
+    """The acknowledged ids that name no rule (a typo would otherwise hide nothing, silently)."""
+    return sorted(set(acknowledgements) - known_rule_ids())
 
 
 def analyse(

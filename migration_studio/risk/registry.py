@@ -50,3 +50,9 @@ def rule_classes() -> list[type[Rule]]:
 
 def enabled_rules() -> list[Rule]:
     return [rule() for rule in rule_classes()]
+
+
+def known_rule_ids() -> set[str]:
+    """Every rule id a migration may acknowledge: built-in and the project's, disabled included."""
+    extra = [import_string(path) for path in conf.get("RULES") or ()]
+    return {rule.id for rule in (*BUILTIN_RULES, *extra)}

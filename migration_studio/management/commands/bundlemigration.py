@@ -70,6 +70,7 @@ class Command(StudioCommand, BaseCommand):
                 write=not options["dry_run"],
                 log=self.stdout.write if self.verbosity >= 2 else None,
                 on_written=self._written,
+                warn=self.warn,
             )
         write_summaries(
             self.stdout.write, self.style, self.verbosity, entries, written=not options["dry_run"]

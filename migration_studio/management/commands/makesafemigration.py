@@ -70,6 +70,7 @@ class Command(StudioCommand, makemigrations.Command):
             sources=plan.sources,
             use_cache=self.use_cache,
             log=self.log if self.verbosity >= 2 else None,
+            warn=self.warn,
         )
         if self.dry_run:
             super().write_migration_files(changes, update_previous_migration_paths)
