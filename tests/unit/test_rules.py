@@ -1945,3 +1945,24 @@ def test_findings_are_ordered_worst_first() -> None:
     severities = [f.severity for f in report.findings]
     assert severities == sorted(severities, reverse=True)
     assert report.findings[0].rule == "MS153"
+
+
+def test_lock_timeout_finding_names_each_table_with_its_own_lock() -> None:
+    """A new table with a foreign key to an existing one: one MS103 finding, naming the lock the
+    existing table really gets (not the new table's ACCESS EXCLUSIVE), and no contradicting "no
+    lock_timeout is needed" note on the same operation."""
+    migration = bundle(
+        op(
+            "CreateModel",
+            [
+                'CREATE TABLE "shop_coupon" ("id" bigint NOT NULL PRIMARY KEY, "order_id" bigint '
+                'NOT NULL REFERENCES "shop_order" ("id") DEFERRABLE INITIALLY DEFERRED);'
+            ],
+            facts=facts(None, table_after="shop_coupon"),
+        )
+    )
+    found = findings_of(run(migration, SIZES), "MS103", "forward")
+    assert [(f.severity, f.lock, f.tables) for f in found] == [
+        (LOW, SHARE_ROW_EXCLUSIVE, ["shop_order"])
+    ]
+    assert "SHARE ROW EXCLUSIVE on shop_order may wait" in found[0].message

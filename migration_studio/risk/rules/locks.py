@@ -10,6 +10,7 @@ from ...sql.locks import (
     BLOCKS_WRITES,
     LOCK_ORDER,
     SHARE_ROW_EXCLUSIVE,
+    stronger,
 )
 from ..base import Finding, Rule, Severity
 from ..context import MigrationContext, OperationContext
@@ -167,7 +168,7 @@ class LockTimeoutMissing(Rule):
                     waiting.append((statement, table, mode))
                 else:
                     on_new_tables.append(statement.sql)
-        if on_new_tables:
+        if on_new_tables and not waiting:
             yield self.finding(
                 context,
                 "Takes strong locks only on tables this migration creates: no other session "
@@ -177,17 +178,20 @@ class LockTimeoutMissing(Rule):
             )
         if not waiting:
             return
-        strongest = max(waiting, key=lambda lock: LOCK_ORDER.index(lock[2]))
-        tables = sorted({table for _, table, _ in waiting})
+        modes: dict[str, str] = {}
+        for _, table, mode in waiting:
+            modes[table] = stronger(modes.get(table), mode) or mode
+        strongest = max(modes.values(), key=LOCK_ORDER.index)
+        tables = sorted(modes)
+        locks = ", ".join(f"{modes[table]} on {table}" for table in tables)
         yield self.finding(
             context,
-            f"Nothing bounds how long {strongest[2]} on {', '.join(tables)} may wait: behind one "
-            "long-running query it queues, and every query on the table that conflicts with it "
-            "queues behind it (an outage).",
+            f"Nothing bounds how long {locks} may wait: behind one long-running query it queues, "
+            "and every query on the table that conflicts with it queues behind it (an outage).",
             statements=list(dict.fromkeys(statement.sql for statement, _, _ in waiting)),
             tables=tables,
-            lock=strongest[2],
-            blocks_reads=strongest[2] in BLOCKS_READS,
+            lock=strongest,
+            blocks_reads=strongest in BLOCKS_READS,
             blocks_writes=True,
         )
 
