@@ -99,6 +99,7 @@ def analyse(
             for context in reverse:
                 if context.op.reverse_sql is not None:
                     findings.extend(rule.check(context))
+    findings = _merged(findings)
     acknowledgements = acknowledgements or {}
     for finding in findings:
         if finding.rule in acknowledgements:
@@ -113,6 +114,24 @@ def analyse(
         acknowledgements=acknowledgements,
         generated_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
+
+
+def _merged(findings: list[Finding]) -> list[Finding]:
+    """Findings that say the same thing about the same operation become one, listing the
+    statements of each (a rule may find the same hazard in several statements)."""
+    merged: dict[tuple, Finding] = {}
+    for finding in findings:
+        key = tuple(
+            (name, repr(value))
+            for name, value in finding.to_dict().items()
+            if name != "statements"
+        )
+        if key in merged:
+            statements = merged[key].statements
+            statements.extend(s for s in finding.statements if s not in statements)
+        else:
+            merged[key] = finding
+    return list(merged.values())
 
 
 def _created(bundle: Bundle) -> set[str]:

@@ -1966,3 +1966,13 @@ def test_lock_timeout_finding_names_each_table_with_its_own_lock() -> None:
         (LOW, SHARE_ROW_EXCLUSIVE, ["shop_order"])
     ]
     assert "SHARE ROW EXCLUSIVE on shop_order may wait" in found[0].message
+
+
+def test_identical_findings_are_merged_with_the_statements_of_each() -> None:
+    """Two backfills of one table in one operation: one MS141 finding listing both statements."""
+    first = 'UPDATE "shop_order" SET "note" = \'a\';'
+    second = 'UPDATE "shop_order" SET "note" = \'b\';'
+    migration = bundle(run_sql(first, second, reverse=[]))
+    found = findings_of(run(migration, SIZES), "MS141", "forward")
+    assert len(found) == 1
+    assert found[0].statements == [first, second]
