@@ -104,6 +104,11 @@ class ReferencedTableLock(Rule):
                         severity=Severity.INFO,
                     )
                     continue
+                # A foreign key from a table this migration creates checks no rows: the lock is
+                # taken briefly, like other metadata-only changes (held until COMMIT: MS104).
+                brief = (
+                    mode != ACCESS_EXCLUSIVE and own is not None and not context.is_existing(own)
+                )
                 yield self.finding(
                     context,
                     f"Also takes {mode} on the referenced table {table}"
@@ -114,14 +119,23 @@ class ReferencedTableLock(Rule):
                         if mode in BLOCKS_WRITES
                         else ""
                     )
-                    + ", for as long as the transaction runs.",
+                    + (
+                        ": the new table has no rows to check, so only briefly, but until the "
+                        "transaction ends."
+                        if brief
+                        else ", for as long as the transaction runs."
+                    ),
                     statements=[statement.sql],
                     tables=[table],
                     lock=mode,
                     blocks_reads=mode in BLOCKS_READS,
                     blocks_writes=mode in BLOCKS_WRITES,
                     rows=context.rows(table),
-                    severity=Severity.HIGH if mode == ACCESS_EXCLUSIVE else Severity.MEDIUM,
+                    severity=Severity.HIGH
+                    if mode == ACCESS_EXCLUSIVE
+                    else Severity.LOW
+                    if brief
+                    else Severity.MEDIUM,
                 )
 
     def _targets(self, context: OperationContext, statement: object) -> list[str]:
@@ -157,7 +171,7 @@ class LockTimeoutMissing(Rule):
         if context.migration.sets_lock_timeout:
             return
         waiting = []  # (statement, table, mode) for locks that make other sessions wait
-        on_new_tables = []
+        on_new_tables: dict[str, None] = {}  # statement -> None, on tables this migration creates
         for statement in context.statements:
             for table, mode in statement.locks().items():
                 if statement.kind == "drop_index":
@@ -167,16 +181,16 @@ class LockTimeoutMissing(Rule):
                 if context.is_existing(table):
                     waiting.append((statement, table, mode))
                 else:
-                    on_new_tables.append(statement.sql)
-        if on_new_tables and not waiting:
-            yield self.finding(
-                context,
-                "Takes strong locks only on tables this migration creates: no other session "
-                "uses them yet, so no lock_timeout is needed for them.",
-                statements=list(dict.fromkeys(on_new_tables)),
-                severity=Severity.INFO,
-            )
+                    on_new_tables[statement.sql] = None
         if not waiting:
+            if on_new_tables:
+                yield self.finding(
+                    context,
+                    "Takes strong locks only on tables this migration creates: no other session "
+                    "uses them yet, so no lock_timeout is needed for them.",
+                    statements=list(on_new_tables),
+                    severity=Severity.INFO,
+                )
             return
         modes: dict[str, str] = {}
         for _, table, mode in waiting:
@@ -184,11 +198,18 @@ class LockTimeoutMissing(Rule):
         strongest = max(modes.values(), key=LOCK_ORDER.index)
         tables = sorted(modes)
         locks = ", ".join(f"{modes[table]} on {table}" for table in tables)
+        statements = dict.fromkeys(statement.sql for statement, _, _ in waiting)
         yield self.finding(
             context,
             f"Nothing bounds how long {locks} may wait: behind one long-running query it queues, "
-            "and every query on the table that conflicts with it queues behind it (an outage).",
-            statements=list(dict.fromkeys(statement.sql for statement, _, _ in waiting)),
+            "and every query on the table that conflicts with it queues behind it (an outage)."
+            + (
+                " The locks on the tables this migration creates need no timeout (no other "
+                "session uses them yet)."
+                if on_new_tables
+                else ""
+            ),
+            statements=[*statements, *(s for s in on_new_tables if s not in statements)],
             tables=tables,
             lock=strongest,
             blocks_reads=strongest in BLOCKS_READS,
