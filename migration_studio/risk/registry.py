@@ -24,6 +24,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     rewrites.UniqueConstraintIndex,
     indexes.IndexBuiltWithoutConcurrently,
     indexes.IndexDroppedWithoutConcurrently,
+    indexes.SQLiteUniqueIndex,
     data.BackfillInTransaction,
     data.RunPythonOperation,
     data.RunSQLOperation,

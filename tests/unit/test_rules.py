@@ -139,6 +139,15 @@ def add_index(
     )
 
 
+def unique_index(table: str = "shop_order", name: str = "shop_order_ref_uniq") -> OperationSQL:
+    return op(
+        "AddConstraint",
+        [f'CREATE UNIQUE INDEX "{name}" ON "{table}" ("ref");'],
+        [f'DROP INDEX IF EXISTS "{name}";'],
+        facts=facts(table, indexes={name: table}, constraint=name),
+    )
+
+
 def remove_index(table: str = "shop_order", name: str = "shop_order_status_idx") -> OperationSQL:
     return op(
         "RemoveIndex",
@@ -1315,6 +1324,41 @@ CASES: list[Case] = [
             remove_index("shop_coupon", "shop_coupon_code_idx"),
         ),
     ),
+    # MS133 SQLite: unique index on an existing table ----------------------------------------
+    fires(
+        "MS133",
+        "CREATE UNIQUE INDEX on an existing table",
+        bundle(unique_index(), vendor="sqlite"),
+        severity=MEDIUM,
+        tables=["shop_order"],
+        blocks_writes=True,
+        says="it fails if existing rows have duplicates",
+    ),
+    fires(
+        "MS133",
+        "30M rows: high, from the build time",
+        bundle(unique_index(), vendor="sqlite"),
+        stats=stats(shop_order=30_000_000),
+        severity=HIGH,
+        rows=30_000_000,
+    ),
+    fires(
+        "MS133",
+        "a table known to be empty: low",
+        bundle(unique_index(), vendor="sqlite"),
+        stats=stats(shop_order=0),
+        severity=LOW,
+    ),
+    silent("MS133", "plain index", bundle(add_index(), vendor="sqlite")),
+    silent(
+        "MS133",
+        "unique index of a table the migration creates",
+        bundle(
+            create_model("shop_coupon", vendor="sqlite"),
+            unique_index("shop_coupon", "shop_coupon_code_uniq"),
+            vendor="sqlite",
+        ),
+    ),
     # MS141 UPDATE of existing rows ----------------------------------------------------------
     fires(
         "MS141",
@@ -1873,13 +1917,16 @@ def test_every_registered_rule_has_a_positive_and_a_negative_case() -> None:
 
 
 POSTGRESQL_ONLY = sorted(r.id for r in BUILTIN_RULES if r.backends == ("postgresql",))
+SQLITE_ONLY = sorted(r.id for r in BUILTIN_RULES if r.backends == ("sqlite",))
 EVERY_VENDOR = sorted(
     r.id for r in BUILTIN_RULES if {"postgresql", "sqlite", "mysql"} <= set(r.backends)
 )
 
 
 def test_the_vendor_lists_cover_every_rule() -> None:
-    assert set(POSTGRESQL_ONLY) | set(EVERY_VENDOR) | {"MS114"} == {r.id for r in BUILTIN_RULES}
+    assert set(POSTGRESQL_ONLY) | set(EVERY_VENDOR) | set(SQLITE_ONLY) == {
+        r.id for r in BUILTIN_RULES
+    }
     assert "MS101" in POSTGRESQL_ONLY and "MS152" in EVERY_VENDOR
 
 
@@ -1894,11 +1941,12 @@ def test_postgresql_rules_are_silent_on_other_vendors(rule: str, vendor: str) ->
 
 
 @pytest.mark.parametrize("vendor", ["postgresql", "mysql"])
-def test_sqlite_rebuild_rule_is_silent_on_other_vendors(vendor: str) -> None:
-    case = first_positive("MS114")
-    assert findings_of(run(case.bundle), "MS114", "forward")
+@pytest.mark.parametrize("rule", SQLITE_ONLY)
+def test_sqlite_rules_are_silent_on_other_vendors(rule: str, vendor: str) -> None:
+    case = first_positive(rule)
+    assert findings_of(run(case.bundle), rule, "forward")
     other = dataclasses.replace(case.bundle, vendor=vendor)
-    assert not findings_of(run(other), "MS114", "forward")
+    assert not findings_of(run(other), rule, "forward")
 
 
 @pytest.mark.parametrize("vendor", ["postgresql", "sqlite", "mysql"])

@@ -1,4 +1,4 @@
-"""Indexes: built or dropped without CONCURRENTLY."""
+"""Indexes: built or dropped without CONCURRENTLY; unique indexes on SQLite."""
 
 from __future__ import annotations
 
@@ -73,4 +73,44 @@ class IndexDroppedWithoutConcurrently(Rule):
                 lock=ACCESS_EXCLUSIVE,
                 blocks_reads=True,
                 blocks_writes=True,
+            )
+
+
+class SQLiteUniqueIndex(Rule):
+    id = "MS133"
+    title = "SQLite: unique index on an existing table"
+    severity = Severity.MEDIUM
+    backends = ("sqlite",)
+    example = 'CREATE UNIQUE INDEX "shop_order_ref_uniq" ON "shop_order" ("ref");'
+    safe_alternative = (
+        "Remove the duplicates first (a data migration before this one), and run it when few "
+        "writes happen: SQLite builds it holding the database's write lock."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement in context.statements:
+            if statement.kind != "create_index" or not statement.unique:
+                continue
+            if not context.is_existing(statement.table):
+                continue
+            seconds = context.seconds(statement)
+            rows = context.rows(statement.table)
+            yield self.finding(
+                context,
+                f"Builds unique index {statement.index} on {statement.table}: it fails if existing "
+                "rows have duplicates, and every write to the database waits for the build"
+                + (f" ({rows:,} rows, about {seconds:.1f}s)." if rows and seconds else "."),
+                statements=[statement.sql],
+                tables=[statement.table] if statement.table else [],
+                blocks_writes=True,
+                rows=rows,
+                estimated_seconds=seconds,
+                lock_seconds=seconds,
+                # Any rows may hold duplicates: medium at least, unless the table is known empty.
+                severity=Severity.LOW
+                if rows == 0
+                else max(
+                    Severity.MEDIUM,
+                    severity_for_seconds(seconds, unknown=self.severity, blocks_reads=False),
+                ),
             )
