@@ -392,6 +392,45 @@ class Migration(migrations.Migration):
     assert_finding(report, "MS145", data_loss_on_rollback=True)
 
 
+def test_data_steps_whose_reverse_is_a_noop_are_in_the_rollback_plan(
+    report_of, bundle_root, vendor
+) -> None:
+    source = """
+from django.db import migrations
+
+
+def fill(apps, schema_editor):
+    apps.get_model("roundtrip", "Book").objects.update(isbn="0")
+
+
+def unfill(apps, schema_editor):
+    pass
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.RunPython(fill, migrations.RunPython.noop),
+        migrations.RunSQL("UPDATE roundtrip_author SET age = 0", migrations.RunSQL.noop),
+        migrations.RunPython(fill, unfill),
+        migrations.RunSQL(
+            "UPDATE roundtrip_author SET age = 1", "UPDATE roundtrip_author SET age = 2"
+        ),
+    ]
+"""
+    report = report_of(source=source)
+    found = {f["operation"]: f for f in findings(report, "MS147", "reverse")}
+    assert sorted(found) == [0, 1], found  # not the RunPython and RunSQL with a real reverse
+    python, sql = found[0], found[1]
+    assert python["severity"] == sql["severity"] == "low"
+    assert python["data_loss_on_rollback"] and sql["data_loss_on_rollback"]
+    assert "RunPython.noop" in python["message"] and "roundtrip_author" in sql["message"]
+    plan = _rollback_plan(bundle_root)
+    cannot = plan.split("## What a rollback cannot bring back", 1)[1].split("\n## ", 1)[0]
+    assert python["message"] in cannot and sql["message"] in cannot, plan
+    assert "restores the schema, not the data" in cannot
+
+
 # -- SQLite ----------------------------------------------------------------------------------------
 
 

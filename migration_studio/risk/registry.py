@@ -30,6 +30,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     data.SchemaAndDataMixed,
     data.IrreversibleOperation,
     data.NonAtomicMigration,
+    data.RollbackKeepsData,
     compat.NotNullWithoutDatabaseDefault,
     compat.ColumnDropped,
     compat.TableDropped,

@@ -276,11 +276,12 @@ def run_sql(*forward: str, reverse: list[str] | None = None) -> OperationSQL:
     )
 
 
-def run_python(*, reversible: bool = True) -> OperationSQL:
+def run_python(*, reversible: bool = True, noop: bool = False) -> OperationSQL:
     code = "shop.migrations.0002_change.fill"
     return op(
         "RunPython",
         reverse=[] if reversible else None,
+        facts=facts(reverse_noop=noop),
         expressible=False,
         reversible=reversible,
         reason=f"RunPython runs Python code ({code}), which SQL cannot express; apply it with "
@@ -1716,6 +1717,55 @@ CASES: list[Case] = [
                 ),
             ),
         ),
+    ),
+    # MS147 Rollback restores the schema, not the data ----------------------------------------
+    fires(
+        "MS147",
+        "RunPython with RunPython.noop as its reverse",
+        bundle(run_python(noop=True)),
+        direction="reverse",
+        severity=LOW,
+        data_loss_on_rollback=True,
+        says="RunPython.noop: rolling back restores the schema, not the data",
+    ),
+    fires(
+        "MS147",
+        "RunSQL UPDATE with an empty reverse_sql",
+        bundle(run_sql('UPDATE "shop_order" SET "status" = \'new\';', reverse=[])),
+        direction="reverse",
+        severity=LOW,
+        data_loss_on_rollback=True,
+        tables=["shop_order"],
+        says="changes rows of shop_order: rolling back restores the schema, not the data",
+    ),
+    silent(
+        "MS147",
+        "RunPython with a reverse function",
+        bundle(run_python()),
+        direction="reverse",
+    ),
+    silent(
+        "MS147",
+        "RunPython without reverse_code is MS145's",
+        bundle(run_python(reversible=False)),
+        direction="reverse",
+    ),
+    silent(
+        "MS147",
+        "RunSQL UPDATE with a reverse UPDATE",
+        bundle(
+            run_sql(
+                'UPDATE "shop_order" SET "status" = \'new\';',
+                reverse=['UPDATE "shop_order" SET "status" = \'old\';'],
+            )
+        ),
+        direction="reverse",
+    ),
+    silent(
+        "MS147",
+        "RunSQL without data changes and an empty reverse_sql",
+        bundle(run_sql("SET lock_timeout = '2s';", reverse=[])),
+        direction="reverse",
     ),
     # MS156 Rollback drops what the migration added ------------------------------------------
     fires(
