@@ -10,6 +10,8 @@ import io
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -415,6 +417,45 @@ class Migration(migrations.Migration):
     assert json.loads((bundle_path / "validation.json").read_text())["status"] == "passed"
 
 
+def test_data_steps_whose_reverse_is_a_noop_are_in_the_rollback_plan(
+    report_of, bundle_root, vendor
+) -> None:
+    source = """
+from django.db import migrations
+
+
+def fill(apps, schema_editor):
+    apps.get_model("roundtrip", "Book").objects.update(isbn="0")
+
+
+def unfill(apps, schema_editor):
+    pass
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.RunPython(fill, migrations.RunPython.noop),
+        migrations.RunSQL("UPDATE roundtrip_author SET age = 0", migrations.RunSQL.noop),
+        migrations.RunPython(fill, unfill),
+        migrations.RunSQL(
+            "UPDATE roundtrip_author SET age = 1", "UPDATE roundtrip_author SET age = 2"
+        ),
+    ]
+"""
+    report = report_of(source=source)
+    found = {f["operation"]: f for f in findings(report, "MS147", "reverse")}
+    assert sorted(found) == [0, 1], found  # not the RunPython and RunSQL with a real reverse
+    python, sql = found[0], found[1]
+    assert python["severity"] == sql["severity"] == "low"
+    assert python["data_loss_on_rollback"] and sql["data_loss_on_rollback"]
+    assert "RunPython.noop" in python["message"] and "roundtrip_author" in sql["message"]
+    plan = _rollback_plan(bundle_root)
+    cannot = plan.split("## What a rollback cannot bring back", 1)[1].split("\n## ", 1)[0]
+    assert python["message"] in cannot and sql["message"] in cannot, plan
+    assert "restores the schema, not the data" in cannot
+
+
 # -- SQLite ----------------------------------------------------------------------------------------
 
 
@@ -751,3 +792,74 @@ def test_identifier_of_63_bytes_is_not_reported(postgresql, report_of) -> None:
         ]
     )
     assert_no_finding(report, "MS158")
+
+
+# -- the rollback narrows a column type --------------------------------------------------------
+
+
+@contextmanager
+def applied_with_a_book(bundle_root: Path, **book: object) -> Iterator[ScratchDatabase]:
+    """A scratch database at 0001, then up.sql of 0002, holding one book with ``book``'s values
+    (the rows written after the deploy); dropped on exit."""
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, APP, "0001_initial")
+        run_sql_file(database, bundle_root / APP / "0002_change" / "up.sql")
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute("INSERT INTO roundtrip_author (name, age) VALUES ('a', 1) RETURNING id")
+            author = cursor.fetchone()[0]
+            values = {"title": "t", "isbn": "i", "pages": 1, **book}
+            cursor.execute(
+                "INSERT INTO roundtrip_book (title, isbn, pages, author_id) "
+                "VALUES (%s, %s, %s, %s)",
+                [values["title"], values["isbn"], values["pages"], author],
+            )
+        database.connection.close()
+        yield database
+
+
+def _rollback_plan(bundle_root: Path) -> str:
+    return (bundle_root / APP / "0002_change" / "rollback-plan.md").read_text()
+
+
+def test_rollback_to_a_shorter_varchar_cuts_the_values_written_since(
+    postgresql, report_of, bundle_root
+) -> None:
+    report = report_of([migrations.AlterField("book", "title", models.TextField())])
+    finding = assert_finding(
+        report, "MS159", direction="reverse", severity="high", data_loss_on_rollback=True
+    )
+    assert (
+        "roundtrip_book.title from text back to varchar(200)" in finding["message"]
+        and "longer than 200 characters are cut to 200" in finding["message"]
+    ), finding["message"]
+    assert_no_finding(report, "MS159", direction="forward")
+    plan = _rollback_plan(bundle_root)
+    cannot = plan.split("## What a rollback cannot bring back", 1)[1].split("\n## ", 1)[0]
+    assert finding["message"] in cannot and "Nothing found" not in cannot, plan
+    # What PostgreSQL really does: down.sql runs, and the 400-character title is cut to 200.
+    with applied_with_a_book(bundle_root, title="x" * 400) as database:
+        run_sql_file(database, bundle_root / APP / "0002_change" / "down.sql")
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT length(title) FROM roundtrip_book")
+            assert cursor.fetchone()[0] == 200
+
+
+def test_rollback_to_integer_fails_on_a_bigint_value(postgresql, report_of, bundle_root) -> None:
+    report = report_of([migrations.AlterField("book", "pages", models.BigIntegerField())])
+    finding = assert_finding(
+        report, "MS159", direction="reverse", severity="high", data_loss_on_rollback=True
+    )
+    assert "from bigint back to integer" in finding["message"]
+    assert "(integer out of range)" in finding["message"]
+    assert finding["message"] in _rollback_plan(bundle_root)
+    with (
+        applied_with_a_book(bundle_root, pages=3_000_000_000) as database,
+        pytest.raises(AssertionError, match="integer out of range"),
+    ):
+        run_sql_file(database, bundle_root / APP / "0002_change" / "down.sql")
+
+
+def test_rollback_that_widens_is_not_reported(report_of) -> None:
+    report = report_of([migrations.AlterField("book", "title", models.CharField(max_length=100))])
+    assert_no_finding(report, "MS159")

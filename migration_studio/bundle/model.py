@@ -50,6 +50,9 @@ class OperationFacts:
     indexes: dict[str, str] = field(default_factory=dict)
     #: For AddConstraint: the constraint's name (its SQL is found in the statements).
     constraint: str | None = None
+    #: RunPython whose reverse_code is RunPython.noop, or RunSQL whose reverse_sql is empty: the
+    #: rollback runs nothing for it (the data it changed stays changed).
+    reverse_noop: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.operations.base import Operation
+from django.db.migrations.operations.special import RunPython, RunSQL
 from django.db.migrations.state import ProjectState
 from django.db.models import NOT_PROVIDED
 from django.db.models.fields import Field
@@ -109,6 +110,10 @@ def operation_facts(
                 and f.related_model is not old_model
             }
         )
+    if isinstance(operation, RunPython):
+        facts.reverse_noop = operation.reverse_code is RunPython.noop
+    elif isinstance(operation, RunSQL):
+        facts.reverse_noop = operation.reverse_sql is not None and not operation.reverse_sql
     constraint = getattr(operation, "constraint", None)
     if constraint is not None and getattr(constraint, "name", None):
         facts.constraint = constraint.name

@@ -69,6 +69,88 @@ def rewrites_on_type_change(old: str | None, new: str | None) -> bool:
     return True
 
 
+#: The largest value of PostgreSQL's integer types, and the name its "out of range" error uses.
+INTEGER_MAXIMUM = {"smallint": 2**15 - 1, "integer": 2**31 - 1, "bigint": 2**63 - 1}
+_INTEGER_ALIASES = {
+    "int2": "smallint",
+    "smallserial": "smallint",
+    "int": "integer",
+    "int4": "integer",
+    "serial": "integer",
+    "int8": "bigint",
+    "bigserial": "bigint",
+}
+_STRING_TYPES = ("varchar", "char", "character", "bpchar", "text")
+_DOUBLE_TYPES = ("double precision", "float8")
+_REAL_TYPES = ("real", "float4")
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """What ``ALTER COLUMN ... TYPE new`` from ``old`` does to values that fit ``old`` only."""
+
+    #: Values changed without an error ("cut to 300 characters"), or None.
+    loses: str | None = None
+    #: Values that make the statement fail, with PostgreSQL's error, or None.
+    fails: str | None = None
+
+
+def narrowing(old: str | None, new: str | None, *, using: bool = True) -> Narrowing | None:
+    """How a PostgreSQL type change from ``old`` to ``new`` narrows the column (None if it does
+    not, or if either type is unknown). ``using``: the statement converts with
+    ``USING column::new`` (an explicit cast cuts strings; the implicit one refuses them)."""
+    if not old or not new:
+        return None
+    (old_name, old_args), (new_name, new_args) = _type(old), _type(new)
+    old_name = _INTEGER_ALIASES.get(old_name, old_name)
+    new_name = _INTEGER_ALIASES.get(new_name, new_name)
+    if (old_name, old_args) == (new_name, new_args):
+        return None
+    if new_name in _STRING_TYPES and new_name != "text" and new_args and old_name in _STRING_TYPES:
+        length = new_args[0]
+        if old_name == "text" or not old_args or old_args[0] > length:
+            if using:
+                return Narrowing(loses=f"longer than {length} characters are cut to {length}")
+            return Narrowing(
+                fails=f"longer than {length} characters make it fail (value too long for type "
+                f"character varying({length}))"
+            )
+        return None
+    if new_name in INTEGER_MAXIMUM and old_name in INTEGER_MAXIMUM:
+        maximum = INTEGER_MAXIMUM[new_name]
+        if INTEGER_MAXIMUM[old_name] > maximum:
+            return Narrowing(
+                fails=f"above {maximum:,} or below {-maximum - 1:,} make it fail ({new_name} out "
+                "of range)"
+            )
+        return None
+    if new_name == "numeric" and old_name == "numeric" and new_args:
+        precision, scale = new_args[0], (new_args[1:] or [0])[0]
+        if old_args:
+            old_scale = (old_args[1:] or [0])[0]
+            rounds = old_scale > scale
+            overflows = old_args[0] - old_scale > precision - scale
+        else:
+            rounds = overflows = True
+        if not (rounds or overflows):
+            return None
+        return Narrowing(
+            loses=f"with more than {scale} decimal places are rounded to {scale}"
+            if rounds
+            else None,
+            fails=f"of 10^{precision - scale} or more (in absolute value) make it fail (numeric "
+            "field overflow)"
+            if overflows
+            else None,
+        )
+    if new_name in _REAL_TYPES and old_name in _DOUBLE_TYPES:
+        return Narrowing(
+            loses="are rounded to about 6 significant digits",
+            fails="beyond about 3.4e38 in absolute value make it fail (value out of range)",
+        )
+    return None
+
+
 @dataclass
 class MigrationContext:
     bundle: Bundle

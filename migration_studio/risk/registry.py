@@ -31,6 +31,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     data.SchemaAndDataMixed,
     data.IrreversibleOperation,
     data.NonAtomicMigration,
+    data.RollbackKeepsData,
     compat.NotNullWithoutDatabaseDefault,
     compat.ColumnDropped,
     compat.TableDropped,
@@ -38,6 +39,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     compat.CallableDefaultEvaluatedOnce,
     compat.RollbackLosesData,
     compat.RollbackFailsOnData,
+    compat.RollbackNarrowsType,
     names.IdentifierTruncated,
 )
 

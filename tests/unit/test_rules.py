@@ -285,11 +285,12 @@ def run_sql(*forward: str, reverse: list[str] | None = None) -> OperationSQL:
     )
 
 
-def run_python(*, reversible: bool = True) -> OperationSQL:
+def run_python(*, reversible: bool = True, noop: bool = False) -> OperationSQL:
     code = "shop.migrations.0002_change.fill"
     return op(
         "RunPython",
         reverse=[] if reversible else None,
+        facts=facts(reverse_noop=noop),
         expressible=False,
         reversible=reversible,
         reason=f"RunPython runs Python code ({code}), which SQL cannot express; apply it with "
@@ -329,6 +330,24 @@ def add_column_named(name: str) -> OperationSQL:
         [f'ALTER TABLE "shop_order" ADD COLUMN "{name}" text NULL;'],
         [f'ALTER TABLE "shop_order" DROP COLUMN "{name}" CASCADE;'],
         facts=facts("shop_order", field_after=field("instructions", "text", column=name)),
+    )
+
+
+def narrow_on_rollback(
+    before: str, after: str, *, name: str = "title", using: bool = True, table: str = "shop_order"
+) -> OperationSQL:
+    """AlterField from ``before`` to ``after``, as PostgreSQL captures it (Django casts with
+    USING): the rollback changes the column back to ``before``."""
+
+    def alter(to: str) -> str:
+        cast = f' USING "{name}"::{to}' if using else ""
+        return f'ALTER TABLE "{table}" ALTER COLUMN "{name}" TYPE {to}{cast};'
+
+    return op(
+        "AlterField",
+        [alter(after)],
+        [alter(before)],
+        facts=facts(table, field_before=field(name, before), field_after=field(name, after)),
     )
 
 
@@ -1750,6 +1769,55 @@ CASES: list[Case] = [
             ),
         ),
     ),
+    # MS147 Rollback restores the schema, not the data ----------------------------------------
+    fires(
+        "MS147",
+        "RunPython with RunPython.noop as its reverse",
+        bundle(run_python(noop=True)),
+        direction="reverse",
+        severity=LOW,
+        data_loss_on_rollback=True,
+        says="RunPython.noop: rolling back restores the schema, not the data",
+    ),
+    fires(
+        "MS147",
+        "RunSQL UPDATE with an empty reverse_sql",
+        bundle(run_sql('UPDATE "shop_order" SET "status" = \'new\';', reverse=[])),
+        direction="reverse",
+        severity=LOW,
+        data_loss_on_rollback=True,
+        tables=["shop_order"],
+        says="changes rows of shop_order: rolling back restores the schema, not the data",
+    ),
+    silent(
+        "MS147",
+        "RunPython with a reverse function",
+        bundle(run_python()),
+        direction="reverse",
+    ),
+    silent(
+        "MS147",
+        "RunPython without reverse_code is MS145's",
+        bundle(run_python(reversible=False)),
+        direction="reverse",
+    ),
+    silent(
+        "MS147",
+        "RunSQL UPDATE with a reverse UPDATE",
+        bundle(
+            run_sql(
+                'UPDATE "shop_order" SET "status" = \'new\';',
+                reverse=['UPDATE "shop_order" SET "status" = \'old\';'],
+            )
+        ),
+        direction="reverse",
+    ),
+    silent(
+        "MS147",
+        "RunSQL without data changes and an empty reverse_sql",
+        bundle(run_sql("SET lock_timeout = '2s';", reverse=[])),
+        direction="reverse",
+    ),
     # MS156 Rollback drops what the migration added ------------------------------------------
     fires(
         "MS156",
@@ -1863,6 +1931,78 @@ CASES: list[Case] = [
     ),
     silent("MS158", "63 bytes", bundle(add_column_named("x" * 63))),
     silent("MS158", "63 bytes with two-byte characters", bundle(add_column_named("é" * 31 + "x"))),
+    # MS159 Rollback narrows a column type ---------------------------------------------------
+    fires(
+        "MS159",
+        "varchar(300) back from text: cut",
+        bundle(narrow_on_rollback("varchar(300)", "text")),
+        direction="reverse",
+        severity=HIGH,
+        data_loss_on_rollback=True,
+        tables=["shop_order"],
+        says="changes shop_order.title from text back to varchar(300): among the values written "
+        "since the deploy, values longer than 300 characters are cut to 300 without an error",
+    ),
+    fires(
+        "MS159",
+        "varchar(300) back from varchar(500) without USING: fails",
+        bundle(narrow_on_rollback("varchar(300)", "varchar(500)", using=False)),
+        direction="reverse",
+        says="value too long for type character varying(300)",
+    ),
+    fires(
+        "MS159",
+        "integer back from bigint: out of range",
+        bundle(narrow_on_rollback("integer", "bigint", name="quantity")),
+        direction="reverse",
+        severity=HIGH,
+        data_loss_on_rollback=True,
+        says="from bigint back to integer: among the values written since the deploy, values "
+        "above 2,147,483,647 or below -2,147,483,648 make it fail (integer out of range)",
+    ),
+    fires(
+        "MS159",
+        "numeric scale narrowed: rounded",
+        bundle(narrow_on_rollback("numeric(10, 2)", "numeric(12, 4)", name="total")),
+        direction="reverse",
+        says="more than 2 decimal places are rounded to 2",
+    ),
+    fires(
+        "MS159",
+        "numeric precision narrowed: overflow",
+        bundle(narrow_on_rollback("numeric(8, 2)", "numeric(12, 2)", name="total")),
+        direction="reverse",
+        says="of 10^6 or more (in absolute value) make it fail (numeric field overflow)",
+    ),
+    silent(
+        "MS159",
+        "the rollback widens (varchar(300) from varchar(100))",
+        bundle(narrow_on_rollback("varchar(300)", "varchar(100)")),
+        direction="reverse",
+    ),
+    silent(
+        "MS159",
+        "the rollback widens (bigint from integer)",
+        bundle(narrow_on_rollback("bigint", "integer", name="quantity")),
+        direction="reverse",
+    ),
+    silent(
+        "MS159",
+        "same type (only the collation or the default changes)",
+        bundle(narrow_on_rollback("varchar(300)", "varchar(300)")),
+        direction="reverse",
+    ),
+    silent(
+        "MS159",
+        "the forward narrowing is MS111's, not a rollback finding",
+        bundle(narrow_on_rollback("text", "varchar(300)")),
+    ),
+    silent(
+        "MS159",
+        "SQLite: types do not cut values",
+        bundle(narrow_on_rollback("varchar(300)", "text"), vendor="sqlite"),
+        direction="reverse",
+    ),
 ]
 
 

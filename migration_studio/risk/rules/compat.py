@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..base import Finding, Rule, Severity
-from ..context import OperationContext
+from ..context import OperationContext, narrowing
 
 
 class NotNullWithoutDatabaseDefault(Rule):
@@ -266,3 +266,41 @@ class RollbackFailsOnData(Rule):
                         rows=rows,
                         severity=Severity.LOW if rows == 0 else self.severity,
                     )
+
+
+class RollbackNarrowsType(Rule):
+    id = "MS159"
+    title = "Rollback narrows a column type: values written since are cut, rounded or refused"
+    severity = Severity.HIGH
+    backends = ("postgresql",)
+    directions = ("reverse",)
+    example = "down.sql of AlterField text from varchar(300): ALTER COLUMN ... TYPE varchar(300)"
+    safe_alternative = (
+        "Before rolling back, find the values the old type cannot hold (e.g. WHERE "
+        "length(col) > 300, WHERE col > 2147483647) and decide what to do with them; or roll "
+        "forward instead, keeping the wider type."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        # The rollback starts from the type the migration gave the column.
+        current = context.facts.field_after.db_type if context.facts.field_after else None
+        for statement, action in context.actions("alter_type"):
+            found = narrowing(current, action.new_type, using=action.using)
+            if found is None:
+                continue
+            column = f"{statement.table}.{action.column}"
+            effects = []
+            if found.loses:
+                effects.append(f"values {found.loses} without an error")
+            if found.fails:
+                effects.append(
+                    f"values {found.fails}, and it cannot run until they are changed or deleted"
+                )
+            yield self.finding(
+                context,
+                f"The rollback changes {column} from {current} back to {action.new_type.lower()}: "
+                "among the values written since the deploy, " + "; ".join(effects) + ".",
+                statements=[statement.sql],
+                tables=[statement.table] if statement.table else [],
+                data_loss_on_rollback=True,
+            )

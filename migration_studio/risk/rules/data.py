@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ...sql.reader import parse_all
 from ..base import Finding, Rule, Severity
 from ..context import MigrationContext, OperationContext
 from .locks import severity_for_seconds
@@ -104,6 +105,52 @@ class IrreversibleOperation(Rule):
         yield self.finding(
             context,
             f"No rollback past this operation: {context.op.reason}.",
+            data_loss_on_rollback=True,
+        )
+
+
+class RollbackKeepsData(Rule):
+    id = "MS147"
+    title = "Rollback restores the schema, not the data: the reverse is a no-op"
+    severity = Severity.LOW
+    directions = ("reverse",)
+    example = "RunPython(fill, RunPython.noop); RunSQL('UPDATE ...', RunSQL.noop)"
+    safe_alternative = (
+        "Write a reverse that undoes the data change (or keeps what it needs to, e.g. a copy of "
+        "the old values), or accept that after a rollback the data stays as the migration left "
+        "it and check that the previous code copes with it."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        if not context.op.reversible or context.op.reverse_sql is None:
+            return  # no rollback at all: MS145's
+        if context.operation == "RunPython" and context.facts.reverse_noop:
+            yield self.finding(
+                context,
+                "The reverse of this RunPython is RunPython.noop: rolling back restores the "
+                "schema, not the data; whatever the forward code changed in the rows stays as it "
+                "left it.",
+                data_loss_on_rollback=True,
+            )
+            return
+        if context.operation != "RunSQL" or context.op.all_reverse_sql:
+            return
+        forward = [
+            statement
+            for text in context.op.all_forward_sql
+            for statement in parse_all(text)
+            if statement.kind in ("update", "insert", "delete")
+        ]
+        if not forward:
+            return
+        tables = sorted({s.table for s in forward if s.table})
+        yield self.finding(
+            context,
+            "The reverse_sql of RunSQL is empty, after forward SQL that changes rows"
+            + (f" of {', '.join(tables)}" if tables else "")
+            + ": rolling back restores the schema, not the data; the rows stay as it left them.",
+            statements=[s.sql for s in forward][:3],
+            tables=tables,
             data_loss_on_rollback=True,
         )
 
