@@ -1797,6 +1797,12 @@ CASES: list[Case] = [
     ),
     silent(
         "MS147",
+        "RunPython.noop both ways changes no data",
+        bundle(op("RunPython", facts=facts(reverse_noop=True), expressible=True)),
+        direction="reverse",
+    ),
+    silent(
+        "MS147",
         "RunPython without reverse_code is MS145's",
         bundle(run_python(reversible=False)),
         direction="reverse",

@@ -125,6 +125,8 @@ class RollbackKeepsData(Rule):
         if not context.op.reversible or context.op.reverse_sql is None:
             return  # no rollback at all: MS145's
         if context.operation == "RunPython" and context.facts.reverse_noop:
+            if context.op.expressible:
+                return  # RunPython.noop both ways: nothing changed, nothing to restore
             yield self.finding(
                 context,
                 "The reverse of this RunPython is RunPython.noop: rolling back restores the "
