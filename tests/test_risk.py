@@ -410,6 +410,7 @@ class Migration(migrations.Migration):
     report = report_of(source=source)
     for rule in ("MS142", "MS144", "MS145"):
         assert_no_finding(report, rule)
+    assert_no_finding(report, "MS147", "reverse")
     bundle_path = bundle_root / APP / "0002_change"
     assert "NOT EXPRESSIBLE" not in (bundle_path / "up.sql").read_text()
     assert load_bundle(bundle_path).reversible
