@@ -864,3 +864,28 @@ def test_rollback_to_integer_fails_on_a_bigint_value(postgresql, report_of, bund
 def test_rollback_that_widens_is_not_reported(report_of) -> None:
     report = report_of([migrations.AlterField("book", "title", models.CharField(max_length=100))])
     assert_no_finding(report, "MS159")
+
+
+# -- SQLite unique index ----------------------------------------------------------------------------
+
+
+def test_sqlite_unique_index_on_existing_rows_fails_on_duplicates(
+    report_of, bundle_root, sqlite
+) -> None:
+    """MS133's claim replayed: up.sql on a table holding duplicates fails."""
+    report = report_of(
+        [migrations.AddConstraint("book", models.UniqueConstraint("isbn", name="book_isbn_uniq"))]
+    )
+    assert_finding(report, "MS133", statement="CREATE UNIQUE INDEX", blocks_writes=True)
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, APP, "0001_initial")
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute("INSERT INTO roundtrip_author (name, age) VALUES ('a', 1)")
+            for _ in range(2):
+                cursor.execute(
+                    "INSERT INTO roundtrip_book (title, isbn, pages, author_id) "
+                    "VALUES ('t', 'same', 1, 1)"
+                )
+        with pytest.raises(AssertionError, match="UNIQUE constraint failed"):
+            run_sql_file(database, bundle_root / APP / "0002_change" / "up.sql")
