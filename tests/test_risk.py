@@ -873,9 +873,8 @@ def test_sqlite_unique_index_on_existing_rows_fails_on_duplicates(
     report_of, bundle_root, sqlite
 ) -> None:
     """MS133's claim replayed: up.sql on a table holding duplicates fails."""
-    report = report_of(
-        [migrations.AddConstraint("book", models.UniqueConstraint("isbn", name="book_isbn_uniq"))]
-    )
+    unique = models.UniqueConstraint("isbn", name="book_isbn_uniq")
+    report = report_of([migrations.AddConstraint("book", unique)])
     assert_finding(report, "MS133", statement="CREATE UNIQUE INDEX", blocks_writes=True)
     with ScratchDatabase("default", use_cache=False) as database:
         database.create()
