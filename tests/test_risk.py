@@ -866,7 +866,7 @@ def test_rollback_that_widens_is_not_reported(report_of) -> None:
     assert_no_finding(report, "MS159")
 
 
-# -- SQLite unique index ----------------------------------------------------------------------------
+# -- SQLite unique index ------------------------------------------------------------------------
 
 
 def test_sqlite_unique_index_on_existing_rows_fails_on_duplicates(
