@@ -50,6 +50,9 @@ class OperationFacts:
     indexes: dict[str, str] = field(default_factory=dict)
     #: For AddConstraint: the constraint's name (its SQL is found in the statements).
     constraint: str | None = None
+    #: For AddConstraint: the model's columns (before the operation) that are nullable with
+    #: neither a default nor a database default: an INSERT that does not set them writes NULL.
+    null_when_unset: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -37,6 +37,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     compat.CallableDefaultEvaluatedOnce,
     compat.RollbackLosesData,
     compat.RollbackFailsOnData,
+    compat.CheckRejectsOldInserts,
     names.IdentifierTruncated,
 )
 

@@ -335,6 +335,15 @@ ACTIONS = [
         [{"kind": "drop_not_null", "column": "email"}],
     ),
     (
+        # db_default=None: DEFAULT NULL is no default.
+        'ALTER TABLE "shop_order" ADD COLUMN "rating" integer DEFAULT NULL NOT NULL;',
+        [{"kind": "add_column", "column": "rating", "default": None, "not_null": True}],
+    ),
+    (
+        'ALTER TABLE "shop_order" ALTER COLUMN "rating" SET DEFAULT NULL;',
+        [{"kind": "set_default", "column": "rating", "default": None}],
+    ),
+    (
         'ALTER TABLE "shop_customer" ALTER COLUMN "email" SET DEFAULT \'\';',
         [{"kind": "set_default", "column": "email", "default": "''"}],
     ),
