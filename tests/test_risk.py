@@ -414,7 +414,7 @@ def test_default_set_later_in_the_migration_protects_old_inserts(
 
 
 def test_check_requiring_a_column_old_code_leaves_null_breaks_its_inserts(
-    report_of, bundle_root, postgresql
+    report_of, bundle_root, vendor
 ) -> None:
     """author.email is nullable without a default: the old model leaves it NULL."""
     report = report_of(

@@ -73,6 +73,9 @@ class Statement:
     has_where: bool = False
     #: For SET statements: the setting's name, lower case (``lock_timeout``).
     setting: str | None = None
+    #: For create_table: its CHECK constraints, as add_constraint actions (SQLite adds a
+    #: constraint by rebuilding the table with it).
+    checks: list[Action] = field(default_factory=list)
 
     def action_kinds(self) -> set[str]:
         return {a.kind for a in self.actions}
@@ -542,8 +545,39 @@ def _create(sql: str, r: _Reader) -> Statement:
             for i, word in enumerate(upper)
             if word == "REFERENCES" and i + 1 < len(upper)
         ]
-        return Statement(sql=sql, kind="create_table", table=table, references=references)
+        return Statement(
+            sql=sql,
+            kind="create_table",
+            table=table,
+            references=references,
+            checks=_table_checks(r),
+        )
     return Statement(sql=sql, kind="other")
+
+
+def _table_checks(r: _Reader) -> list[Action]:
+    """The CHECK constraints of a CREATE TABLE's element list (``r`` after the table's name)."""
+    if not r.accept("("):
+        return []
+    checks = []
+    while not r.done():
+        words = r.until_comma()
+        upper = [w.upper() for w in words]
+        if "CHECK" not in upper:
+            continue
+        start = upper.index("CHECK")
+        name = words[upper.index("CONSTRAINT") + 1] if upper[:1] == ["CONSTRAINT"] else None
+        if upper[:1] != ["CONSTRAINT"] and start != 0:
+            continue  # a column's own CHECK
+        checks.append(
+            Action(
+                "add_constraint",
+                constraint="check",
+                name=name,
+                required_columns=_required_columns(words[start + 1 :]),
+            )
+        )
+    return checks
 
 
 def _drop(sql: str, r: _Reader) -> Statement:

@@ -1648,6 +1648,49 @@ CASES: list[Case] = [
         ),
         says="requires coupon IS NOT NULL",
     ),
+    fires(
+        "MS159",
+        "SQLite: the table rebuilt with the constraint",
+        bundle(
+            op(
+                "AddConstraint",
+                [
+                    'CREATE TABLE "new__shop_order" ("id" integer NOT NULL PRIMARY KEY '
+                    'AUTOINCREMENT, "coupon" varchar(20) NULL, CONSTRAINT "order_coupon_set" '
+                    'CHECK ("coupon" IS NOT NULL));',
+                    'INSERT INTO "new__shop_order" ("id", "coupon") SELECT "id", "coupon" '
+                    'FROM "shop_order";',
+                    'DROP TABLE "shop_order";',
+                    'ALTER TABLE "new__shop_order" RENAME TO "shop_order";',
+                ],
+                facts=facts(
+                    "shop_order", constraint="order_coupon_set", null_when_unset=["coupon"]
+                ),
+            ),
+            vendor="sqlite",
+        ),
+        tables=["shop_order"],
+        says="requires coupon IS NOT NULL",
+    ),
+    silent(
+        "MS159",
+        "SQLite: a rebuild keeps an older check, not the one added",
+        bundle(
+            op(
+                "AddConstraint",
+                [
+                    'CREATE TABLE "new__shop_order" ("id" integer NOT NULL PRIMARY KEY '
+                    'AUTOINCREMENT, "coupon" varchar(20) NULL, "total" integer NULL, '
+                    'CONSTRAINT "order_coupon_set" CHECK ("coupon" IS NOT NULL), '
+                    'CONSTRAINT "total_gte_0" CHECK ("total" >= 0));',
+                    'DROP TABLE "shop_order";',
+                    'ALTER TABLE "new__shop_order" RENAME TO "shop_order";',
+                ],
+                facts=facts("shop_order", constraint="total_gte_0", null_when_unset=["coupon"]),
+            ),
+            vendor="sqlite",
+        ),
+    ),
     silent(
         "MS159",
         "column with a default (old code sets it)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ...sql.reader import Action, Statement
 from ..base import Finding, Rule, Severity
 from ..context import OperationContext
 
@@ -113,8 +114,7 @@ class CheckRejectsOldInserts(Rule):
     )
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
-        for statement, action in context.actions("add_constraint", constraint="check"):
-            table = statement.table
+        for statement, action, table in _added_checks(context):
             unset = _left_null_by_old_code(context, table)
             for column in action.required_columns:
                 if column not in unset or _default_set_later(
@@ -132,6 +132,24 @@ class CheckRejectsOldInserts(Rule):
                     tables=[table] if table else [],
                     breaks_old_code=True,
                 )
+
+
+def _added_checks(
+    context: OperationContext,
+) -> Iterable[tuple[Statement, Action, str | None]]:
+    """(statement, check, table) for each CHECK the operation adds to an existing table: by
+    ALTER TABLE, or (SQLite) by rebuilding the table with the AddConstraint's constraint."""
+    for statement, action in context.actions("add_constraint", constraint="check"):
+        yield statement, action, statement.table
+    for statement in context.statements:
+        table = (statement.table or "").removeprefix("new__")
+        if statement.kind != "create_table" or table == statement.table:
+            continue
+        if not context.is_existing(table) or not context.facts.constraint:
+            continue
+        for action in statement.checks:
+            if action.name == context.facts.constraint:
+                yield statement, action, table
 
 
 def _left_null_by_old_code(context: OperationContext, table: str | None) -> set[str]:
