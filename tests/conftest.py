@@ -146,6 +146,12 @@ def migrate(database: ScratchDatabase, app_label: str, name: str) -> None:
 
 def run_sql_file(database: ScratchDatabase, path: Path) -> None:
     """Run a SQL file with the vendor's command-line client, as a user would."""
+    error = sql_file_error(database, path)
+    assert error is None, f"{path.name} failed:\n{error}"
+
+
+def sql_file_error(database: ScratchDatabase, path: Path) -> str | None:
+    """Run a SQL file as :func:`run_sql_file` does; the client's error output if it failed."""
     database.connection.close()
     settings_dict = database.connection.settings_dict
     if database.connection.vendor == "sqlite":
@@ -171,9 +177,9 @@ def run_sql_file(database: ScratchDatabase, path: Path) -> None:
     result = subprocess.run(
         command, input=path.read_text(), capture_output=True, text=True, env=env, check=False
     )
-    assert result.returncode == 0 and "ERROR" not in result.stderr, (
-        f"{path.name} failed:\n{result.stderr}"
-    )
+    if result.returncode == 0 and "ERROR" not in result.stderr:
+        return None
+    return result.stderr or f"exit status {result.returncode}"
 
 
 def schema_of(database: ScratchDatabase) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import migrations, models
+from django.db import IntegrityError, migrations, models
 from django.db.models import Q
 
 from migration_studio.bundle.store import load_bundle
@@ -25,7 +25,7 @@ from migration_studio.risk.stats import Stats, TableStats
 from migration_studio.scratch.database import ScratchDatabase
 
 from .cases import APP, base_operations
-from .conftest import migrate, migration_source, run_sql_file
+from .conftest import migrate, migration_source, run_sql_file, sql_file_error
 
 ROWS = {
     "roundtrip_author": 200_000,
@@ -337,6 +337,122 @@ def test_not_null_field_without_db_default_breaks_old_inserts(report_of, vendor)
         [migrations.AddField("book", "rating", models.IntegerField(db_default=3))]
     )
     assert_no_finding(with_db_default, "MS151")
+
+
+#: An INSERT of the previous release's code: it knows author and book, not the new column.
+OLD_CODE_INSERT = (
+    "INSERT INTO roundtrip_book (title, isbn, pages, author_id) VALUES ('Old', 'x', 1, 1)"
+)
+
+
+def database_with_a_book(database: ScratchDatabase) -> None:
+    """``database`` at 0001 with one author and one book (a table with a row)."""
+    database.create()
+    migrate(database, APP, "0001_initial")
+    with database.activated() as connection, connection.cursor() as cursor:
+        cursor.execute("INSERT INTO roundtrip_author (id, name, age) VALUES (1, 'A', 0)")
+        cursor.execute(OLD_CODE_INSERT)
+    database.connection.close()
+
+
+def old_code_insert_error(database: ScratchDatabase) -> str | None:
+    """The error the old code's INSERT gets from ``database`` (None if it succeeds)."""
+    with database.activated() as connection:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(OLD_CODE_INSERT)
+        except Exception as error:  # IntegrityError, as each driver words it
+            return str(error)
+        finally:
+            database.connection.close()
+    return None
+
+
+def test_db_default_none_is_no_default(report_of, bundle_root, vendor) -> None:
+    """db_default=None writes DEFAULT NULL: adding the NOT NULL column fails on a table with
+    rows, and the report says so rather than calling the field safe for old code."""
+    report = report_of(
+        [migrations.AddField("book", "rating", models.IntegerField(db_default=None))]
+    )
+    finding = assert_finding(report, "MS151", severity="high", breaks_old_code=True)
+    assert "adding it fails as soon as the table has a row" in finding["message"]
+    assert report["risk"] in ("high", "critical")
+    with ScratchDatabase("default", use_cache=False) as database:
+        database_with_a_book(database)
+        error = sql_file_error(database, bundle_root / APP / "0002_change" / "up.sql")
+    assert error is not None, "ADD COLUMN NOT NULL DEFAULT NULL succeeded on a table with a row"
+    assert "null" in error.lower(), error
+
+
+@pytest.mark.parametrize("how", ["AlterField", "RunSQL"])
+def test_default_set_later_in_the_migration_protects_old_inserts(
+    report_of, bundle_root, vendor, how
+) -> None:
+    if how == "RunSQL" and vendor != "postgresql":
+        pytest.skip("SQLite has no ALTER COLUMN ... SET DEFAULT")
+    later = (
+        migrations.AlterField("book", "rating", models.IntegerField(db_default=3))
+        if how == "AlterField"
+        else migrations.RunSQL(
+            'ALTER TABLE "roundtrip_book" ALTER COLUMN "rating" SET DEFAULT 3',
+            'ALTER TABLE "roundtrip_book" ALTER COLUMN "rating" DROP DEFAULT',
+        )
+    )
+    report = report_of(
+        [migrations.AddField("book", "rating", models.IntegerField(default=3)), later]
+    )
+    assert_no_finding(report, "MS151")
+    # Replayed: after up.sql, the old code's INSERT gets the default.
+    with ScratchDatabase("default", use_cache=False) as database:
+        database_with_a_book(database)
+        run_sql_file(database, bundle_root / APP / "0002_change" / "up.sql")
+        assert old_code_insert_error(database) is None
+    # Without the later statement the finding stands, and the INSERT does fail.
+    report = report_of([migrations.AddField("book", "rating", models.IntegerField(default=3))])
+    assert_finding(report, "MS151", breaks_old_code=True)
+    with ScratchDatabase("default", use_cache=False) as database:
+        database_with_a_book(database)
+        run_sql_file(database, bundle_root / APP / "0002_change" / "up.sql")
+        assert old_code_insert_error(database) is not None
+
+
+def test_check_requiring_a_column_old_code_leaves_null_breaks_its_inserts(
+    report_of, bundle_root, vendor
+) -> None:
+    """author.email is nullable without a default: the old model leaves it NULL."""
+    report = report_of(
+        [
+            migrations.AddConstraint(
+                "author",
+                models.CheckConstraint(condition=Q(email__isnull=False), name="author_email_set"),
+            )
+        ]
+    )
+    finding = assert_finding(report, "MS160", severity="high", breaks_old_code=True)
+    assert "requires email IS NOT NULL" in finding["message"]
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, APP, "0001_initial")
+        run_sql_file(database, bundle_root / APP / "0002_change" / "up.sql")
+        with database.activated() as connection:
+            with (
+                pytest.raises(IntegrityError, match="author_email_set"),
+                connection.cursor() as cursor,
+            ):
+                cursor.execute("INSERT INTO roundtrip_author (name, age) VALUES ('Old', 0)")
+            database.connection.close()
+    # A check that NULL may pass (an OR) is not reported.
+    report = report_of(
+        [
+            migrations.AddConstraint(
+                "author",
+                models.CheckConstraint(
+                    condition=Q(email__isnull=False) | Q(age__gte=0), name="author_email_or_age"
+                ),
+            )
+        ]
+    )
+    assert_no_finding(report, "MS160")
 
 
 def test_dropped_column_and_renames(report_of, vendor) -> None:

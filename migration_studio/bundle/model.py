@@ -53,6 +53,9 @@ class OperationFacts:
     #: RunPython whose reverse_code is RunPython.noop, or RunSQL whose reverse_sql is empty: the
     #: rollback runs nothing for it (the data it changed stays changed).
     reverse_noop: bool = False
+    #: For AddConstraint: the model's columns (before the operation) that are nullable with
+    #: neither a default nor a database default: an INSERT that does not set them writes NULL.
+    null_when_unset: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

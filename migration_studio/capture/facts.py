@@ -12,7 +12,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.operations.special import RunPython, RunSQL
 from django.db.migrations.state import ProjectState
-from django.db.models import NOT_PROVIDED
+from django.db.models import NOT_PROVIDED, Value
 from django.db.models.fields import Field
 
 from ..bundle.model import FieldFacts, OperationFacts
@@ -25,6 +25,15 @@ def _model(state: ProjectState, app_label: str, name: str | None) -> Any:
         return state.apps.get_model(app_label, name)
     except LookupError:
         return None
+
+
+def _has_db_default(field: Field) -> bool:
+    """Whether the column gets a database default: ``db_default=None`` (or ``Value(None)``) only
+    writes ``DEFAULT NULL``, which is no default for a NOT NULL column."""
+    db_default = getattr(field, "db_default", NOT_PROVIDED)
+    if db_default is NOT_PROVIDED or db_default is None:
+        return False
+    return not (isinstance(db_default, Value) and db_default.value is None)
 
 
 def _field_facts(field: Field, connection: BaseDatabaseWrapper) -> FieldFacts:
@@ -46,11 +55,12 @@ def _field_facts(field: Field, connection: BaseDatabaseWrapper) -> FieldFacts:
         many_to_many=bool(field.many_to_many),
         target_table=target,
         target_column=target_column,
-        has_default=default is not NOT_PROVIDED,
+        # default=None gives the ADD COLUMN no DEFAULT at all.
+        has_default=default is not NOT_PROVIDED and default is not None,
         callable_default=getattr(default, "__qualname__", repr(default))
         if default is not NOT_PROVIDED and callable(default)
         else None,
-        has_db_default=getattr(field, "db_default", NOT_PROVIDED) is not NOT_PROVIDED,
+        has_db_default=_has_db_default(field),
     )
 
 
@@ -117,6 +127,15 @@ def operation_facts(
     constraint = getattr(operation, "constraint", None)
     if constraint is not None and getattr(constraint, "name", None):
         facts.constraint = constraint.name
+        if old_model is not None:
+            facts.null_when_unset = [
+                f.column
+                for f in old_model._meta.concrete_fields
+                if f.null
+                and not f.primary_key
+                and getattr(f, "default", NOT_PROVIDED) in (NOT_PROVIDED, None)
+                and not _has_db_default(f)
+            ]
     for model in (old_model, new_model):
         if model is None:
             continue

@@ -40,6 +40,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     compat.RollbackLosesData,
     compat.RollbackFailsOnData,
     compat.RollbackNarrowsType,
+    compat.CheckRejectsOldInserts,
     names.IdentifierTruncated,
 )
 

@@ -41,7 +41,8 @@ class Action:
     name: str | None = None
     not_valid: bool = False
     references: str | None = None
-    #: For add_column: the DEFAULT expression text, and whether the column is NOT NULL.
+    #: For add_column and set_default: the DEFAULT expression text (None for none, or DEFAULT
+    #: NULL); for add_column, whether the column is NOT NULL.
     default: str | None = None
     not_null: bool = False
     new_type: str | None = None
@@ -50,6 +51,9 @@ class Action:
     unique: bool = False
     #: For add_column: an identity/serial or a stored generated column (values for every row).
     generated: bool = False
+    #: For a CHECK constraint: the columns its condition requires to be set, one of the terms
+    #: ANDed at its top level being ``"col" IS NOT NULL`` (or ``NOT ("col" IS NULL)``).
+    required_columns: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,6 +73,9 @@ class Statement:
     has_where: bool = False
     #: For SET statements: the setting's name, lower case (``lock_timeout``).
     setting: str | None = None
+    #: For create_table: its CHECK constraints, as add_constraint actions (SQLite adds a
+    #: constraint by rebuilding the table with it).
+    checks: list[Action] = field(default_factory=list)
 
     def action_kinds(self) -> set[str]:
         return {a.kind for a in self.actions}
@@ -368,6 +375,9 @@ def _action(words: list[str]) -> Action:
             not_valid=any(upper[i : i + 2] == ["NOT", "VALID"] for i in range(len(upper))),
             references=after("REFERENCES"),
             using="USING" in upper and "INDEX" in upper,
+            required_columns=_required_columns(words[upper.index("CHECK") + 1 :])
+            if kind == "check"
+            else (),
         )
     r = _Reader([(None, w) for w in words])
     if r.accept("ADD"):
@@ -389,7 +399,9 @@ def _action(words: list[str]) -> Action:
                 "GENERATED",
             ):
                 stop += 1
-            default = " ".join(words[start:stop])
+            # DEFAULT NULL (Django's db_default=None) is no default: NULL is what a column
+            # without one gets.
+            default = " ".join(words[start:stop]) or None
         return Action(
             "add_column",
             column=column,
@@ -439,7 +451,9 @@ def _action(words: list[str]) -> Action:
         if r.accept("DROP", "NOT", "NULL"):
             return Action("drop_not_null", column=column)
         if r.accept("SET", "DEFAULT"):
-            return Action("set_default", column=column, default=" ".join(words[r.i :]))
+            default = " ".join(words[r.i :])
+            null = default.upper() == "NULL" or default.upper().startswith("NULL::")
+            return Action("set_default", column=column, default=None if null else default)
         if r.accept("DROP", "DEFAULT"):
             return Action("drop_default", column=column)
         if r.accept("SET", "STATISTICS"):
@@ -452,6 +466,52 @@ def _action(words: list[str]) -> Action:
     if r.accept("OWNER"):
         return Action("owner")
     return Action("other")
+
+
+def _unwrapped(words: list[str]) -> list[str]:
+    """``words`` without the parentheses that enclose all of them: ``( ( a ) )`` -> ``a``."""
+    while words and words[0] == "(" and _closing(words, 0) == len(words) - 1:
+        words = words[1:-1]
+    return words
+
+
+def _closing(words: list[str], opening: int) -> int:
+    depth = 0
+    for index in range(opening, len(words)):
+        depth += {"(": 1, ")": -1}.get(words[index], 0)
+        if depth == 0:
+            return index
+    return -1
+
+
+def _required_columns(words: list[str]) -> tuple[str, ...]:
+    """The columns a CHECK condition (its words, from the parenthesis after CHECK) rejects NULL
+    in, for certain: a term of the top-level AND that is ``col IS NOT NULL`` or
+    ``NOT (col IS NULL)``. Nothing when the condition has a top-level OR."""
+    if words and words[0] == "(":
+        words = words[: _closing(words, 0) + 1]
+    words = _unwrapped(words)
+    terms: list[list[str]] = [[]]
+    depth = 0
+    for word in words:
+        depth += {"(": 1, ")": -1}.get(word, 0)
+        if depth == 0 and word.upper() == "OR":
+            return ()
+        if depth == 0 and word.upper() == "AND":
+            terms.append([])
+        else:
+            terms[-1].append(word)
+    found = []
+    for term in terms:
+        term = _unwrapped(term)
+        upper = [w.upper() for w in term]
+        if len(term) == 4 and upper[1:] == ["IS", "NOT", "NULL"]:
+            found.append(term[0])
+        elif upper[:1] == ["NOT"] and len(term) > 1:
+            rest = _unwrapped(term[1:])
+            if len(rest) == 3 and [w.upper() for w in rest[1:]] == ["IS", "NULL"]:
+                found.append(rest[0])
+    return tuple(found)
 
 
 def _create(sql: str, r: _Reader) -> Statement:
@@ -485,8 +545,39 @@ def _create(sql: str, r: _Reader) -> Statement:
             for i, word in enumerate(upper)
             if word == "REFERENCES" and i + 1 < len(upper)
         ]
-        return Statement(sql=sql, kind="create_table", table=table, references=references)
+        return Statement(
+            sql=sql,
+            kind="create_table",
+            table=table,
+            references=references,
+            checks=_table_checks(r),
+        )
     return Statement(sql=sql, kind="other")
+
+
+def _table_checks(r: _Reader) -> list[Action]:
+    """The CHECK constraints of a CREATE TABLE's element list (``r`` after the table's name)."""
+    if not r.accept("("):
+        return []
+    checks = []
+    while not r.done():
+        words = r.until_comma()
+        upper = [w.upper() for w in words]
+        if "CHECK" not in upper:
+            continue
+        start = upper.index("CHECK")
+        name = words[upper.index("CONSTRAINT") + 1] if upper[:1] == ["CONSTRAINT"] else None
+        if upper[:1] != ["CONSTRAINT"] and start != 0:
+            continue  # a column's own CHECK
+        checks.append(
+            Action(
+                "add_constraint",
+                constraint="check",
+                name=name,
+                required_columns=_required_columns(words[start + 1 :]),
+            )
+        )
+    return checks
 
 
 def _drop(sql: str, r: _Reader) -> Statement:

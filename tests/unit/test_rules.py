@@ -95,6 +95,59 @@ def add_with_default(
     )
 
 
+def add_with_null_db_default(table: str = "shop_order") -> OperationSQL:
+    """AddField("rating", IntegerField(db_default=None)): DEFAULT NULL is no default."""
+    return op(
+        "AddField",
+        [f'ALTER TABLE "{table}" ADD COLUMN "rating" integer DEFAULT NULL NOT NULL;'],
+        [f'ALTER TABLE "{table}" DROP COLUMN "rating" CASCADE;'],
+        facts=facts(table, field_after=field("rating", "integer")),
+    )
+
+
+def alter_to_db_default(table: str = "shop_order", *, db_default: bool = True) -> OperationSQL:
+    """AlterField("rating", IntegerField(db_default=3)) after the AddField, as captured on SQLite
+    (a rebuild: the default is in the new table's CREATE TABLE)."""
+    default = " DEFAULT 3" if db_default else ""
+    return op(
+        "AlterField",
+        [
+            f'CREATE TABLE "new__{table}" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, '
+            f'"rating" integer{default} NOT NULL);',
+            f'INSERT INTO "new__{table}" ("id", "rating") SELECT "id", "rating" FROM "{table}";',
+            f'DROP TABLE "{table}";',
+            f'ALTER TABLE "new__{table}" RENAME TO "{table}";',
+        ],
+        facts=facts(
+            table,
+            field_before=field("rating", "integer", has_default=True),
+            field_after=field("rating", "integer", has_db_default=db_default),
+        ),
+    )
+
+
+def add_check(
+    condition: str = '"coupon" IS NOT NULL',
+    *,
+    null_when_unset: tuple[str, ...] = ("coupon",),
+    not_valid: bool = False,
+) -> OperationSQL:
+    """AddConstraint("order", CheckConstraint(condition=..., name="order_coupon_set")); the
+    facts list the nullable columns without a default (coupon, unless told otherwise)."""
+    suffix = " NOT VALID" if not_valid else ""
+    return op(
+        "AddConstraint",
+        [
+            f'ALTER TABLE "shop_order" ADD CONSTRAINT "order_coupon_set" CHECK ({condition})'
+            f"{suffix};"
+        ],
+        ['ALTER TABLE "shop_order" DROP CONSTRAINT "order_coupon_set";'],
+        facts=facts(
+            "shop_order", constraint="order_coupon_set", null_when_unset=list(null_when_unset)
+        ),
+    )
+
+
 def alter_type(
     old: str | None,
     new: str,
@@ -1549,6 +1602,73 @@ CASES: list[Case] = [
         "db_default",
         bundle(add_with_default(python_default=False)),
     ),
+    fires(
+        "MS151",
+        "db_default=None is no default: old inserts fail, and so does the ADD COLUMN",
+        bundle(add_with_null_db_default()),
+        stats=SIZES,
+        severity=HIGH,
+        breaks_old_code=True,
+        tables=["shop_order"],
+        rows=5_000_000,
+        says="adding it fails as soon as the table has a row",
+    ),
+    fires(
+        "MS151",
+        "db_default=None, even with a later SET DEFAULT: the ADD COLUMN fails on rows",
+        bundle(
+            add_with_null_db_default(),
+            run_sql('ALTER TABLE "shop_order" ALTER COLUMN "rating" SET DEFAULT 3;'),
+        ),
+        says="adding it fails",
+    ),
+    silent(
+        "MS151",
+        "a later RunSQL sets a database default",
+        bundle(
+            add_with_default(),
+            run_sql('ALTER TABLE "shop_order" ALTER COLUMN "rating" SET DEFAULT 3;'),
+        ),
+    ),
+    silent(
+        "MS151",
+        "a later AlterField gives it a db_default (SQLite rebuild)",
+        bundle(add_with_default(), alter_to_db_default(), vendor="sqlite"),
+    ),
+    fires(
+        "MS151",
+        "a later AlterField without db_default does not protect",
+        bundle(add_with_default(), alter_to_db_default(db_default=False), vendor="sqlite"),
+        breaks_old_code=True,
+    ),
+    fires(
+        "MS151",
+        "a default set later and dropped again",
+        bundle(
+            add_with_default(),
+            run_sql(
+                'ALTER TABLE "shop_order" ALTER COLUMN "rating" SET DEFAULT 3;',
+                'ALTER TABLE "shop_order" ALTER COLUMN "rating" DROP DEFAULT;',
+            ),
+        ),
+        breaks_old_code=True,
+    ),
+    fires(
+        "MS151",
+        "a later SET DEFAULT NULL is no default",
+        bundle(
+            add_with_default(),
+            run_sql('ALTER TABLE "shop_order" ALTER COLUMN "rating" SET DEFAULT NULL;'),
+        ),
+    ),
+    fires(
+        "MS151",
+        "a later SET DEFAULT on another column",
+        bundle(
+            add_with_default(),
+            run_sql('ALTER TABLE "shop_order" ALTER COLUMN "total" SET DEFAULT 3;'),
+        ),
+    ),
     silent("MS151", "nullable field", bundle(add_nullable())),
     silent(
         "MS151", "AlterField of a column NOT NULL already", bundle(alter_type("integer", "bigint"))
@@ -1570,6 +1690,117 @@ CASES: list[Case] = [
                     field_after=field("tags", None, column=None, many_to_many=True),
                 ),
             )
+        ),
+    ),
+    # MS160 CHECK constraint rejects old code's inserts --------------------------------------
+    fires(
+        "MS160",
+        "IS NOT NULL on a nullable column without a default",
+        bundle(add_check()),
+        severity=HIGH,
+        breaks_old_code=True,
+        tables=["shop_order"],
+        says="requires coupon IS NOT NULL",
+    ),
+    fires("MS160", "NOT VALID spares only existing rows", bundle(add_check(not_valid=True))),
+    fires(
+        "MS160",
+        "one term of a top-level AND",
+        bundle(add_check('("total" >= 0 AND "coupon" IS NOT NULL)')),
+    ),
+    fires("MS160", "NOT (col IS NULL)", bundle(add_check('NOT ("coupon" IS NULL)'))),
+    fires(
+        "MS160",
+        "a column the migration adds (the old model lacks it), in a RunSQL",
+        bundle(
+            add_nullable(name="coupon"),
+            run_sql('ALTER TABLE "shop_order" ADD CONSTRAINT "c" CHECK ("coupon" IS NOT NULL);'),
+        ),
+        says="requires coupon IS NOT NULL",
+    ),
+    fires(
+        "MS160",
+        "SQLite: the table rebuilt with the constraint",
+        bundle(
+            op(
+                "AddConstraint",
+                [
+                    'CREATE TABLE "new__shop_order" ("id" integer NOT NULL PRIMARY KEY '
+                    'AUTOINCREMENT, "coupon" varchar(20) NULL, CONSTRAINT "order_coupon_set" '
+                    'CHECK ("coupon" IS NOT NULL));',
+                    'INSERT INTO "new__shop_order" ("id", "coupon") SELECT "id", "coupon" '
+                    'FROM "shop_order";',
+                    'DROP TABLE "shop_order";',
+                    'ALTER TABLE "new__shop_order" RENAME TO "shop_order";',
+                ],
+                facts=facts(
+                    "shop_order", constraint="order_coupon_set", null_when_unset=["coupon"]
+                ),
+            ),
+            vendor="sqlite",
+        ),
+        tables=["shop_order"],
+        says="requires coupon IS NOT NULL",
+    ),
+    silent(
+        "MS160",
+        "SQLite: a rebuild keeps an older check, not the one added",
+        bundle(
+            op(
+                "AddConstraint",
+                [
+                    'CREATE TABLE "new__shop_order" ("id" integer NOT NULL PRIMARY KEY '
+                    'AUTOINCREMENT, "coupon" varchar(20) NULL, "total" integer NULL, '
+                    'CONSTRAINT "order_coupon_set" CHECK ("coupon" IS NOT NULL), '
+                    'CONSTRAINT "total_gte_0" CHECK ("total" >= 0));',
+                    'DROP TABLE "shop_order";',
+                    'ALTER TABLE "new__shop_order" RENAME TO "shop_order";',
+                ],
+                facts=facts("shop_order", constraint="total_gte_0", null_when_unset=["coupon"]),
+            ),
+            vendor="sqlite",
+        ),
+    ),
+    silent(
+        "MS160",
+        "column with a default (old code sets it)",
+        bundle(add_check(null_when_unset=())),
+    ),
+    silent(
+        "MS160",
+        "IS NOT NULL inside an OR",
+        bundle(add_check('("coupon" IS NOT NULL OR "total" > 0)')),
+    ),
+    silent(
+        "MS160",
+        "a condition on values, not NULL",
+        bundle(add_check("\"coupon\" <> ''")),
+    ),
+    silent(
+        "MS160",
+        "a database default set later in the migration",
+        bundle(
+            add_check(),
+            run_sql('ALTER TABLE "shop_order" ALTER COLUMN "coupon" SET DEFAULT \'none\';'),
+        ),
+    ),
+    silent(
+        "MS160",
+        "RunSQL on an existing column: the facts do not tell",
+        bundle(
+            run_sql('ALTER TABLE "shop_order" ADD CONSTRAINT "c" CHECK ("coupon" IS NOT NULL);')
+        ),
+    ),
+    silent(
+        "MS160",
+        "table the migration creates",
+        bundle(
+            create_model("shop_coupon"),
+            op(
+                "AddConstraint",
+                ['ALTER TABLE "shop_coupon" ADD CONSTRAINT "c" CHECK ("code" IS NOT NULL);'],
+                facts=facts("shop_coupon", constraint="c", null_when_unset=["code"]),
+            ),
         ),
     ),
     # MS152 Column dropped -------------------------------------------------------------------
@@ -1892,6 +2123,20 @@ CASES: list[Case] = [
         direction="reverse",
         severity=HIGH,
         tables=["shop_order"],
+    ),
+    fires(
+        "MS157",
+        "ADD COLUMN NOT NULL with DEFAULT NULL (db_default=None) in a reverse_sql",
+        bundle(
+            run_sql(
+                'ALTER TABLE "shop_order" DROP COLUMN "legacy";',
+                reverse=[
+                    'ALTER TABLE "shop_order" ADD COLUMN "legacy" integer DEFAULT NULL NOT NULL;'
+                ],
+            )
+        ),
+        direction="reverse",
+        severity=HIGH,
     ),
     silent(
         "MS157",

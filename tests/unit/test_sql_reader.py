@@ -26,6 +26,7 @@ from migration_studio.sql.reader import (
     POSTGRESQL_MAX_IDENTIFIER,
     Statement,
     long_identifiers,
+    parse,
     parse_all,
     truncated_identifier,
 )
@@ -333,6 +334,15 @@ ACTIONS = [
     (
         'ALTER TABLE "shop_customer" ALTER COLUMN "email" DROP NOT NULL;',
         [{"kind": "drop_not_null", "column": "email"}],
+    ),
+    (
+        # db_default=None: DEFAULT NULL is no default.
+        'ALTER TABLE "shop_order" ADD COLUMN "rating" integer DEFAULT NULL NOT NULL;',
+        [{"kind": "add_column", "column": "rating", "default": None, "not_null": True}],
+    ),
+    (
+        'ALTER TABLE "shop_order" ALTER COLUMN "rating" SET DEFAULT NULL;',
+        [{"kind": "set_default", "column": "rating", "default": None}],
     ),
     (
         'ALTER TABLE "shop_customer" ALTER COLUMN "email" SET DEFAULT \'\';',
@@ -716,3 +726,25 @@ def test_rename_constraint_is_not_a_column_rename() -> None:
 def test_where_only_inside_a_subquery_is_not_the_statement_s() -> None:
     assert not one("UPDATE shop_order SET total = (SELECT sum(x) FROM t WHERE t.o = 1);").has_where
     assert one("UPDATE shop_order SET total = 0 WHERE id = 1;").has_where
+
+
+@pytest.mark.parametrize(
+    ("check", "required"),
+    [
+        ('CHECK ("coupon" IS NOT NULL)', ("coupon",)),
+        ('CHECK (("coupon" IS NOT NULL AND "total" >= 0))', ("coupon",)),
+        ('CHECK (NOT ("coupon" IS NULL))', ("coupon",)),
+        ('CHECK (("coupon" IS NOT NULL OR "total" >= 0))', ()),
+        ('CHECK ("total" >= 0)', ()),
+        ('CHECK (("coupon" IS NULL))', ()),
+    ],
+)
+def test_columns_a_check_requires(check: str, required: tuple[str, ...]) -> None:
+    """Only columns whose NULL the condition rejects for certain (a term of its top-level AND)."""
+    alter = parse(f'ALTER TABLE "shop_order" ADD CONSTRAINT "c" {check};')
+    assert alter.actions[0].required_columns == required
+    rebuild = parse(
+        'CREATE TABLE "new__shop_order" ("id" integer NOT NULL PRIMARY KEY, '
+        f'"coupon" text NULL CHECK ("coupon" <> \'\'), CONSTRAINT "c" {check});'
+    )
+    assert [(a.name, a.required_columns) for a in rebuild.checks] == [("c", required)]

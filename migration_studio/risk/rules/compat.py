@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ...sql.reader import Action, Statement
 from ..base import Finding, Rule, Severity
 from ..context import OperationContext, narrowing
 
@@ -30,16 +31,145 @@ class NotNullWithoutDatabaseDefault(Rule):
         table = context.facts.table_after
         if not context.is_existing(table):
             return
+        # Django fills existing rows from a Python default; without one (or with default=None,
+        # db_default=None) the column is added NOT NULL with nothing to put in them.
+        add_fails = context.operation == "AddField" and not after.has_default
+        if not add_fails and _default_set_later(context, table, after.column, nullable=True):
+            return  # a later statement of the migration gives the column a database default
         statements = [s.sql for s in context.statements if s.table == table]
-        yield self.finding(
-            context,
+        rows = context.rows(table)
+        message = (
             f"{table}.{after.column} becomes NOT NULL with no database default: while old code "
             "still runs (a rolling deploy, or after a code rollback), its INSERTs do not set the "
-            "column and fail.",
+            "column and fail."
+        )
+        if add_fails and rows != 0:
+            message += (
+                " The column has no default at all, so adding it fails as soon as the table has "
+                "a row (PostgreSQL: column contains null values; SQLite: NOT NULL constraint "
+                "failed)."
+            )
+        yield self.finding(
+            context,
+            message,
             statements=statements,
             tables=[table] if table else [],
             breaks_old_code=True,
+            rows=rows,
         )
+
+
+def _default_set_later(
+    context: OperationContext,
+    table: str | None,
+    column: str | None,
+    *,
+    nullable: bool,
+    earlier: bool = False,
+) -> bool:
+    """Whether the operations after ``context``'s (and before it, with ``earlier``), in the same
+    migration, leave ``table.column`` with a database default (or, with ``nullable``, nullable):
+    ``ALTER COLUMN ... SET DEFAULT`` in a RunSQL, or an AlterField with a ``db_default``. Inside
+    the migration's transaction, no INSERT of old code sees the column without it."""
+    protected = False
+    for other in context.migration.operations():
+        if other.index == context.index or (other.index < context.index and not earlier):
+            continue
+        facts = other.facts
+        after, before = facts.field_after, facts.field_before
+        if other.operation == "AlterField" and facts.table_after == table and after:
+            if after.column == column:
+                protected = (nullable and after.null) or after.has_db_default
+                continue
+            if before and before.column == column:
+                protected = False  # renamed away by db_column
+                continue
+        for statement in other.statements:
+            if statement.table != table:
+                continue
+            for action in statement.actions:
+                if action.column != column:
+                    continue
+                if action.kind == "set_default":
+                    protected = action.default is not None
+                elif action.kind == "drop_not_null" and nullable:
+                    protected = True
+                elif action.kind in ("drop_default", "drop_column"):
+                    protected = False
+    return protected
+
+
+class CheckRejectsOldInserts(Rule):
+    id = "MS160"
+    title = "CHECK constraint rejects old code's inserts"
+    severity = Severity.HIGH
+    example = (
+        "AddConstraint('order', CheckConstraint(condition=Q(coupon__isnull=False), "
+        "name='order_coupon_set'))  # coupon: null=True, no default"
+    )
+    safe_alternative = (
+        "Give the column a database default (db_default=...) so rows inserted by the old code "
+        "pass the check, or deploy code that always sets the column first and add the "
+        "constraint in a later release."
+    )
+
+    def check(self, context: OperationContext) -> Iterable[Finding]:
+        for statement, action, table in _added_checks(context):
+            unset = _left_null_by_old_code(context, table)
+            for column in action.required_columns:
+                if column not in unset or _default_set_later(
+                    context, table, column, nullable=False, earlier=True
+                ):
+                    continue
+                yield self.finding(
+                    context,
+                    f"The CHECK constraint {action.name or ''} on {table} requires "
+                    f"{column} IS NOT NULL, but the code still running (a rolling deploy, or "
+                    f"after a code rollback) leaves {column} NULL: its model has no such field, "
+                    "or a nullable one without a default. Its INSERTs that do not set the column "
+                    "fail (NOT VALID does not help: it only spares the existing rows).",
+                    statements=[statement.sql],
+                    tables=[table] if table else [],
+                    breaks_old_code=True,
+                )
+
+
+def _added_checks(
+    context: OperationContext,
+) -> Iterable[tuple[Statement, Action, str | None]]:
+    """(statement, check, table) for each CHECK the operation adds to an existing table: by
+    ALTER TABLE, or (SQLite) by rebuilding the table with the AddConstraint's constraint."""
+    for statement, action in context.actions("add_constraint", constraint="check"):
+        yield statement, action, statement.table
+    for statement in context.statements:
+        table = (statement.table or "").removeprefix("new__")
+        if statement.kind != "create_table" or table == statement.table:
+            continue
+        if not context.is_existing(table) or not context.facts.constraint:
+            continue
+        for action in statement.checks:
+            if action.name == context.facts.constraint:
+                yield statement, action, table
+
+
+def _left_null_by_old_code(context: OperationContext, table: str | None) -> set[str]:
+    """Columns of ``table`` that an INSERT of the old code leaves NULL, as far as the facts tell:
+    nullable columns without a default (AddConstraint's facts), and nullable columns without a
+    database default that earlier operations of the migration add (the old model lacks them)."""
+    unset = set(context.facts.null_when_unset) if context.facts.table_before == table else set()
+    for other in context.migration.operations():
+        after = other.facts.field_after
+        if (
+            other.index < context.index
+            and other.operation == "AddField"
+            and other.facts.table_after == table
+            and after
+            and after.column
+            and after.null
+            and not after.has_db_default
+        ):
+            unset.add(after.column)
+    return unset
 
 
 class ColumnDropped(Rule):
