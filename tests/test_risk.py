@@ -1004,3 +1004,16 @@ def test_sqlite_unique_index_on_existing_rows_fails_on_duplicates(
                 )
         with pytest.raises(AssertionError, match="UNIQUE constraint failed"):
             run_sql_file(database, bundle_root / APP / "0002_change" / "up.sql")
+
+
+def test_not_valid_then_validate_in_one_migration(report_of, postgresql) -> None:
+    """Django's own operations, as PostgreSQL runs them: the ADD's lock is held through VALIDATE."""
+    add = (
+        'ALTER TABLE "roundtrip_book" ADD CONSTRAINT "pages_gte_0" CHECK ("pages" >= 0) NOT VALID'
+    )
+    validate = 'ALTER TABLE "roundtrip_book" VALIDATE CONSTRAINT "pages_gte_0"'
+    drop = 'ALTER TABLE "roundtrip_book" DROP CONSTRAINT "pages_gte_0"'
+    report = report_of([migrations.RunSQL(add, drop), migrations.RunSQL(validate, "")])
+    assert_finding(report, "MS125", lock="ACCESS EXCLUSIVE", operation=1, scan=True)
+    # In two migrations (the safe recipe), the first one alone is not reported.
+    assert_no_finding(report_of([migrations.RunSQL(add, drop)]), "MS125")

@@ -22,6 +22,7 @@ BUILTIN_RULES: tuple[type[Rule], ...] = (
     rewrites.CheckConstraintScan,
     rewrites.ForeignKeyValidationScan,
     rewrites.UniqueConstraintIndex,
+    rewrites.NotValidValidatedInOneTransaction,
     indexes.IndexBuiltWithoutConcurrently,
     indexes.IndexDroppedWithoutConcurrently,
     indexes.SQLiteUniqueIndex,

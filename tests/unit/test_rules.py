@@ -126,6 +126,9 @@ def alter_to_db_default(table: str = "shop_order", *, db_default: bool = True) -
     )
 
 
+VALIDATE_CHECK = 'ALTER TABLE "shop_order" VALIDATE CONSTRAINT "order_coupon_set";'
+
+
 def add_check(
     condition: str = '"coupon" IS NOT NULL',
     *,
@@ -1288,6 +1291,49 @@ CASES: list[Case] = [
                     "shop_order", field_after=field("tags", None, many_to_many=True, column=None)
                 ),
             )
+        ),
+    ),
+    # MS125 NOT VALID and VALIDATE in the same transaction ------------------------------------
+    fires(
+        "MS125",
+        "CHECK added NOT VALID, validated in the same migration",
+        bundle(add_check(not_valid=True), run_sql(VALIDATE_CHECK, reverse=[])),
+        stats=SIZES,
+        lock=ACCESS_EXCLUSIVE,
+        tables=["shop_order"],
+        blocks_reads=True,
+        scan=True,
+        rows=5_000_000,
+        operation=1,
+        says="NOT VALID gains nothing",
+    ),
+    fires(
+        "MS125",
+        "foreign key added NOT VALID and validated in one RunSQL",
+        bundle(
+            run_sql(
+                'ALTER TABLE "shop_orderline" ADD CONSTRAINT "fk" FOREIGN KEY ("order_id") '
+                'REFERENCES "shop_order" ("id") NOT VALID;',
+                'ALTER TABLE "shop_orderline" VALIDATE CONSTRAINT "fk";',
+                reverse=[],
+            )
+        ),
+        lock=SHARE_ROW_EXCLUSIVE,
+        blocks_reads=False,
+        tables=["shop_orderline"],
+    ),
+    silent("MS125", "validated in a later migration", bundle(add_check(not_valid=True))),
+    silent(
+        "MS125",
+        "non-atomic migration: the NOT VALID step commits first",
+        bundle(add_check(not_valid=True), run_sql(VALIDATE_CHECK, reverse=[]), atomic=False),
+    ),
+    silent(
+        "MS125",
+        "another constraint validated",
+        bundle(
+            add_check(not_valid=True),
+            run_sql('ALTER TABLE "shop_order" VALIDATE CONSTRAINT "other";', reverse=[]),
         ),
     ),
     # MS131 Index built without CONCURRENTLY -------------------------------------------------

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...sql.locks import ACCESS_EXCLUSIVE
+from ...sql.reader import Statement
 from ..base import Finding, Rule, Severity
-from ..context import OperationContext, rewrites_on_type_change
+from ..context import MigrationContext, OperationContext, rewrites_on_type_change
 from .locks import severity_for_seconds
 
 
@@ -296,3 +297,65 @@ class UniqueConstraintIndex(Rule):
                     table=statement.table,
                     scan=True,
                 )
+
+
+class NotValidValidatedInOneTransaction(Rule):
+    id = "MS125"
+    title = "NOT VALID and VALIDATE in the same transaction"
+    severity = Severity.MEDIUM
+    backends = ("postgresql",)
+    scope = "migration"
+    example = (
+        'ALTER TABLE "book" ADD CONSTRAINT "pages_gte_0" CHECK ("pages" >= 0) NOT VALID; '
+        'ALTER TABLE "book" VALIDATE CONSTRAINT "pages_gte_0";'
+    )
+    safe_alternative = (
+        "Validate in a later migration: the NOT VALID step then commits at once, and the "
+        "validation runs in its own transaction under SHARE UPDATE EXCLUSIVE only."
+    )
+
+    def check_migration(self, migration: MigrationContext) -> Iterable[Finding]:
+        if not migration.bundle.transactional:
+            return
+        added: dict[tuple[str | None, str | None], tuple[str, str]] = {}
+        for context in migration.operations():
+            for statement in context.statements:
+                for action in statement.actions:
+                    key = (statement.table, action.name)
+                    if action.kind == "add_constraint" and action.not_valid:
+                        if context.is_existing(statement.table):
+                            lock = statement.locks().get(statement.table or "", ACCESS_EXCLUSIVE)
+                            added[key] = (statement.sql, lock)
+                    elif action.kind == "validate_constraint" and key in added:
+                        sql, lock = added.pop(key)
+                        yield self._finding(context, statement, action.name, sql, lock)
+
+    def _finding(
+        self,
+        context: OperationContext,
+        statement: Statement,
+        name: str | None,
+        added: str,
+        lock: str,
+    ) -> Finding:
+        table = statement.table
+        seconds = context.seconds(statement)
+        rows = context.rows(table)
+        size = f" ({rows:,} rows, about {seconds:.1f}s)" if rows is not None and seconds else ""
+        return self.finding(
+            context,
+            f"Validates {name} on {table} in the transaction that added it NOT VALID: the {lock} "
+            f"the ADD took is held while every row is checked{size}, so NOT VALID gains nothing.",
+            statements=[added, statement.sql],
+            tables=[table] if table else [],
+            lock=lock,
+            blocks_reads=lock == ACCESS_EXCLUSIVE,
+            blocks_writes=True,
+            scan=True,
+            rows=rows,
+            estimated_seconds=seconds,
+            lock_seconds=seconds,
+            severity=severity_for_seconds(
+                seconds, unknown=self.severity, blocks_reads=lock == ACCESS_EXCLUSIVE
+            ),
+        )
