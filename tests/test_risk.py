@@ -654,6 +654,22 @@ def test_bundle_has_report_rollback_plan_and_risk_section(report_of, bundle_root
     assert report["format_version"] == 1 and report["risk"] == "high"
     readme = (path / "README.md").read_text()
     assert "## Risk" in readme and "**Overall risk: HIGH**" in readme
+    order = ["none", "info", "low", "medium", "high", "critical"]
+
+    def worst(direction: str) -> str:
+        found = [
+            f["severity"]
+            for f in report["findings"]
+            if (f["direction"] == "reverse") == (direction == "reverse") and not f["acknowledged"]
+        ]
+        return max(found, key=order.index, default="none")
+
+    assert (report["forward_risk"], report["rollback_risk"]) == (worst("forward"), worst("reverse"))
+    assert report["risk"] == max(report["forward_risk"], report["rollback_risk"], key=order.index)
+    assert (
+        f"Deploying (`up.sql`): **{report['forward_risk']}**; rolling back (`down.sql`): "
+        f"**{report['rollback_risk']}**." in readme
+    )
     plan = (path / "rollback-plan.md").read_text()
     assert "python manage.py migrate roundtrip 0001_initial" in plan
     assert "roundtrip_author.email" in plan  # the data a rollback cannot bring back

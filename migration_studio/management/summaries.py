@@ -106,7 +106,8 @@ def terminal_lines(report: Report, style: Style, width: int = 100) -> list[str]:
     )
     lines = [
         f"    risk: {color(report.risk_label.upper())}  "
-        f"({len(report.findings)} finding(s), sizes from {report.stats_source})"
+        f"(deploy {report.forward_risk_label}, rollback {report.rollback_risk_label}; "
+        f"{len(report.findings)} finding(s), sizes from {report.stats_source})"
     ]
     for f in report.findings:
         paint = getattr(style, _STYLE_BY_SEVERITY[f.severity], str)

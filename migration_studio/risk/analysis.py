@@ -38,6 +38,18 @@ class Report:
     def risk_label(self) -> str:
         return self.risk.label if self.risk is not None else "none"
 
+    @property
+    def forward_risk_label(self) -> str:
+        """The worst unacknowledged finding on deploying (up.sql and the whole migration)."""
+        found = worst(f for f in self.findings if f.direction != "reverse")
+        return found.label if found is not None else "none"
+
+    @property
+    def rollback_risk_label(self) -> str:
+        """The worst unacknowledged finding on rolling back (down.sql)."""
+        found = worst(f for f in self.findings if f.direction == "reverse")
+        return found.label if found is not None else "none"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format_version": REPORT_FORMAT,
@@ -48,6 +60,8 @@ class Report:
             "server_version": self.server_version,
             "stats_source": self.stats_source,
             "risk": self.risk_label,
+            "forward_risk": self.forward_risk_label,
+            "rollback_risk": self.rollback_risk_label,
             "counts": {
                 severity.label: sum(
                     1 for f in self.findings if f.severity == severity and f.acknowledged is None

@@ -134,6 +134,8 @@ README = """\
 
 **Overall risk: MEDIUM** (2 finding(s); table sizes from file prod.json; details in `report.json`).
 
+Deploying (`up.sql`): **none**; rolling back (`down.sql`): **medium**.
+
 | severity | rule | op | what happens | size | effects |
 | --- | --- | --- | --- | --- | --- |
 | medium (acknowledged) | [MS131](https://docs.example.com/rules.html#ms131) Index built without CONCURRENTLY blocks writes | 2 | Builds index a \\| b on library_book holding SHARE. | 3,000,000 rows, ~2.0 s | blocks writes |
@@ -282,7 +284,8 @@ def test_readme_with_report_without_findings() -> None:
     assert "- Risk: **none** (see Risk below).\n- App:" in readme
     assert section(readme, "Risk") == (
         "\n**Overall risk: NONE** (0 finding(s); table sizes from none; details in "
-        "`report.json`).\n\nNo rule found anything to report.\n"
+        "`report.json`).\n\nDeploying (`up.sql`): **none**; rolling back (`down.sql`): "
+        "**none**.\n\nNo rule found anything to report.\n"
     )
 
 
