@@ -175,7 +175,13 @@ class MigrationContext:
         return self.stats.rows(table)
 
     def seconds(self, kind: str | None, table: str | None) -> float | None:
-        return estimate.seconds(kind, 0 if kind is None else self.rows(table), self.vendor)
+        """The estimated duration of ``kind`` of work on ``table`` (None: metadata only); None
+        when the table's size is unknown, as report.json documents, even for metadata-only work,
+        whose time is mostly the wait for the lock, which no size tells."""
+        rows = self.rows(table)
+        if rows is None and table is not None:
+            return None
+        return estimate.seconds(kind, rows or 0, self.vendor)
 
     @cached_property
     def sets_lock_timeout(self) -> bool:

@@ -2462,3 +2462,11 @@ def test_identical_findings_are_merged_with_the_statements_of_each() -> None:
     found = findings_of(run(migration, SIZES), "MS141", "forward")
     assert len(found) == 1
     assert found[0].statements == [first, second]
+
+
+def test_metadata_only_work_has_no_estimate_when_the_size_is_unknown() -> None:
+    """report.json says estimated_seconds is null when the table size is unknown."""
+    unknown = findings_of(run(bundle(add_nullable())), "MS101", "forward")
+    known = findings_of(run(bundle(add_nullable()), SIZES), "MS101", "forward")
+    assert [(f.estimated_seconds, f.rows, f.severity) for f in unknown] == [(None, None, LOW)]
+    assert [(f.estimated_seconds, f.rows) for f in known] == [(OVERHEAD, 5_000_000)]
