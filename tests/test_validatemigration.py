@@ -251,7 +251,7 @@ def test_derived_checks_report_each_violation_with_its_count(bundled, source) ->
         for c in result_of(path)["checks"]
         if c["phase"] == "before up"
     }
-    assert counts["no duplicate (isbn) in roundtrip_book"] == 1  # one isbn, three rows
+    assert counts["no duplicate (isbn) in roundtrip_book"] == 3  # one isbn, three rows
     assert counts["roundtrip_author.email has no NULL"] == 2
     assert counts["every roundtrip_book.pages exists in roundtrip_author.id"] == 2
     assert counts["every row of roundtrip_author satisfies CHECK age_gte_0"] == 2

@@ -83,10 +83,12 @@ class _Derived:
         cols = ", ".join(q(c) for c in self.columns)
         not_null = " AND ".join(f"{q(c)} IS NOT NULL" for c in self.columns)
         extra = f" AND ({self.expression})" if self.expression else ""
+        # Every row that shares its values with another (so violations count rows, not groups).
         return Check(
             f"no duplicate ({', '.join(self.columns)}) in {self.table} ({self.why})",
-            f"SELECT {cols}, COUNT(*) AS duplicates FROM {q(self.table)} "
-            f"WHERE {not_null}{extra} GROUP BY {cols} HAVING COUNT(*) > 1",
+            f"SELECT * FROM {q(self.table)} WHERE {not_null}{extra} AND ({cols}) IN "
+            f"(SELECT {cols} FROM {q(self.table)} WHERE {not_null}{extra} "
+            f"GROUP BY {cols} HAVING COUNT(*) > 1)",
         )
 
     def reads(self, table: str, column: str, vendor: str) -> bool:
