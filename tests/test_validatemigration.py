@@ -772,6 +772,10 @@ def test_an_irreversible_bundle_skips_the_rollback_with_the_reason(bundled, kwar
     assert reason in steps["down"]["detail"]
     assert steps["down"]["statements"] == steps["redeploy"]["statements"] == []
     assert "down       skip" in out
+    assert (
+        f"{APP}.{CHANGE}: passed (up.sql proven; rollback not applicable: the migration is "
+        "irreversible)" in out
+    )
 
 
 NOOP_REVERSE = """

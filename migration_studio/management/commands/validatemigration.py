@@ -15,7 +15,7 @@ from ...capture.graph import History
 from ...exceptions import BundleError, MigrationStudioError, RecordsUnavailable
 from ...scratch.database import source_connection
 from ...validation.records import prune_records, record_validation
-from ...validation.result import PASSED, SKIPPED, Step, write_result
+from ...validation.result import PASSED, SKIPPED, Step, ValidationResult, write_result
 from ...validation.validator import Validator
 from ..base import StudioCommand
 from ..options import add_database, add_no_cache
@@ -154,7 +154,7 @@ class Command(StudioCommand, BaseCommand):
                 self.stderr.write(self.style.WARNING(f"  Not recorded: {why}."))
         if result.status == PASSED:
             if self.verbosity >= 1:
-                self.stdout.write(self.style.SUCCESS(f"  {label}: passed"))
+                self.stdout.write(self.style.SUCCESS(f"  {label}: {_verdict(result)}"))
             return True
         self.stdout.write(self.style.ERROR(f"  {label}: FAILED"))
         self.stderr.write(result.error)
@@ -182,3 +182,11 @@ class Command(StudioCommand, BaseCommand):
             # A passed step's further lines are warnings (a failed step's reason comes at the end).
             for line in step.detail.splitlines()[1:]:
                 self.stdout.write(self.style.WARNING(f"    warning: {line}"))
+
+
+def _verdict(result: ValidationResult) -> str:
+    """What a passed validation proved: all of it, or the deploy only (irreversible)."""
+    down = next((step for step in result.steps if step.name == "down"), None)
+    if down is not None and down.status == SKIPPED:
+        return "passed (up.sql proven; rollback not applicable: the migration is irreversible)"
+    return "passed"
