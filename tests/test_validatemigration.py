@@ -806,3 +806,22 @@ def test_a_noop_reverse_failing_the_redeploy_says_it_is_the_migrations_own(bundl
     assert "Operation 1 (Raw Python operation) failed: IntegrityError" in err
     assert "Operation 1 (Raw Python operation) has a no-op reverse" in err
     assert "fails the same way under manage.py migrate" in result["error"]
+
+
+def test_up_and_down_edited_together_fail_against_migrate(bundled, vendor) -> None:
+    """up.sql and down.sql edited consistently (hashes updated) still pass freshness and the
+    rollback; the comparison with manage.py migrate's schema catches them."""
+    subtitle = models.CharField(max_length=50, null=True)
+    path = bundled([migrations.AddField("book", "subtitle", subtitle)])
+    for name in ("up.sql", "down.sql"):
+        lines = (path / name).read_text().splitlines()
+        (path / name).write_text("\n".join(x for x in lines if "subtitle" not in x) + "\n")
+        rehash(path, name)
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    assert "up.sql does not give the schema manage.py migrate gives" in err
+    assert "subtitle" in err
+    steps = {s["name"]: s["status"] for s in result_of(path)["steps"]}
+    assert steps["freshness"] == "passed" and steps["up"] == "failed"

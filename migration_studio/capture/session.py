@@ -524,7 +524,7 @@ class CaptureSession:
         blocked_at: int | None = None
         with (
             self._failing(migration, "backwards"),
-            _rolled_back(connection) if undo else nullcontext(),
+            rolled_back(connection) if undo else nullcontext(),
             connection.schema_editor(atomic=migration.atomic) as editor,
         ):
             recorder = StatementRecorder(editor)
@@ -601,7 +601,7 @@ class CaptureSession:
 
 
 @contextmanager
-def _rolled_back(connection: Any) -> Iterator[None]:
+def rolled_back(connection: Any) -> Iterator[None]:
     """Run the block in a transaction (a savepoint inside one) that is always rolled back."""
     # SQLite cannot switch foreign key checks off inside a transaction, and its schema editor
     # needs them off: switch them off before it starts.

@@ -34,7 +34,7 @@ from ..bundle.checksfile import parse as parse_checks
 from ..bundle.model import Bundle, sha256
 from ..bundle.store import load_bundle
 from ..capture.graph import History, ancestors, migration_source, preceding
-from ..capture.session import CaptureSession, NeedsMigrateOrder
+from ..capture.session import CaptureSession, NeedsMigrateOrder, rolled_back
 from ..describe import describe_callable
 from ..exceptions import ValidationEnvironmentError
 from ..scratch.database import ScratchDatabase
@@ -185,6 +185,7 @@ class Validator:
         with self._step("scratch") as step:
             step.detail = f"scratch database at the parent state ({session.origin})"
             parent = quick_snapshot(connection, only=self.touched)
+            migrated, why_not = self._migrate_schema(connection, session.state)
         if self.sample_from:
             with self._step("sample") as step:
                 session._activation.close()  # the source alias must reach the real source
@@ -209,6 +210,17 @@ class Validator:
             self._checks(connection, step, before_up=True, known=_identifiers_of(parent))
         with self._step("up") as step:
             self._run_file(connection, "up.sql", step, states, forwards=True)
+            if migrated is None:
+                step.detail = f"not compared with manage.py migrate's schema: {why_not}"
+            else:
+                comparison = compare(migrated, quick_snapshot(connection, only=self.touched))
+                differences = comparison.differences + comparison.renamed
+                if differences:
+                    raise ValidationFailed(
+                        "up.sql does not give the schema manage.py migrate gives for this "
+                        "migration (migrate's, then up.sql's):\n  " + "\n  ".join(differences)
+                    )
+                step.detail = "the schema is the one manage.py migrate gives"
         with self._step("checks") as step:
             self._checks(connection, step)
         if not self.bundle.reversible:
@@ -245,6 +257,25 @@ class Validator:
                 note = self._renamed_note(str(failure)) or self._rerun_note()
                 raise ValidationFailed(f"{failure}{note}") from None
             step.detail = "up.sql applies again after the rollback"
+
+    def _migrate_schema(
+        self, connection: BaseDatabaseWrapper, parent: ProjectState
+    ) -> tuple[dict[str, Any] | None, str]:
+        """The schema ``manage.py migrate`` gives for the migration, from the parent state:
+        applied through Django in a transaction that is rolled back. (None, why) where DDL cannot
+        be rolled back (MySQL) or the migration cannot run in one transaction."""
+        assert self.migration is not None
+        if not connection.features.can_rollback_ddl:
+            return None, f"{connection.vendor} cannot roll DDL back"
+        if not self.bundle.transactional:
+            return None, "the migration cannot run in one transaction (non-atomic or CONCURRENTLY)"
+        try:
+            with rolled_back(connection):
+                with connection.schema_editor(atomic=self.migration.atomic) as editor:
+                    self.migration.apply(parent.clone(), editor)
+                return quick_snapshot(connection, only=self.touched), ""
+        except Exception as error:  # the migration's own code may raise anything
+            return None, f"manage.py migrate fails on the parent state ({first_line(error)})"
 
     def _touched_tables(self) -> set[str]:
         """Every table the bundle's SQL or operations name: the only ones it can change."""
