@@ -34,7 +34,7 @@ from ..bundle.checksfile import parse as parse_checks
 from ..bundle.model import Bundle, sha256
 from ..bundle.store import load_bundle
 from ..capture.graph import History, ancestors, migration_source, preceding
-from ..capture.session import CaptureSession, NeedsMigrateOrder, rolled_back
+from ..capture.session import CaptureSession, NeedsMigrateOrder, model_scoped, rolled_back
 from ..describe import describe_callable
 from ..exceptions import ValidationEnvironmentError
 from ..scratch.database import ScratchDatabase
@@ -269,6 +269,10 @@ class Validator:
             return None, f"{connection.vendor} cannot roll DDL back"
         if not self.bundle.transactional:
             return None, "the migration cannot run in one transaction (non-atomic or CONCURRENTLY)"
+        if not model_scoped([self.migration]):
+            # Its own SQL or Python may create objects outside the tables the snapshot reads, or
+            # depend on data: only Django's model, field and index operations are compared.
+            return None, "the migration runs SQL or Python of its own (RunSQL, RunPython, ...)"
         try:
             with rolled_back(connection):
                 with connection.schema_editor(atomic=self.migration.atomic) as editor:
