@@ -338,24 +338,15 @@ class NotValidValidatedInOneTransaction(Rule):
         added: str,
         lock: str,
     ) -> Finding:
-        table = statement.table
-        seconds = context.seconds(statement)
-        rows = context.rows(table)
-        size = f" ({rows:,} rows, about {seconds:.1f}s)" if rows is not None and seconds else ""
-        return self.finding(
+        finding = _heavy(
+            self,
             context,
-            f"Validates {name} on {table} in the transaction that added it NOT VALID: the {lock} "
-            f"the ADD took is held while every row is checked{size}, so NOT VALID gains nothing.",
-            statements=[added, statement.sql],
-            tables=[table] if table else [],
-            lock=lock,
-            blocks_reads=lock == ACCESS_EXCLUSIVE,
-            blocks_writes=True,
+            statement,
+            f"Validates {name} on {{table}} in the transaction that added it NOT VALID: the {lock} "
+            "the ADD took is held while every row is checked, so NOT VALID gains nothing",
+            table=statement.table,
             scan=True,
-            rows=rows,
-            estimated_seconds=seconds,
-            lock_seconds=seconds,
-            severity=severity_for_seconds(
-                seconds, unknown=self.severity, blocks_reads=lock == ACCESS_EXCLUSIVE
-            ),
+            lock=lock,
         )
+        finding.statements = [added, *finding.statements]
+        return finding
