@@ -5,9 +5,35 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...sql.locks import ACCESS_EXCLUSIVE, SHARE
+from ...sql.reader import Statement
 from ..base import Finding, Rule, Severity
 from ..context import OperationContext
 from .locks import severity_for_seconds
+
+
+def _index_build(
+    rule: Rule,
+    context: OperationContext,
+    statement: Statement,
+    message: str,
+    *,
+    lock: str | None = None,
+) -> Finding:
+    """An index built on an existing table: writes wait for the build, sized when known."""
+    seconds = context.seconds(statement)
+    rows = context.rows(statement.table)
+    return rule.finding(
+        context,
+        message + (f" ({rows:,} rows, about {seconds:.1f}s)." if rows and seconds else "."),
+        statements=[statement.sql],
+        tables=[statement.table] if statement.table else [],
+        lock=lock,
+        blocks_writes=True,
+        rows=rows,
+        estimated_seconds=seconds,
+        lock_seconds=seconds,
+        severity=severity_for_seconds(seconds, unknown=rule.severity, blocks_reads=False),
+    )
 
 
 class IndexBuiltWithoutConcurrently(Rule):
@@ -27,21 +53,13 @@ class IndexBuiltWithoutConcurrently(Rule):
                 continue
             if not context.is_existing(statement.table):
                 continue
-            seconds = context.seconds(statement)
-            rows = context.rows(statement.table)
-            yield self.finding(
+            yield _index_build(
+                self,
                 context,
+                statement,
                 f"Builds index {statement.index} on {statement.table} holding SHARE: inserts, "
-                "updates and deletes wait for the whole build"
-                + (f" ({rows:,} rows, about {seconds:.1f}s)." if rows and seconds else "."),
-                statements=[statement.sql],
-                tables=[statement.table] if statement.table else [],
+                "updates and deletes wait for the whole build",
                 lock=SHARE,
-                blocks_writes=True,
-                rows=rows,
-                estimated_seconds=seconds,
-                lock_seconds=seconds,
-                severity=severity_for_seconds(seconds, unknown=self.severity, blocks_reads=False),
             )
 
 
@@ -93,24 +111,16 @@ class SQLiteUniqueIndex(Rule):
                 continue
             if not context.is_existing(statement.table):
                 continue
-            seconds = context.seconds(statement)
-            rows = context.rows(statement.table)
-            yield self.finding(
+            finding = _index_build(
+                self,
                 context,
+                statement,
                 f"Builds unique index {statement.index} on {statement.table}: it fails if existing "
-                "rows have duplicates, and every write to the database waits for the build"
-                + (f" ({rows:,} rows, about {seconds:.1f}s)." if rows and seconds else "."),
-                statements=[statement.sql],
-                tables=[statement.table] if statement.table else [],
-                blocks_writes=True,
-                rows=rows,
-                estimated_seconds=seconds,
-                lock_seconds=seconds,
-                # Any rows may hold duplicates: medium at least, unless the table is known empty.
-                severity=Severity.LOW
-                if rows == 0
-                else max(
-                    Severity.MEDIUM,
-                    severity_for_seconds(seconds, unknown=self.severity, blocks_reads=False),
-                ),
+                "rows have duplicates, and every write to the database waits for the build",
             )
+            # Any rows may hold duplicates: medium at least, unless the table is known empty.
+            if finding.rows == 0:
+                finding.severity = Severity.LOW
+            else:
+                finding.severity = max(Severity.MEDIUM, finding.severity)
+            yield finding
