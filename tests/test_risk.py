@@ -6,14 +6,17 @@ giving the tables realistic sizes, then reads the bundle's report.json.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, migrations, models
@@ -23,6 +26,7 @@ from migration_studio.bundle.store import load_bundle
 from migration_studio.risk.analysis import analyse
 from migration_studio.risk.stats import Stats, TableStats
 from migration_studio.scratch.database import ScratchDatabase
+from migration_studio.sql.splitter import first_word, split
 
 from .cases import APP, base_operations
 from .conftest import migrate, migration_source, run_sql_file, sql_file_error
@@ -300,8 +304,137 @@ def test_locks_accumulate_in_an_atomic_migration(report_of, postgresql) -> None:
         ]
     )
     finding = assert_finding(report, "MS104", tables=["roundtrip_book"], blocks_reads=True)
-    assert finding["operation"] == 1
+    assert finding["operation"] == 0  # the AddField's ADD COLUMN takes the lock
     assert finding["lock_seconds"] > 1
+    assert "the index build on roundtrip_book" in finding["message"]
+    [book] = [lock for lock in report["locks"] if lock["table"] == "roundtrip_book"]
+    assert book["lock"] == "ACCESS EXCLUSIVE"
+    assert book["reads_wait"]["seconds"] == finding["lock_seconds"]
+
+
+def _connect(database: ScratchDatabase, *, autocommit: bool = True) -> psycopg.Connection:
+    """A new session on the scratch PostgreSQL database ``database``."""
+    params = database.connection.settings_dict
+    return psycopg.connect(
+        host=params["HOST"] or None,
+        port=params["PORT"] or None,
+        user=params["USER"] or None,
+        dbname=params["NAME"],
+        autocommit=autocommit,
+    )
+
+
+def test_reads_wait_for_the_index_build_of_a_foreign_key_field(
+    report_of, bundle_root, postgresql
+) -> None:
+    """AddField of a ForeignKey: ADD COLUMN (ACCESS EXCLUSIVE), then its index is built in the
+    same transaction. The report says reads wait for the build; replayed, a second session's
+    SELECT waits until the COMMIT, after the build."""
+    report = report_of(
+        [
+            migrations.AddField(
+                "book",
+                "editor",
+                models.ForeignKey("roundtrip.author", models.SET_NULL, null=True, related_name="+"),
+            )
+        ]
+    )
+    held = assert_finding(report, "MS104", tables=["roundtrip_book"], blocks_reads=True)
+    assert held["severity"] in ("high", "critical"), held  # 5M rows: seconds of blocked reads
+    build = assert_finding(report, "MS131", blocks_reads=True)
+    assert "Reads wait as well" in build["message"]
+
+    up = (bundle_root / APP / "0002_change" / "up.sql").read_text()
+    statements = [
+        s for s in split(up, "postgresql") if first_word(s).upper() not in ("BEGIN", "COMMIT")
+    ]
+    assert statements[0].startswith('ALTER TABLE "roundtrip_book" ADD COLUMN "editor_id"')
+    assert any(s.startswith("CREATE INDEX") for s in statements[1:])
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, APP, "0001_initial")
+        database.connection.close()
+        connect = functools.partial(_connect, database)
+        with connect() as setup:
+            setup.execute("INSERT INTO roundtrip_author (id, name, age) VALUES (1, 'a', 1)")
+            setup.execute(
+                "INSERT INTO roundtrip_book (title, isbn, pages, author_id) "
+                "SELECT 't' || i, 'i' || i, i, 1 FROM generate_series(1, 50000) AS i"
+            )
+        with connect(autocommit=False) as migrating, connect() as reader:
+            migrating.execute(statements[0])  # ADD COLUMN: ACCESS EXCLUSIVE, metadata only
+            finished: list[float] = []
+            thread = threading.Thread(
+                target=lambda: (
+                    reader.execute("SELECT count(*) FROM roundtrip_book").fetchone(),
+                    finished.append(time.monotonic()),
+                )
+            )
+            thread.start()
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT count(*) FROM roundtrip%%'"
+            )
+            with connect() as observer:
+                deadline = time.monotonic() + 10
+                while not observer.execute(waiting).fetchone()[0]:
+                    assert time.monotonic() < deadline, "the SELECT never waited for the lock"
+                    time.sleep(0.01)
+            for statement in statements[1:]:  # the index build, under the ADD's lock
+                migrating.execute(statement)
+            assert not finished, "the SELECT ran while the migration's transaction was open"
+            committed = time.monotonic()
+            migrating.commit()
+            thread.join(10)
+        assert finished and finished[0] >= committed
+
+
+def test_set_not_null_after_a_validated_check_does_not_scan(
+    packages, bundle_root, stats_file, postgresql
+) -> None:
+    """A validated CHECK (email IS NOT NULL) from an earlier migration: PostgreSQL 12+ sets NOT
+    NULL without reading the table, so MS121 stays quiet; PostgreSQL says so when asked."""
+    check = models.CheckConstraint(condition=Q(email__isnull=False), name="author_email_set")
+    earlier = [(APP, "0001_initial")]
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            "0002_check": migration_source(
+                APP, "0002_check", [migrations.AddConstraint("author", check)], earlier
+            ),
+            "0003_not_null": migration_source(
+                APP,
+                "0003_not_null",
+                [migrations.AlterField("author", "email", models.CharField(max_length=100))],
+                [(APP, "0002_check")],
+            ),
+        },
+    )
+    call_command("bundlemigration", APP, "0003", verbosity=0, stats_file=str(stats_file))
+    directory = bundle_root / APP / "0003_not_null"
+    report = json.loads((directory / "report.json").read_text())
+    assert_no_finding(report, "MS121")
+    assert load_bundle(directory).operations[0].operation_facts.not_null_checked == ["email"]
+    up = (directory / "up.sql").read_text()
+    [set_not_null] = [s for s in split(up, "postgresql") if "SET NOT NULL" in s]
+
+    def notices(at: str) -> list[str]:
+        """PostgreSQL's debug messages for SET NOT NULL on a database at migration ``at``."""
+        with ScratchDatabase("default", use_cache=False) as database:
+            database.create()
+            migrate(database, APP, at)
+            database.connection.close()
+            said: list[str] = []
+            with _connect(database) as connection:
+                connection.add_notice_handler(lambda notice: said.append(notice.message_primary))
+                connection.execute("SET client_min_messages = debug1")
+                connection.execute(set_not_null)
+            return said
+
+    proof = "sufficient to prove that it does not contain nulls"
+    assert any(proof in notice for notice in notices("0002_check"))
+    assert not any(proof in notice for notice in notices("0001_initial"))
 
 
 def test_drop_table_locks_the_referenced_table(report_of, postgresql) -> None:

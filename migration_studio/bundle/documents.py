@@ -17,7 +17,7 @@ from django.template import Context, Engine
 
 from ..risk.analysis import Report
 from ..risk.base import Finding
-from ..risk.report import effects_text, size_text
+from ..risk.report import duration_text, effects_text, size_text
 from .model import SQL_FILES, Bundle, OperationFacts
 
 #: The package's template directory; the documents are ``migration_studio/bundle/<name>`` in it.
@@ -77,7 +77,36 @@ def readme_context(bundle: Bundle, report: Report | None = None) -> dict[str, An
         "sql_files": SQL_FILES,
         "findings": _findings(report),
         "acknowledgements": list(report.acknowledgements.items()) if report is not None else [],
+        "locks": _locks(report),
     }
+
+
+def _locks(report: Report | None) -> list[dict[str, Any]]:
+    """The tables the forward SQL locks in a way that makes reads or writes wait."""
+    if report is None:
+        return []
+    return [
+        {
+            "table": hold["table"],
+            "lock": hold["lock"],
+            "operation": hold["operation"] + 1,
+            "reads": _wait_text(hold["reads_wait"]),
+            "writes": _wait_text(hold["writes_wait"]),
+        }
+        for hold in report.locks
+        if hold["reads_wait"] or hold["writes_wait"]
+    ]
+
+
+def _wait_text(wait: dict[str, Any] | None) -> str:
+    if wait is None:
+        return "no"
+    if wait["seconds"] is None:
+        known = wait["at_least_seconds"]
+        return f"unknown (at least {duration_text(known)})" if known >= 0.01 else "unknown"
+    if wait["seconds"] < 0.01:
+        return "briefly"
+    return "~" + duration_text(wait["seconds"])
 
 
 def rollback_plan_context(bundle: Bundle, report: Report) -> dict[str, Any]:

@@ -56,6 +56,10 @@ class OperationFacts:
     #: For AddConstraint: the model's columns (before the operation) that are nullable with
     #: neither a default nor a database default: an INSERT that does not set them writes NULL.
     null_when_unset: list[str] = field(default_factory=list)
+    #: Columns of the table (before the operation) that a validated CHECK constraint already
+    #: requires to be set (``CHECK (col IS NOT NULL)``): PostgreSQL 12+ then sets NOT NULL
+    #: without reading the table. Read from the scratch database's catalog.
+    not_null_checked: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,12 +10,15 @@ from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.operations.base import Operation
+from django.db.migrations.operations.fields import AlterField
 from django.db.migrations.operations.special import RunPython, RunSQL
 from django.db.migrations.state import ProjectState
 from django.db.models import NOT_PROVIDED, Value
 from django.db.models.fields import Field
 
 from ..bundle.model import FieldFacts, OperationFacts
+from ..sql.reader import parse
+from ..sql.text import quote_identifier
 
 
 def _model(state: ProjectState, app_label: str, name: str | None) -> Any:
@@ -73,6 +76,45 @@ def _get_field(model: Any, name: str | None) -> Field | None:
         return None
 
 
+def _model_names(operation: Operation) -> tuple[str | None, str | None]:
+    """The model's name before and after ``operation`` (lower case; None when it has none)."""
+    model_name = getattr(operation, "model_name_lower", None) or getattr(
+        operation, "name_lower", None
+    )
+    # RenameModel's old and new names are the model's; RenameField's are the field's.
+    renames_model = not hasattr(operation, "model_name")
+    old_model_name = (renames_model and getattr(operation, "old_name_lower", None)) or model_name
+    new_model_name = (renames_model and getattr(operation, "new_name_lower", None)) or model_name
+    return old_model_name, new_model_name
+
+
+def not_null_checked(
+    operation: Operation, app_label: str, before: ProjectState, connection: BaseDatabaseWrapper
+) -> list[str]:
+    """For an AlterField on PostgreSQL: the columns of the model's table that a validated CHECK
+    constraint requires to be set, as the database stands before the operation runs."""
+    if connection.vendor != "postgresql" or not isinstance(operation, AlterField):
+        return []
+    model = _model(before, app_label, _model_names(operation)[0])
+    if model is None:
+        return []
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = to_regclass(quote_ident(%s)) AND contype = 'c' AND convalidated",
+            [table],
+        )
+        constraints = cursor.fetchall()
+    columns: set[str] = set()
+    for name, definition in constraints:
+        quoted_table, quoted_name = (quote_identifier(n, "postgresql") for n in (table, name))
+        statement = parse(f"ALTER TABLE {quoted_table} ADD CONSTRAINT {quoted_name} {definition}")
+        for action in statement.actions:
+            columns.update(action.required_columns)
+    return sorted(columns)
+
+
 def operation_facts(
     operation: Operation,
     app_label: str,
@@ -81,13 +123,7 @@ def operation_facts(
     connection: BaseDatabaseWrapper,
 ) -> OperationFacts:
     """What ``operation`` changes, read from the rendered states around it."""
-    model_name = getattr(operation, "model_name_lower", None) or getattr(
-        operation, "name_lower", None
-    )
-    # RenameModel's old and new names are the model's; RenameField's are the field's.
-    renames_model = not hasattr(operation, "model_name")
-    old_model_name = (renames_model and getattr(operation, "old_name_lower", None)) or model_name
-    new_model_name = (renames_model and getattr(operation, "new_name_lower", None)) or model_name
+    old_model_name, new_model_name = _model_names(operation)
     old_model = _model(before, app_label, old_model_name)
     new_model = _model(after, app_label, new_model_name)
     facts = OperationFacts(

@@ -33,7 +33,7 @@ from ..exceptions import CaptureError
 from ..scratch.database import ScratchDatabase
 from ..sql.splitter import terminated
 from ..sql.text import runs_concurrently
-from .facts import operation_facts
+from .facts import not_null_checked, operation_facts
 from .graph import (
     Node,
     applied_before,
@@ -498,14 +498,15 @@ class CaptureSession:
         ):
             recorder = StatementRecorder(editor)
             for index, op in enumerate(migration.operations):
-                recorder.start(index)
                 before.append(state.clone())
+                checked = not_null_checked(op, migration.app_label, before[index], connection)
+                recorder.start(index)
                 op.state_forwards(migration.app_label, state)
                 _run(editor, migration, op, "database_forwards", before[index], state)
                 recorder.finish()
-                results[index].facts = operation_facts(
-                    op, migration.app_label, before[index], state, connection
-                ).to_dict()
+                facts = operation_facts(op, migration.app_label, before[index], state, connection)
+                facts.not_null_checked = checked
+                results[index].facts = facts.to_dict()
         for result in results:
             result.forward_sql = recorder.immediate[result.index]
             result.deferred_forward_sql = recorder.deferred[result.index]

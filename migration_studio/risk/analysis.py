@@ -28,6 +28,9 @@ class Report:
     #: Acknowledged rule id -> reason, as the migration declares them.
     acknowledgements: dict[str, str] = field(default_factory=dict)
     generated_at: str = ""
+    #: Per locked existing table: the strongest lock and what waits for how long (``Hold.to_dict``;
+    #: PostgreSQL only).
+    locks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def risk(self) -> Severity | None:
@@ -71,6 +74,7 @@ class Report:
             "acknowledgements": self.acknowledgements,
             "rules": self.rules,
             "findings": [f.to_dict() for f in self.findings],
+            "locks": self.locks,
         }
 
 
@@ -127,6 +131,9 @@ def analyse(
         rules=[r.id for r in rules],
         acknowledgements=acknowledgements,
         generated_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        locks=[hold.to_dict() for hold in migration.holds.holds]
+        if bundle.vendor == "postgresql"
+        else [],
     )
 
 
@@ -136,9 +143,7 @@ def _merged(findings: list[Finding]) -> list[Finding]:
     merged: dict[tuple, Finding] = {}
     for finding in findings:
         key = tuple(
-            (name, repr(value))
-            for name, value in finding.to_dict().items()
-            if name != "statements"
+            (name, repr(value)) for name, value in finding.to_dict().items() if name != "statements"
         )
         if key in merged:
             statements = merged[key].statements

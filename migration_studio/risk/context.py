@@ -12,6 +12,7 @@ from ..sql.locks import ACCESS_EXCLUSIVE
 from ..sql.reader import Action, Statement, parse_all
 from ..sql.text import calls
 from . import estimate
+from .holds import LockHolds, lock_holds
 from .stats import Stats
 
 #: PostgreSQL functions whose value differs per row: a column default using one rewrites the table.
@@ -193,6 +194,33 @@ class MigrationContext:
             for statement in parse_all(text)
         )
 
+    @cached_property
+    def holds(self) -> LockHolds:
+        """Per table, the strongest lock the forward SQL takes and how long it is held."""
+        return lock_holds(self)
+
+    @cached_property
+    def checked_not_null(self) -> dict[tuple[int, str], set[tuple[str, str]]]:
+        """(operation, statement) -> the (table, column) pairs a validated CHECK added by an
+        earlier statement of the migration requires to be set."""
+        found: set[tuple[str, str]] = set()
+        pending: dict[tuple[str | None, str | None], tuple[str, ...]] = {}
+        before: dict[tuple[int, str], set[tuple[str, str]]] = {}
+        for op in self.bundle.operations:
+            for text in op.all_forward_sql:
+                for statement in parse_all(text):
+                    before.setdefault((op.index, statement.sql), set(found))
+                    for action in statement.actions:
+                        key = (statement.table, action.name)
+                        if action.kind == "add_constraint" and action.required_columns:
+                            if action.not_valid:
+                                pending[key] = action.required_columns
+                            else:
+                                found.update((statement.table, c) for c in action.required_columns)
+                        elif action.kind == "validate_constraint" and key in pending:
+                            found.update((statement.table, c) for c in pending.pop(key))
+        return before
+
     def operations(self, direction: str = "forward") -> list[OperationContext]:
         return [
             OperationContext(self, op, self._facts(op.index), direction)
@@ -270,6 +298,27 @@ class OperationContext:
                     continue
                 yield statement, action
 
+    def held_before(self, statement: Statement, table: str | None) -> tuple[str, int] | None:
+        """(mode, operation that took it): the strongest lock on ``table`` that the transaction
+        already holds when ``statement`` starts (forward SQL only)."""
+        if self.direction != "forward":
+            return None
+        return self.migration.holds.before(self.index, statement.sql, table)
+
+    def proven_not_null(self, statement: Statement, column: str | None) -> bool:
+        """``SET NOT NULL`` on ``column`` needs no scan: PostgreSQL 12+ skips it when a validated
+        CHECK constraint (already in the database, or added earlier in the migration) requires
+        the column to be set."""
+        if self.vendor != "postgresql" or self.migration.server_version < (12,):
+            return False
+        if self.direction == "forward" and (statement.table, column) in (
+            self.migration.checked_not_null.get((self.index, statement.sql), set())
+        ):
+            return True
+        return column in self.facts.not_null_checked and statement.table == (
+            self.facts.table_before
+        )
+
     def is_existing(self, table: str | None) -> bool:
         """The table exists before this migration (so it may hold rows)."""
         return table is not None and table not in self.migration.created_tables
@@ -312,7 +361,9 @@ class OperationContext:
                     return "rewrite"
             return None
         if kind == "set_not_null":
-            return "scan"
+            return (
+                None if self.proven_not_null(statement, getattr(action, "column", None)) else "scan"
+            )
         if kind == "validate_constraint":
             return "scan"
         if kind == "add_constraint" and not getattr(action, "not_valid", False):

@@ -170,7 +170,10 @@ def alter_type(
     )
 
 
-def set_not_null(table: str = "shop_customer", name: str = "email") -> OperationSQL:
+def set_not_null(
+    table: str = "shop_customer", name: str = "email", *, checked: bool = False
+) -> OperationSQL:
+    """AlterField(null=False); ``checked``: a validated CHECK (name IS NOT NULL) exists."""
     return op(
         "AlterField",
         [f'ALTER TABLE "{table}" ALTER COLUMN "{name}" SET NOT NULL;'],
@@ -179,7 +182,17 @@ def set_not_null(table: str = "shop_customer", name: str = "email") -> Operation
             table,
             field_before=field(name, "varchar(100)", null=True),
             field_after=field(name, "varchar(100)"),
+            not_null_checked=[name] if checked else [],
         ),
+    )
+
+
+def not_null_check(table: str = "shop_customer", name: str = "email", *, not_valid: bool = False):
+    """A CHECK (name IS NOT NULL), validated at once unless ``not_valid``."""
+    suffix = " NOT VALID" if not_valid else ""
+    return run_sql(
+        f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}_set" CHECK ("{name}" IS NOT NULL){suffix};',
+        reverse=[],
     )
 
 
@@ -657,18 +670,37 @@ CASES: list[Case] = [
         "plain UPDATE",
         bundle(run_sql('UPDATE "shop_order" SET "note" = \'\';', reverse=[])),
     ),
-    # MS104 Lock held while later statements run ---------------------------------------------
+    # MS104 Lock held until COMMIT while later work runs ---------------------------------------
     fires(
         "MS104",
-        "index build while ACCESS EXCLUSIVE is held",
+        "index build while ACCESS EXCLUSIVE is held: reads wait for the build",
         bundle(add_nullable(), add_index()),
         stats=SIZES,
-        severity=HIGH,
-        operation=1,
+        severity=HIGH,  # 5M rows: about 3.3 s of blocked reads
+        operation=0,
         lock=ACCESS_EXCLUSIVE,
         tables=["shop_order"],
         blocks_reads=True,
-        lock_seconds=pytest.approx(5_000_000 / 1_500_000 + OVERHEAD),
+        blocks_writes=True,
+        lock_seconds=pytest.approx(5_000_000 / 1_500_000 + 2 * OVERHEAD),
+    ),
+    fires(
+        "MS104",
+        "index build of the same operation (Django's deferred index of AddField)",
+        bundle(
+            op(
+                "AddField",
+                ['ALTER TABLE "shop_customer" ADD COLUMN "status" varchar(10) NULL;'],
+                deferred=[
+                    'CREATE INDEX "shop_customer_status_1a2b" ON "shop_customer" ("status");'
+                ],
+                facts=facts("shop_customer", field_after=field("status", "varchar(10)", null=True)),
+            )
+        ),
+        stats=SIZES,
+        severity=MEDIUM,  # 200,000 rows: about 0.13 s
+        operation=0,
+        blocks_reads=True,
     ),
     fires(
         "MS104",
@@ -681,7 +713,59 @@ CASES: list[Case] = [
         severity=CRITICAL,
         tables=["shop_customer"],
     ),
-    silent("MS104", "sizes unknown", bundle(add_nullable(), add_index())),
+    fires(
+        "MS104",
+        "sizes unknown: the wait is unknown, not short",
+        bundle(add_nullable(), add_index()),
+        severity=MEDIUM,
+        lock_seconds=None,
+        blocks_reads=True,
+    ),
+    fires(
+        "MS104",
+        "RunPython after the lock: its duration is unknown",
+        bundle(add_nullable(), run_python()),
+        stats=SIZES,
+        severity=MEDIUM,
+        lock_seconds=None,
+        tables=["shop_order"],
+    ),
+    fires(
+        "MS104",
+        "backfill under the ACCESS EXCLUSIVE of SET DEFAULT (null to NOT NULL with a default)",
+        bundle(
+            op(
+                "AlterField",
+                [
+                    'ALTER TABLE "shop_customer" ALTER COLUMN "email" SET DEFAULT \'\';',
+                    'UPDATE "shop_customer" SET "email" = \'\' WHERE "email" IS NULL;',
+                    'ALTER TABLE "shop_customer" ALTER COLUMN "email" SET NOT NULL;',
+                    'ALTER TABLE "shop_customer" ALTER COLUMN "email" DROP DEFAULT;',
+                ],
+                facts=facts(
+                    "shop_customer",
+                    field_before=field("email", "varchar(100)", null=True),
+                    field_after=field("email", "varchar(100)", has_default=True),
+                ),
+            )
+        ),
+        stats=SIZES,
+        blocks_reads=True,
+        tables=["shop_customer"],
+    ),
+    fires(
+        "MS104",
+        "writes wait through a later operation's work (SHARE of an index build, then a backfill)",
+        bundle(
+            add_index("shop_customer", "shop_customer_status_idx"),
+            run_sql('UPDATE "shop_customer" SET "note" = \'\';', reverse=[]),
+        ),
+        stats=SIZES,
+        severity=MEDIUM,  # writes wait about 2.1 s
+        blocks_reads=False,
+        blocks_writes=True,
+        lock="SHARE",
+    ),
     silent(
         "MS104",
         "non-atomic migration",
@@ -690,21 +774,14 @@ CASES: list[Case] = [
     ),
     silent(
         "MS104",
-        "slow statement of the operation that took the lock",
-        bundle(
-            op(
-                "AddField",
-                ['ALTER TABLE "shop_order" ADD COLUMN "status" varchar(10) NULL;'],
-                deferred=['CREATE INDEX "shop_order_status_1a2b3c4d" ON "shop_order" ("status");'],
-                facts=facts("shop_order", field_after=field("status", "varchar(10)", null=True)),
-            )
-        ),
+        "later work on a table known to be small",
+        bundle(add_nullable("shop_tag"), add_index("shop_tag", "shop_tag_status_idx")),
         stats=SIZES,
     ),
     silent(
         "MS104",
-        "later statement under 0.5 s",
-        bundle(add_nullable(), add_index("shop_tag", "shop_tag_status_idx")),
+        "nothing slow after the lock",
+        bundle(add_index(), add_nullable()),
         stats=SIZES,
     ),
     # MS105 Foreign key creation blocks writes -----------------------------------------------
@@ -1053,6 +1130,42 @@ CASES: list[Case] = [
         ),
     ),
     silent("MS121", "column added NOT NULL", bundle(add_with_default())),
+    silent(
+        "MS121",
+        "a validated CHECK (col IS NOT NULL) exists: PostgreSQL 12+ skips the scan",
+        bundle(set_not_null(checked=True)),
+        stats=SIZES,
+    ),
+    fires(
+        "MS121",
+        "a validated CHECK exists, but PostgreSQL 11 scans anyway",
+        bundle(set_not_null(checked=True), server_version="11.22"),
+        stats=SIZES,
+        scan=True,
+    ),
+    silent(
+        "MS121",
+        "CHECK (col IS NOT NULL) added and validated earlier in the migration",
+        bundle(not_null_check(), set_not_null()),
+        stats=SIZES,
+    ),
+    fires(
+        "MS121",
+        "CHECK added NOT VALID earlier and never validated: the scan stays",
+        bundle(not_null_check(not_valid=True), set_not_null()),
+        stats=SIZES,
+        scan=True,
+    ),
+    silent(
+        "MS121",
+        "CHECK added NOT VALID, then validated, earlier in the migration",
+        bundle(
+            not_null_check(not_valid=True),
+            run_sql('ALTER TABLE "shop_customer" VALIDATE CONSTRAINT "email_set";', reverse=[]),
+            set_not_null(),
+        ),
+        stats=SIZES,
+    ),
     silent(
         "MS121",
         "table the migration creates",
@@ -1501,7 +1614,7 @@ CASES: list[Case] = [
         severity=MEDIUM,
         lock="ROW EXCLUSIVE",
         blocks_writes=True,
-        blocks_reads=False,
+        blocks_reads=True,  # the SET DEFAULT before it took ACCESS EXCLUSIVE
         tables=["shop_customer"],
     ),
     fires(

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from ...sql.reader import parse_all
 from ..base import Finding, Rule, Severity
 from ..context import MigrationContext, OperationContext
-from .locks import severity_for_seconds
+from .locks import lock_already_held, severity_for_seconds
 
 DATA_OPERATIONS = ("RunPython",)
 
@@ -28,20 +28,23 @@ class BackfillInTransaction(Rule):
                 continue
             seconds = context.seconds(statement)
             rows = context.rows(statement.table)
+            reads, held = lock_already_held(context, statement, statement.table, "ROW EXCLUSIVE")
             yield self.finding(
                 context,
                 f"Updates rows of {statement.table} in the migration's transaction: every "
                 "updated row stays locked until COMMIT, and the table bloats by one row version "
                 "per update"
-                + (f" (up to {rows:,} rows, about {seconds:.1f}s)." if rows and seconds else "."),
+                + (f" (up to {rows:,} rows, about {seconds:.1f}s)." if rows and seconds else ".")
+                + held,
                 statements=[statement.sql],
                 tables=[statement.table] if statement.table else [],
                 lock="ROW EXCLUSIVE",
+                blocks_reads=reads,
                 blocks_writes=True,
                 rows=rows,
                 estimated_seconds=seconds,
                 lock_seconds=seconds,
-                severity=severity_for_seconds(seconds, unknown=self.severity, blocks_reads=False),
+                severity=severity_for_seconds(seconds, unknown=self.severity, blocks_reads=reads),
             )
 
 

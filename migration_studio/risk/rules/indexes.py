@@ -8,7 +8,7 @@ from ...sql.locks import ACCESS_EXCLUSIVE, SHARE
 from ...sql.reader import Statement
 from ..base import Finding, Rule, Severity
 from ..context import OperationContext
-from .locks import severity_for_seconds
+from .locks import lock_already_held, severity_for_seconds
 
 
 def _index_build(
@@ -22,17 +22,19 @@ def _index_build(
     """An index built on an existing table: writes wait for the build, sized when known."""
     seconds = context.seconds(statement)
     rows = context.rows(statement.table)
+    reads, held = lock_already_held(context, statement, statement.table, lock)
     return rule.finding(
         context,
-        message + (f" ({rows:,} rows, about {seconds:.1f}s)." if rows and seconds else "."),
+        message + (f" ({rows:,} rows, about {seconds:.1f}s)." if rows and seconds else ".") + held,
         statements=[statement.sql],
         tables=[statement.table] if statement.table else [],
         lock=lock,
+        blocks_reads=reads,
         blocks_writes=True,
         rows=rows,
         estimated_seconds=seconds,
         lock_seconds=seconds,
-        severity=severity_for_seconds(seconds, unknown=rule.severity, blocks_reads=False),
+        severity=severity_for_seconds(seconds, unknown=rule.severity, blocks_reads=reads),
     )
 
 

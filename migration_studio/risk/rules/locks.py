@@ -12,12 +12,15 @@ from ...sql.locks import (
     SHARE_ROW_EXCLUSIVE,
     stronger,
 )
+from ...sql.reader import Statement
 from ..base import Finding, Rule, Severity
 from ..context import MigrationContext, OperationContext
+from ..holds import Hold, Span
 
 #: Seconds of blocking from which a finding is medium, high, critical: blocking reads (ACCESS
-#: EXCLUSIVE) is an outage of every query on the table, blocking writes only is less severe.
-THRESHOLDS = {True: (0.1, 1.0, 10.0), False: (1.0, 10.0, 60.0)}
+#: EXCLUSIVE) is an outage of every query on the table, blocking writes only is less severe, but
+#: half a second of it (an index build on a million rows) is already felt by the application.
+THRESHOLDS = {True: (0.1, 1.0, 10.0), False: (0.5, 10.0, 60.0)}
 
 
 def severity_for_seconds(
@@ -221,43 +224,109 @@ class LocksHeldAcrossMigration(Rule):
     """A transactional migration keeps every lock until COMMIT."""
 
     id = "MS104"
-    title = "Lock held while later statements run (atomic migration)"
-    severity = Severity.HIGH
+    title = "Lock held until COMMIT while later work runs"
+    severity = Severity.MEDIUM
     backends = ("postgresql",)
     example = "ALTER TABLE a ADD COLUMN ...; CREATE INDEX ON a (...);  -- one transaction"
     safe_alternative = (
         "Split the migration: keep quick metadata changes in one migration and slow work "
-        "(index builds, validations, backfills) in another, ideally non-atomic and concurrent."
+        "(index builds, validations, backfills, RunPython) in another, ideally non-atomic and "
+        "concurrent."
     )
     scope = "migration"
 
     def check_migration(self, migration: MigrationContext) -> Iterable[Finding]:
         if not migration.bundle.transactional:
             return
-        held: dict[str, tuple[OperationContext, str]] = {}
-        for context in migration.operations():
-            for statement in context.statements:
-                seconds = context.seconds(statement) or 0.0
-                for table, (holder, sql) in list(held.items()):
-                    if seconds >= 0.5 and holder.index != context.index:
-                        yield self.finding(
-                            context,
-                            f"{table} stays locked (ACCESS EXCLUSIVE, taken by operation "
-                            f"{holder.index + 1}) while this statement runs for about "
-                            f"{seconds:.1f}s: reads and writes of {table} wait that long.",
-                            statements=[sql, statement.sql],
-                            tables=[table],
-                            lock=ACCESS_EXCLUSIVE,
-                            blocks_reads=True,
-                            blocks_writes=True,
-                            lock_seconds=seconds,
-                            estimated_seconds=seconds,
-                            severity=max(self.severity, severity_for_seconds(seconds)),
-                        )
-                        del held[table]
-                for table, mode in statement.locks().items():
-                    if mode == ACCESS_EXCLUSIVE and context.is_existing(table):
-                        held.setdefault(table, (context, statement.sql))
+        for hold in migration.holds.holds:
+            waits = [(access, span) for access, span in hold_waits(hold) if span.later]
+            if not waits:
+                continue
+            severity = max(
+                severity_for_seconds(span.seconds, blocks_reads="reads" in access)
+                for access, span in waits
+            )
+            if severity == Severity.LOW:
+                continue  # known to be short: the statements' own findings say enough
+            first = waits[0][1]
+            later = dict.fromkeys(step.description for _, span in waits for step in span.later)
+            statements = dict.fromkeys(
+                [*(span.statement for _, span in waits)]
+                + [step.sql for _, span in waits for step in span.later if step.sql]
+            )
+            context = migration.operations()[first.operation]
+            yield self.finding(
+                context,
+                f"{hold.table} is locked {hold.mode} until COMMIT, and the transaction goes on "
+                f"with {_and(list(later))}: "
+                + "; ".join(
+                    f"{access} of {hold.table} wait {_for(span)} (from operation "
+                    f"{span.operation + 1})"
+                    for access, span in waits
+                )
+                + ".",
+                statements=list(statements),
+                tables=[hold.table],
+                lock=hold.mode,
+                blocks_reads=hold.reads is not None,
+                blocks_writes=hold.writes is not None,
+                rows=hold.rows,
+                lock_seconds=first.seconds,
+                estimated_seconds=first.seconds,
+                severity=severity,
+            )
+
+
+def hold_waits(hold: Hold) -> list[tuple[str, Span]]:
+    """("reads", span) and ("writes", span) for what waits on a table; reads once, when reads
+    and writes wait for the same lock."""
+    reads, writes = hold.reads, hold.writes
+    if (
+        reads is not None
+        and writes is not None
+        and (reads.statement, reads.operation)
+        == (
+            writes.statement,
+            writes.operation,
+        )
+    ):
+        return [("reads and writes", reads)]
+    return [
+        (access, span)
+        for access, span in (("reads", hold.reads), ("writes", hold.writes))
+        if span is not None
+    ]
+
+
+def _for(span: Span) -> str:
+    if span.seconds is not None:
+        return f"about {span.seconds:.1f}s"
+    if span.at_least >= 0.05:
+        return f"at least {span.at_least:.1f}s (a duration is unknown)"
+    return "for a time the report cannot tell (a table size or Python code is unknown)"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def lock_already_held(
+    context: OperationContext, statement: Statement, table: str | None, lock: str | None
+) -> tuple[bool, str]:
+    """(whether reads wait, the sentence saying why) for a statement that blocks writes, when the
+    transaction already holds a lock on ``table`` that blocks reads too."""
+    if lock in BLOCKS_READS:
+        return True, ""
+    if context.vendor != "postgresql":
+        return False, ""  # PostgreSQL's lock modes; SQLite's rules speak of its database lock
+    held = context.held_before(statement, table)
+    if held is None or held[0] not in BLOCKS_READS:
+        return False, ""
+    mode, operation = held
+    return True, (
+        f" Reads wait as well: the transaction already holds {mode} on {table} (taken by "
+        f"operation {operation + 1}) until COMMIT."
+    )
 
 
 class SharedRowExclusiveOnBoth(Rule):

@@ -8,7 +8,7 @@ from ...sql.locks import ACCESS_EXCLUSIVE
 from ...sql.reader import Statement
 from ..base import Finding, Rule, Severity
 from ..context import MigrationContext, OperationContext, rewrites_on_type_change
-from .locks import severity_for_seconds
+from .locks import lock_already_held, severity_for_seconds
 
 
 def _heavy(
@@ -26,13 +26,17 @@ def _heavy(
     seconds = context.seconds(statement)  # type: ignore[arg-type]
     rows = context.rows(table)
     size = f" ({rows:,} rows, about {seconds:.1f}s)" if rows is not None and seconds else ""
+    # SQLite's rebuilds hold the database's write lock: rated like a lock that stops the table.
+    reads, held = (
+        (False, "") if lock == "DATABASE" else lock_already_held(context, statement, table, lock)  # type: ignore[arg-type]
+    )
     return rule.finding(
         context,
-        message.format(table=table) + size,
+        message.format(table=table) + size + ("." + held.rstrip(".") if held else ""),
         statements=[statement.sql],  # type: ignore[attr-defined]
         tables=[table] if table else [],
         lock=lock,
-        blocks_reads=lock == ACCESS_EXCLUSIVE,
+        blocks_reads=reads,
         blocks_writes=True,
         rewrite=rewrite,
         scan=scan,
@@ -42,7 +46,7 @@ def _heavy(
         severity=max(
             minimum,
             severity_for_seconds(
-                seconds, unknown=rule.severity, blocks_reads=lock in (ACCESS_EXCLUSIVE, "DATABASE")
+                seconds, unknown=rule.severity, blocks_reads=reads or lock == "DATABASE"
             ),
         ),
     )
@@ -198,6 +202,8 @@ class SetNotNullScan(Rule):
 
     def check(self, context: OperationContext) -> Iterable[Finding]:
         for statement, action in context.actions("set_not_null"):
+            if context.proven_not_null(statement, action.column):
+                continue  # a validated CHECK already proves it: no scan
             yield _heavy(
                 self,
                 context,
