@@ -324,6 +324,57 @@ def _connect(database: ScratchDatabase, *, autocommit: bool = True) -> psycopg.C
     )
 
 
+def assert_reads_wait_until_commit(up: Path, table: str, rows: str) -> None:
+    """Replay ``up`` (a bundle's up.sql) on a scratch database at 0001 holding ``rows`` (an
+    INSERT): its first statement locks ``table``, then a second session's SELECT of ``table`` is
+    seen waiting for that lock while every later statement runs, and returns only after COMMIT."""
+    statements = [
+        s
+        for s in split(up.read_text(), "postgresql")
+        if first_word(s).upper() not in ("BEGIN", "COMMIT")
+    ]
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, APP, "0001_initial")
+        database.connection.close()
+        connect = functools.partial(_connect, database)
+        with connect() as setup:
+            setup.execute("INSERT INTO roundtrip_author (id, name, age) VALUES (1, 'a', 1)")
+            setup.execute(rows)
+        with connect(autocommit=False) as migrating, connect() as reader:
+            migrating.execute(statements[0])
+            finished: list[float] = []
+            thread = threading.Thread(
+                target=lambda: (
+                    reader.execute(f"SELECT count(*) FROM {table}").fetchone(),
+                    finished.append(time.monotonic()),
+                )
+            )
+            thread.start()
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity "
+                f"WHERE wait_event_type = 'Lock' AND query = 'SELECT count(*) FROM {table}'"
+            )
+            with connect() as observer:
+                deadline = time.monotonic() + 10
+                while not observer.execute(waiting).fetchone()[0]:
+                    assert time.monotonic() < deadline, "the SELECT never waited for the lock"
+                    time.sleep(0.01)
+            for statement in statements[1:]:
+                migrating.execute(statement)
+            assert not finished, "the SELECT ran while the migration's transaction was open"
+            committed = time.monotonic()
+            migrating.commit()
+            thread.join(10)
+        assert finished and finished[0] >= committed
+
+
+BOOKS = (
+    "INSERT INTO roundtrip_book (title, isbn, pages, author_id) "
+    "SELECT 't' || i, 'i' || i, i, 1 FROM generate_series(1, 50000) AS i"
+)
+
+
 def test_reads_wait_for_the_index_build_of_a_foreign_key_field(
     report_of, bundle_root, postgresql
 ) -> None:
@@ -341,52 +392,34 @@ def test_reads_wait_for_the_index_build_of_a_foreign_key_field(
     )
     held = assert_finding(report, "MS104", tables=["roundtrip_book"], blocks_reads=True)
     assert held["severity"] in ("high", "critical"), held  # 5M rows: seconds of blocked reads
+    assert "the index build on roundtrip_book" in held["message"]
     build = assert_finding(report, "MS131", blocks_reads=True)
     assert "Reads wait as well" in build["message"]
+    up = bundle_root / APP / "0002_change" / "up.sql"
+    assert 'ALTER TABLE "roundtrip_book" ADD COLUMN "editor_id"' in up.read_text()
+    assert_reads_wait_until_commit(up, "roundtrip_book", BOOKS)
 
-    up = (bundle_root / APP / "0002_change" / "up.sql").read_text()
-    statements = [
-        s for s in split(up, "postgresql") if first_word(s).upper() not in ("BEGIN", "COMMIT")
-    ]
-    assert statements[0].startswith('ALTER TABLE "roundtrip_book" ADD COLUMN "editor_id"')
-    assert any(s.startswith("CREATE INDEX") for s in statements[1:])
-    with ScratchDatabase("default", use_cache=False) as database:
-        database.create()
-        migrate(database, APP, "0001_initial")
-        database.connection.close()
-        connect = functools.partial(_connect, database)
-        with connect() as setup:
-            setup.execute("INSERT INTO roundtrip_author (id, name, age) VALUES (1, 'a', 1)")
-            setup.execute(
-                "INSERT INTO roundtrip_book (title, isbn, pages, author_id) "
-                "SELECT 't' || i, 'i' || i, i, 1 FROM generate_series(1, 50000) AS i"
-            )
-        with connect(autocommit=False) as migrating, connect() as reader:
-            migrating.execute(statements[0])  # ADD COLUMN: ACCESS EXCLUSIVE, metadata only
-            finished: list[float] = []
-            thread = threading.Thread(
-                target=lambda: (
-                    reader.execute("SELECT count(*) FROM roundtrip_book").fetchone(),
-                    finished.append(time.monotonic()),
-                )
-            )
-            thread.start()
-            waiting = (
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT count(*) FROM roundtrip%%'"
-            )
-            with connect() as observer:
-                deadline = time.monotonic() + 10
-                while not observer.execute(waiting).fetchone()[0]:
-                    assert time.monotonic() < deadline, "the SELECT never waited for the lock"
-                    time.sleep(0.01)
-            for statement in statements[1:]:  # the index build, under the ADD's lock
-                migrating.execute(statement)
-            assert not finished, "the SELECT ran while the migration's transaction was open"
-            committed = time.monotonic()
-            migrating.commit()
-            thread.join(10)
-        assert finished and finished[0] >= committed
+
+def test_reads_wait_for_the_backfill_of_a_field_made_not_null(
+    report_of, bundle_root, postgresql
+) -> None:
+    """AlterField from null=True to a NOT NULL field with a default: SET DEFAULT (ACCESS
+    EXCLUSIVE), then the UPDATE of the NULL rows, then SET NOT NULL, in one transaction: reads
+    wait for the backfill too (the UPDATE alone would let them through)."""
+    report = report_of(
+        [migrations.AlterField("author", "email", models.CharField(max_length=100, default=""))]
+    )
+    held = assert_finding(report, "MS104", tables=["roundtrip_author"], blocks_reads=True)
+    assert "the UPDATE of roundtrip_author" in held["message"]
+    backfill = assert_finding(report, "MS141", blocks_reads=True)
+    assert "Reads wait as well" in backfill["message"]
+    up = bundle_root / APP / "0002_change" / "up.sql"
+    assert_reads_wait_until_commit(
+        up,
+        "roundtrip_author",
+        "INSERT INTO roundtrip_author (id, name, email, age) "
+        "SELECT i, 'n' || i, NULL, 0 FROM generate_series(2, 50000) AS i",
+    )
 
 
 def test_set_not_null_after_a_validated_check_does_not_scan(

@@ -2583,3 +2583,11 @@ def test_metadata_only_work_has_no_estimate_when_the_size_is_unknown() -> None:
     known = findings_of(run(bundle(add_nullable()), SIZES), "MS101", "forward")
     assert [(f.estimated_seconds, f.rows, f.severity) for f in unknown] == [(None, None, LOW)]
     assert [(f.estimated_seconds, f.rows) for f in known] == [(OVERHEAD, 5_000_000)]
+
+
+def test_no_lock_timeout_finding_for_a_lock_the_transaction_already_holds() -> None:
+    """The index build after ADD COLUMN cannot wait: ACCESS EXCLUSIVE is already held."""
+    report = run(bundle(add_nullable(), add_index()), SIZES)
+    assert [f.operation for f in findings_of(report, "MS103", "forward")] == [0]
+    report = run(bundle(add_index(), add_nullable()), SIZES)
+    assert [f.operation for f in findings_of(report, "MS103", "forward")] == [0, 1]

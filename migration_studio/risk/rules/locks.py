@@ -181,6 +181,9 @@ class LockTimeoutMissing(Rule):
                     table = context.table_of(statement) or table
                 if mode not in BLOCKS_WRITES:
                     continue
+                held = context.held_before(statement, table)
+                if held is not None and stronger(held[0], mode) == held[0]:
+                    continue  # the transaction already holds it (or stronger): nothing to wait for
                 if context.is_existing(table):
                     waiting.append((statement, table, mode))
                 else:
