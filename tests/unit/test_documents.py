@@ -15,8 +15,11 @@ from django.test import override_settings
 from migration_studio.bundle import documents
 from migration_studio.bundle.documents import render_readme, rollback_plan
 from migration_studio.bundle.model import Bundle, OperationSQL
-from migration_studio.risk.analysis import Report
+from migration_studio.risk.analysis import Report, analyse
 from migration_studio.risk.base import Finding, Severity
+
+from .builders import bundle, facts, field, stats
+from .builders import op as rule_op
 
 APP = "library"
 NAME = "0003_change"
@@ -476,3 +479,41 @@ def test_nothing_is_escaped_or_localized() -> None:
     assert "| a < b & c > 'd' |" in readme
     assert "Operation 1: a < b & c > 'd'\n" in readme
     assert "&lt;" not in readme + rollback_plan(bundle, report)
+
+
+def test_risk_lists_the_locks_and_how_long_reads_and_writes_wait() -> None:
+    """The README's lock table comes from the analysis of the statements (tables locked until
+    COMMIT, the waits summed through the later work; unknown when a size is unknown)."""
+    migration = bundle(
+        rule_op(
+            "AddField",
+            ['ALTER TABLE "shop_order" ADD COLUMN "note" text NULL;'],
+            deferred=['CREATE INDEX "shop_order_note_idx" ON "shop_order" ("note");'],
+            facts=facts("shop_order", field_after=field("note", "text", null=True)),
+        ),
+        rule_op("AddIndex", ['CREATE INDEX "shop_tag_n_idx" ON "shop_tag" ("n");']),
+    )
+    report = analyse(migration, stats(shop_order=3_000_000))
+    risk = section(render_readme(migration, report), "Risk")
+    assert (
+        "| table | strongest lock | from op | reads wait | writes wait |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        "| shop_order | ACCESS EXCLUSIVE | 1 | unknown (at least 2.0 s) "
+        "| unknown (at least 2.0 s) |\n"
+        "| shop_tag | SHARE | 2 | no | unknown (at least 2.0 s) |\n"
+    ) in risk
+    assert "held until COMMIT" in risk
+    [order, tag] = report.to_dict()["locks"]
+    # The size of shop_tag is unknown: so is its build, which shop_order's lock is held through.
+    assert order["reads_wait"]["while"] == [
+        "the index build on shop_tag",
+        "the index build on shop_order",
+    ]
+    assert order["reads_wait"]["seconds"] is None
+    assert order["reads_wait"]["at_least_seconds"] == pytest.approx(2.004)
+    assert tag["writes_wait"]["seconds"] is None
+    # Known sizes: the waits are known.
+    report = analyse(migration, stats(shop_order=3_000_000, shop_tag=1_000))
+    assert "| shop_order | ACCESS EXCLUSIVE | 1 | ~2.0 s | ~2.0 s |\n" in section(
+        render_readme(migration, report), "Risk"
+    )
