@@ -97,6 +97,8 @@ class AppResult:
     not_validated: int = 0
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    #: "risk", "forward_risk", "rollback_risk" -> severity -> number of bundles (report.json).
+    risks: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -355,6 +357,7 @@ def run_app(
         result.failures.append(_command_failure(app, "bundle", bundled, "capture"))
     if fallback and bundled.returncode != 0:
         _bundle_one_by_one(runner, root, app, info, result)
+    result.risks = _risks(root, app)
     if _bundles(root, app):
         _validate_app(runner, root, app, info, result)
     # Every migration file (a squash and the migrations it replaces each have a bundle) is
@@ -383,6 +386,28 @@ def _bundle_one_by_one(
             return
         failure.migration = name
         result.failures.append(failure)
+
+
+RISK_KEYS = ("risk", "forward_risk", "rollback_risk")
+SEVERITIES = ("none", "info", "low", "medium", "high", "critical")
+
+
+def _risks(root: Path, app: str) -> dict[str, dict[str, int]]:
+    """How many of the app's bundles have each overall, deploying and rolling-back risk."""
+    counts = {key: dict.fromkeys(SEVERITIES, 0) for key in RISK_KEYS}
+    counts["medium_or_worse_only_by_rollback"] = {"bundles": 0}
+    for bundle in _bundles(root, app):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            report = json.loads((bundle / "report.json").read_text())
+            for key in RISK_KEYS:
+                counts[key][report[key]] += 1
+            serious = SEVERITIES.index("medium")
+            if (
+                SEVERITIES.index(report["risk"]) >= serious
+                and SEVERITIES.index(report["forward_risk"]) < serious
+            ):
+                counts["medium_or_worse_only_by_rollback"]["bundles"] += 1
+    return counts
 
 
 def _bundles(root: Path, app: str) -> list[Path]:
@@ -608,6 +633,24 @@ def markdown(report: dict[str, Any]) -> str:
         )
     totals = report["totals"]
     out += ["", f"**Totals:** {totals_line(totals)}", ""]
+    risks = report.get("risks")
+    if risks:
+        out += [
+            "## Risk of the bundles",
+            "",
+            "| risk | " + " | ".join(SEVERITIES) + " |",
+            "| --- |" + " ---: |" * len(SEVERITIES),
+        ]
+        for key in RISK_KEYS:
+            out.append(f"| {key} | " + " | ".join(str(risks[key][s]) for s in SEVERITIES) + " |")
+        serious = ("medium", "high", "critical")
+        out += [
+            "",
+            f"Medium or worse: {sum(risks['risk'][s] for s in serious)} overall, "
+            f"{sum(risks['forward_risk'][s] for s in serious)} on deploying; "
+            f"{risks['medium_or_worse_only_by_rollback']['bundles']} only through the rollback.",
+            "",
+        ]
     if report["failures_by_category"]:
         out += ["## Failures", ""]
         for category, failures in report["failures_by_category"].items():
@@ -877,6 +920,12 @@ def _report(
         )
     }
     totals["apps"] = len(results)
+    risks: dict[str, dict[str, int]] = {}
+    for r in results:
+        for key, counts in r.risks.items():
+            for name, count in counts.items():
+                risks.setdefault(key, {}).setdefault(name, 0)
+                risks[key][name] += count
     totals["apps_clean"] = sum(
         1 for r in results if r.bundled == r.files and r.validated == r.files
     )
@@ -893,6 +942,7 @@ def _report(
         "left_out": [a for a in args.leave_out.split(",") if a],
         "finished_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "totals": totals,
+        "risks": risks,
         "apps": apps,
         "failures_by_category": by_category,
         "crosscheck": checked,
