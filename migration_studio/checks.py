@@ -12,6 +12,7 @@ from django.core.checks import Error, Tags, register
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, SETTING_NAME
+from .gate.policy import problems as gate_problems
 from .risk.base import Rule
 
 
@@ -93,6 +94,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 hint="Bundle READMEs are read in your repository, where a relative link breaks; "
                 'use for example "https://docs.example.com/migration-studio/".',
                 id="migration_studio.E009",
+            )
+        )
+    for problem in gate_problems(user.get("GATE", {})):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['GATE'] {problem}.",
+                hint='For example {"MAX_RISK": "medium", "LOCK_BUDGET_SECONDS": 2}.',
+                id="migration_studio.E010",
             )
         )
     return errors

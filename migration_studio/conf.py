@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     # Where your team serves migration_studio's documentation; bundle READMEs then link each
     # finding to its rule's section there. None: no links (each finding explains itself).
     "DOCS_URL": None,
+    # The release gate's policy (predeploycheck): see migration_studio.gate.policy.DEFAULTS.
+    "GATE": {},
 }
 
 

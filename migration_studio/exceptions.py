@@ -42,3 +42,7 @@ class RecordsUnavailable(MigrationStudioError):
 
 class SelectionError(MigrationStudioError):
     """The arguments name no migration or bundle, or more than one."""
+
+
+class GateError(MigrationStudioError):
+    """The release gate cannot judge the plan: the target database or the options are unusable."""

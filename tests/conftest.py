@@ -38,9 +38,10 @@ SHOP_MIGRATIONS = REPO / "example_project" / "shop" / "migrations"
 
 @pytest.fixture(scope="session", autouse=True)
 def _database_access(django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
-    """The suite manages its own databases; make sure ``default`` and ``sample_source`` exist."""
+    """The suite manages its own databases; make sure ``default``, ``sample_source`` and ``live``
+    exist."""
     with django_db_blocker.unblock():
-        for alias in ("default", "sample_source"):
+        for alias in ("default", "sample_source", "live"):
             connection = connections[alias]
             if connection.vendor != "postgresql":
                 continue

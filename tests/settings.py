@@ -43,6 +43,19 @@ DATABASES["sample_source"] = {
     ),
 }
 
+# The "live" database the release gate judges (predeploycheck), and, on PostgreSQL, the same
+# database reached through a role that can only read.
+DATABASES["live"] = {
+    **DATABASES["default"],
+    "NAME": (
+        f"{DATABASES['default']['NAME']}_live"
+        if DATABASES["default"]["ENGINE"].endswith("postgresql")
+        else f"{tempfile.gettempdir()}/ms_tests_live.sqlite3"
+    ),
+}
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["live_reader"] = {**DATABASES["live"], "USER": "ms_tests_reader"}
+
 # A database alias nothing listens on, for the "unreachable server" tests.
 DATABASES["unreachable"] = {
     "ENGINE": "django.db.backends.postgresql",

@@ -37,3 +37,41 @@ def stronger(a: str | None, b: str | None) -> str | None:
     if b is None:
         return a
     return a if LOCK_ORDER.index(a) >= LOCK_ORDER.index(b) else b
+
+#: Which modes each mode conflicts with (PostgreSQL's "Conflicting Lock Modes" table).
+CONFLICTS = {
+    ACCESS_SHARE: {ACCESS_EXCLUSIVE},
+    ROW_SHARE: {EXCLUSIVE, ACCESS_EXCLUSIVE},
+    ROW_EXCLUSIVE: {SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE, ACCESS_EXCLUSIVE},
+    SHARE_UPDATE_EXCLUSIVE: {
+        SHARE_UPDATE_EXCLUSIVE,
+        SHARE,
+        SHARE_ROW_EXCLUSIVE,
+        EXCLUSIVE,
+        ACCESS_EXCLUSIVE,
+    },
+    SHARE: {
+        ROW_EXCLUSIVE,
+        SHARE_UPDATE_EXCLUSIVE,
+        SHARE_ROW_EXCLUSIVE,
+        EXCLUSIVE,
+        ACCESS_EXCLUSIVE,
+    },
+    SHARE_ROW_EXCLUSIVE: {
+        ROW_EXCLUSIVE,
+        SHARE_UPDATE_EXCLUSIVE,
+        SHARE,
+        SHARE_ROW_EXCLUSIVE,
+        EXCLUSIVE,
+        ACCESS_EXCLUSIVE,
+    },
+    EXCLUSIVE: set(LOCK_ORDER) - {ACCESS_SHARE},
+    ACCESS_EXCLUSIVE: set(LOCK_ORDER),
+}
+
+#: ``pg_locks.mode`` names ("AccessShareLock") -> the modes above.
+PG_LOCKS_NAMES = {mode.title().replace(" ", "") + "Lock": mode for mode in LOCK_ORDER}
+
+
+def conflict(a: str, b: str) -> bool:
+    return b in CONFLICTS[a]

@@ -70,6 +70,15 @@ BAD = [
     case("migration_studio.E009", {"DOCS_URL": "https:///ms/"}, "no-host"),
     case("migration_studio.E009", {"DOCS_URL": ""}, "empty"),
     case("migration_studio.E009", {"DOCS_URL": 42}, "int"),
+    case("migration_studio.E010", {"GATE": []}, "gate-not-dict"),
+    case("migration_studio.E010", {"GATE": {"MAX_RISK": "severe"}}, "unknown-severity"),
+    case("migration_studio.E010", {"GATE": {"MAX_RSIK": "high"}}, "misspelt-key"),
+    case("migration_studio.E010", {"GATE": {"BLOCKING_RULES": "MS153"}}, "rules-str"),
+    case("migration_studio.E010", {"GATE": {"UNBUNDLED_APPS": [1]}}, "apps-int"),
+    case("migration_studio.E010", {"GATE": {"REQUIRE_VALIDATION": "yes"}}, "validation-str"),
+    case("migration_studio.E010", {"GATE": {"LOCK_BUDGET_SECONDS": 0}}, "budget-zero"),
+    case("migration_studio.E010", {"GATE": {"LOCK_TIMEOUT": -1}}, "timeout-negative"),
+    case("migration_studio.E010", {"GATE": {"STATEMENT_TIMEOUT": True}}, "timeout-bool"),
 ]
 
 #: Values of the same settings that are valid: no error at all, so not ``check_id``.
@@ -106,6 +115,25 @@ GOOD = [
         "misspelt-names-not-checked",
     ),
     case("migration_studio.E009", {"DOCS_URL": None}, "None"),
+    case("migration_studio.E010", {"GATE": {}}, "gate-empty"),
+    case(
+        "migration_studio.E010",
+        {
+            "GATE": {
+                "MAX_RISK": "high",
+                "BLOCKING_RULES": ["MS153"],
+                "UNBUNDLED_APPS": ("auth",),
+                "REQUIRE_VALIDATION": False,
+                "LOCK_BUDGET_SECONDS": 2,
+                "DRIFT_BLOCKS": False,
+                "LONG_TRANSACTION_SECONDS": 0.5,
+                "LOCK_TIMEOUT": 0.25,
+                "STATEMENT_TIMEOUT": 30,
+            }
+        },
+        "every-key",
+    ),
+    case("migration_studio.E010", {"GATE": {"LOCK_BUDGET_SECONDS": None}}, "no-budget"),
     case("migration_studio.E009", {"DOCS_URL": "https://docs.example.com/ms/"}, "https"),
     case("migration_studio.E009", {"DOCS_URL": "http://localhost:8000"}, "http-no-path"),
 ]
