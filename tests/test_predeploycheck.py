@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import tarfile
+import tempfile
 import time
 from io import StringIO
 from pathlib import Path
@@ -301,6 +304,67 @@ def test_formats(live, tmp_path) -> None:
     code, out, _ = gate(APP, format="markdown")
     assert out.startswith("## Release gate fails")
     assert "| ❌ fail | risk MS151 |" in out
+
+
+#: The npm package that ships the official SARIF 2.1.0 JSON schema (sarif-2.1.0.json).
+SARIF_PACKAGE = "@microsoft/sarif-multitool-linux@5.7.0"
+
+
+@pytest.fixture(scope="session")
+def sarif_schema() -> dict:
+    """The official SARIF 2.1.0 schema, taken once from its npm package and kept in a cache."""
+    cache = (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        / "migration_studio_tests"
+        / "sarif-2.1.0.json"
+    )
+    if not cache.exists():
+        with tempfile.TemporaryDirectory() as directory:
+            subprocess.run(
+                ["npm", "pack", SARIF_PACKAGE, "--silent"],
+                cwd=directory,
+                check=True,
+                timeout=900,
+                stdout=subprocess.DEVNULL,
+            )
+            [tarball] = Path(directory).glob("*.tgz")
+            with tarfile.open(tarball) as archive:
+                member = archive.extractfile("package/sarif-2.1.0.json")
+                assert member is not None
+                text = member.read().decode()
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        staged = cache.with_suffix(f".{os.getpid()}.tmp")
+        staged.write_text(text)
+        os.replace(staged, cache)
+    return json.loads(cache.read_text())
+
+
+def test_sarif_is_valid_against_the_official_schema(live, sarif_schema) -> None:
+    live(NOT_NULL)
+    code, out, _ = gate(APP, format="sarif")
+    assert code == 1
+    log = json.loads(out)
+    jsonschema.validate(log, sarif_schema, cls=jsonschema.Draft202012Validator)
+    [run] = log["runs"]
+    [result] = [r for r in run["results"] if r["ruleId"] == "MS151"]
+    assert result["level"] == "error"
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"].endswith(f"{CHANGE}.py")
+    assert location["region"]["startLine"] > 1
+    assert "MS151" in {rule["id"] for rule in run["tool"]["driver"]["rules"]}
+
+
+def test_sarif_rules_link_to_their_documentation(live, sarif_schema, settings) -> None:
+    settings.MIGRATION_STUDIO = {
+        **settings.MIGRATION_STUDIO,
+        "DOCS_URL": "https://docs.example.com/migration-studio/",
+    }
+    live(NOT_NULL)
+    _, out, _ = gate(APP, format="sarif")
+    log = json.loads(out)
+    jsonschema.validate(log, sarif_schema, cls=jsonschema.Draft202012Validator)
+    [rule] = [r for r in log["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "MS151"]
+    assert rule["helpUri"] == "https://docs.example.com/migration-studio/rules.html#ms151"
 
 
 def _migration_file(live) -> Path:

@@ -172,7 +172,11 @@ def _judge_risk(item: _Planned, stats: Stats, policy: Policy) -> None:
                 f"{finding.title}: {finding.message}",
                 rule=finding.rule,
                 severity=finding.severity.label,
-                details={"operation": finding.operation, "statements": finding.statements},
+                details={
+                    "title": finding.title,
+                    "operation": finding.operation,
+                    "statements": finding.statements,
+                },
                 line=line_of(lines, finding.operation),
                 help_url=finding.docs_url,
             )
@@ -200,6 +204,7 @@ def _judge_risk(item: _Planned, stats: Stats, policy: Policy) -> None:
                     + f": {finding.message}",
                     rule=finding.rule,
                     severity=finding.severity.label,
+                    details={"title": finding.title, "operation": finding.operation},
                     line=line_of(lines, finding.operation),
                     help_url=finding.docs_url,
                 )

@@ -53,10 +53,12 @@ def sarif(result: GateResult) -> str:
 
 
 def _rule(rule_id: str, check: GateCheck) -> dict[str, Any]:
-    description = GATE_CHECKS.get(check.name, check.name) if not check.rule else check.message
+    description = (
+        check.details.get("title", check.rule) if check.rule else GATE_CHECKS.get(check.name)
+    )
     rule: dict[str, Any] = {
         "id": rule_id,
-        "shortDescription": {"text": description.split(": ", 1)[0]},
+        "shortDescription": {"text": description or check.name},
     }
     if check.help_url:
         rule["helpUri"] = check.help_url
