@@ -18,7 +18,7 @@ FORMAT_VERSION = 1
 class GateCheck:
     """One thing the gate looked at, and what it concluded."""
 
-    #: bundle, fresh, validated, risk, lock-budget, preflight, live-locks, drift.
+    #: bundle, fresh, validated, risk, blocking-rule, lock-budget, preflight, live-locks, sizes.
     name: str
     status: str
     message: str
@@ -63,7 +63,7 @@ class GateResult:
     generated_at: str
     policy: dict[str, Any]
     migrations: list[MigrationVerdict] = field(default_factory=list)
-    #: Checks about the plan as a whole (live sessions, drift).
+    #: Checks about the plan as a whole (the sessions on the target, the table sizes).
     checks: list[GateCheck] = field(default_factory=list)
     #: Why the gate's "no" was overridden for --apply (recorded), or "".
     override: str = ""
