@@ -440,3 +440,29 @@ def test_every_query_of_the_gate_is_bounded(live, vendor, slow) -> None:
         if holder is not None:
             holder.close()
     assert time.monotonic() - started < 5
+
+
+def test_drift_an_index_added_by_hand(live) -> None:
+    """The live schema is compared with the schema its applied migrations give, built on a
+    scratch database of the default alias's server."""
+    live(NULLABLE)
+    code, data = verdict(APP)
+    [drift] = checks(data, "drift")
+    assert code == 0 and drift["status"] == "pass", drift
+    live_sql('CREATE INDEX "book_pages_by_hand" ON "roundtrip_book" ("pages")')
+    code, data = verdict(APP)
+    [drift] = checks(data, "drift")
+    assert code == 1 and drift["status"] == "fail", drift
+    assert "book_pages_by_hand" in drift["message"]
+    assert "only in the live database" in drift["message"]
+    # A policy that tolerates drift: a warning.
+    code, data = verdict(APP, drift_blocks=False)
+    assert code == 0 and checks(data, "drift")[0]["status"] == "warn"
+
+
+def test_drift_is_skipped_with_the_reason_when_no_scratch_server_is_usable(live) -> None:
+    live(NULLABLE)
+    code, data = verdict(APP, scratch_database="nowhere")
+    [drift] = checks(data, "drift")
+    assert code == 0 and drift["status"] == "skip"
+    assert "there is no database 'nowhere'" in drift["message"]

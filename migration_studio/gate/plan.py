@@ -6,16 +6,17 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import Migration
 from django.db.migrations.exceptions import AmbiguityError, InconsistentMigrationHistory
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 
 from ..exceptions import GateError
 
 
 def deployment_plan(
     connection: BaseDatabaseWrapper, app_label: str | None = None, name: str | None = None
-) -> list[Migration]:
-    """What ``migrate [app_label [name]]`` would apply on ``connection``: reads
-    ``django_migrations`` only. A plan that unapplies migrations is refused (a rollback is not a
-    deployment)."""
+) -> tuple[list[Migration], MigrationLoader]:
+    """What ``migrate [app_label [name]]`` would apply on ``connection`` (reading
+    ``django_migrations`` only), and the loader that read it. A plan that unapplies migrations is
+    refused (a rollback is not a deployment)."""
     executor = MigrationExecutor(connection)
     loader = executor.loader
     try:
@@ -57,4 +58,4 @@ def deployment_plan(
             f"{', ...' if len(backwards) > 3 else ''}): predeploycheck checks deployments; "
             "roll back with the bundle's rollback plan."
         )
-    return [migration for migration, _ in plan]
+    return [migration for migration, _ in plan], loader

@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     # Fail when a table would be blocked (reads or writes) longer than this many seconds, as
     # estimated on the live table sizes; None: no budget.
     "LOCK_BUDGET_SECONDS": None,
+    # A live schema that differs from what its applied migrations give blocks the release (False:
+    # a warning).
+    "DRIFT_BLOCKS": True,
     # A session whose transaction has been open this long, holding a lock that conflicts with one
     # the plan takes, blocks the release (the migration would queue behind it).
     "LONG_TRANSACTION_SECONDS": 5.0,
@@ -41,6 +44,7 @@ class Policy:
     unbundled_apps: tuple[str, ...] = ()
     require_validation: bool = DEFAULTS["REQUIRE_VALIDATION"]
     lock_budget_seconds: float | None = DEFAULTS["LOCK_BUDGET_SECONDS"]
+    drift_blocks: bool = DEFAULTS["DRIFT_BLOCKS"]
     long_transaction_seconds: float = DEFAULTS["LONG_TRANSACTION_SECONDS"]
     lock_timeout: float = DEFAULTS["LOCK_TIMEOUT"]
     statement_timeout: float = DEFAULTS["STATEMENT_TIMEOUT"]
@@ -63,6 +67,7 @@ _FIELDS = {
     "UNBUNDLED_APPS": "unbundled_apps",
     "REQUIRE_VALIDATION": "require_validation",
     "LOCK_BUDGET_SECONDS": "lock_budget_seconds",
+    "DRIFT_BLOCKS": "drift_blocks",
     "LONG_TRANSACTION_SECONDS": "long_transaction_seconds",
     "LOCK_TIMEOUT": "lock_timeout",
     "STATEMENT_TIMEOUT": "statement_timeout",
@@ -106,8 +111,9 @@ def problems(values: Any) -> list[str]:
         names = values.get(key, [])
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
             found.append(f"{key} must be a list of {what}")
-    if "REQUIRE_VALIDATION" in values and not isinstance(values["REQUIRE_VALIDATION"], bool):
-        found.append("REQUIRE_VALIDATION must be True or False")
+    for key in ("REQUIRE_VALIDATION", "DRIFT_BLOCKS"):
+        if key in values and not isinstance(values[key], bool):
+            found.append(f"{key} must be True or False")
     budget = values.get("LOCK_BUDGET_SECONDS")
     if budget is not None and not _positive(budget):
         found.append("LOCK_BUDGET_SECONDS must be a positive number of seconds or None")

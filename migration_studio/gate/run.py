@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.migrations import Migration
 
 from .. import __version__, conf
@@ -27,6 +27,13 @@ from ..validation.checking import changes_data, touched_tables
 from ..validation.freshness import stale_message, stale_parts
 from ..validation.records import has_passed
 from ..validation.result import content_hash
+from .drift import (
+    applied_nodes,
+    compare_with_migrations,
+    described_tables,
+    live_schema,
+    unavailable,
+)
 from .live import lock_hazards
 from .locate import line_of, operation_lines
 from .plan import deployment_plan
@@ -52,9 +59,15 @@ def check_plan(
     app_label: str | None = None,
     migration_name: str | None = None,
     root: Path | None = None,
+    scratch_database: str | None = None,
+    use_cache: bool = True,
 ) -> GateResult:
-    """Judge what ``migrate [app_label [migration_name]] --database database`` would apply."""
+    """Judge what ``migrate [app_label [migration_name]] --database database`` would apply.
+
+    Drift is compared on a scratch database created on ``scratch_database``'s server (default:
+    the ``default`` alias, unless it is the target itself)."""
     root = Path(root) if root is not None else conf.bundle_root()
+    scratch = scratch_database or (None if database == DEFAULT_DB_ALIAS else DEFAULT_DB_ALIAS)
     with guarded(database, policy) as target:
         result = GateResult(
             database=database,
@@ -64,10 +77,8 @@ def check_plan(
             generated_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             policy=policy.to_dict(),
         )
-        planned = [
-            _bundled(migration, root, target, policy)
-            for migration in deployment_plan(target.connection, app_label, migration_name)
-        ]
+        plan, loader = deployment_plan(target.connection, app_label, migration_name)
+        planned = [_bundled(migration, root, target, policy) for migration in plan]
         result.migrations = [p.verdict for p in planned]
         stats = _live_stats(target, result)
         for item in planned:
@@ -79,10 +90,49 @@ def check_plan(
             for hold in item.report.locks if item.report else []:
                 locks[hold["table"]] = stronger(locks.get(hold["table"]), hold["lock"]) or ""
         result.checks.append(lock_hazards(target, locks, policy.long_transaction_seconds))
+        applied = applied_nodes(loader)
+        tables = described_tables(loader, applied)
+        live, why_not = None, _no_scratch(scratch, target)
+        if why_not is None:
+            try:
+                live = live_schema(target, tables)
+            except QueryFailed as error:
+                why_not = f"the live schema could not be read: {error}"
+    # The scratch database is built once the target's transaction is over.
+    if live is not None and scratch is not None:
+        result.checks.append(
+            compare_with_migrations(
+                live,
+                tables,
+                loader,
+                applied,
+                scratch,
+                blocks=policy.drift_blocks,
+                use_cache=use_cache,
+            )
+        )
+    else:
+        result.checks.append(unavailable(why_not or "no scratch database"))
     for item in planned:  # the records live in the app's own tables, not under the guard
         if item.bundle is not None and item.path is not None:
             item.verdict.checks.insert(2, _validated(item.path, policy))
     return result
+
+
+def _no_scratch(scratch: str | None, target: Target) -> str | None:
+    """Why the applied migrations cannot be built on a scratch database, or None."""
+    if scratch is None:
+        return (
+            "a scratch database would be created on the target's own server; name a server where "
+            "one may be created with --scratch-database (the target's alias too, if you mean it)"
+        )
+    try:
+        vendor = connections[scratch].vendor
+    except Exception:
+        return f"there is no database '{scratch}' in DATABASES"
+    if vendor != target.vendor:
+        return f"the scratch server '{scratch}' is {vendor}, the target {target.vendor}"
+    return None
 
 
 def _bundled(migration: Migration, root: Path, target: Target, policy: Policy) -> _Planned:

@@ -125,6 +125,7 @@ GOOD = [
                 "UNBUNDLED_APPS": ("auth",),
                 "REQUIRE_VALIDATION": False,
                 "LOCK_BUDGET_SECONDS": 2,
+                "DRIFT_BLOCKS": False,
                 "LONG_TRANSACTION_SECONDS": 0.5,
                 "LOCK_TIMEOUT": 0.25,
                 "STATEMENT_TIMEOUT": 30,

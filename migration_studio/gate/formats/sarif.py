@@ -20,6 +20,7 @@ GATE_CHECKS = {
     "preflight": "The live data keeps the migration's promises",
     "live-locks": "No session would make the migration queue",
     "sizes": "Live table sizes could be read",
+    "drift": "The live schema matches its applied migrations",
 }
 
 

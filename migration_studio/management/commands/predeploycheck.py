@@ -15,7 +15,7 @@ from ...gate.formats import FORMATS
 from ...gate.policy import SEVERITIES, policy
 from ...gate.run import check_plan
 from ..base import StudioCommand
-from ..options import add_database
+from ..options import add_database, add_no_cache
 
 
 class Command(StudioCommand, BaseCommand):
@@ -34,6 +34,13 @@ class Command(StudioCommand, BaseCommand):
         add_database(
             parser, help='The database to check, read-only. Defaults to the "default" database.'
         )
+        parser.add_argument(
+            "--scratch-database",
+            metavar="ALIAS",
+            help="Where a scratch database may be created to compare the live schema with its "
+            'applied migrations (default: the "default" database, unless it is the target).',
+        )
+        add_no_cache(parser)
         parser.add_argument(
             "--format", choices=sorted(FORMATS), default="text", help="Output format (text)."
         )
@@ -73,6 +80,12 @@ class Command(StudioCommand, BaseCommand):
             help="Fail when a table would be blocked longer than this on the live sizes.",
         )
         policy_options.add_argument(
+            "--drift-blocks",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="A live schema that differs from its applied migrations blocks the release.",
+        )
+        policy_options.add_argument(
             "--long-transaction",
             type=_seconds,
             metavar="SECONDS",
@@ -102,6 +115,7 @@ class Command(StudioCommand, BaseCommand):
             UNBUNDLED_APPS=options["unbundled_apps"],
             REQUIRE_VALIDATION=options["require_validation"],
             LOCK_BUDGET_SECONDS=options["lock_budget"],
+            DRIFT_BLOCKS=options["drift_blocks"],
             LONG_TRANSACTION_SECONDS=options["long_transaction"],
             LOCK_TIMEOUT=options["lock_timeout"],
             STATEMENT_TIMEOUT=options["statement_timeout"],
@@ -112,6 +126,8 @@ class Command(StudioCommand, BaseCommand):
                 gate,
                 app_label=options["app_label"],
                 migration_name=options["migration_name"],
+                scratch_database=options["scratch_database"],
+                use_cache=options["use_cache"],
             )
         except MigrationStudioError as error:
             raise CommandError(str(error), returncode=2) from None
