@@ -60,3 +60,35 @@ class ValidationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bundle} {self.status} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class DeploymentCheck(models.Model):
+    """One run of the release gate (predeploycheck): what it judged, and its verdict."""
+
+    class Verdict(models.TextChoices):
+        PASS = "pass"
+        WARN = "warn"
+        SKIP = "skip"
+        FAIL = "fail"
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    database = models.CharField(max_length=100, help_text="The DATABASES alias judged.")
+    server = models.CharField(max_length=300, help_text="Where it points (no credentials).")
+    vendor = models.CharField(max_length=32)
+    tool_version = models.CharField(max_length=32)
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    passed = models.BooleanField()
+    plan = models.JSONField(default=list, help_text="The migrations to apply, in order.")
+    result = models.JSONField(
+        default=dict, help_text="The whole verdict, as predeploycheck --format json writes it."
+    )
+    override = models.TextField(
+        blank=True, help_text="Why a 'no' was overridden for --apply, when it was."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["database", "-created_at"], name="ms_deployment_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.database} {self.verdict} {self.created_at:%Y-%m-%d %H:%M}"

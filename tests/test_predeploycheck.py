@@ -24,7 +24,7 @@ from django.db import connections, migrations, models
 from django.db.migrations.executor import MigrationExecutor
 
 import migration_studio
-from migration_studio.models import ValidationRun
+from migration_studio.models import DeploymentCheck, ValidationRun
 
 from .cases import APP, base_operations
 from .conftest import migration_source
@@ -50,6 +50,7 @@ def live(packages, bundle_root):
     """Write 0001 and ``operations`` as 0002 (bundled); the live database at 0001."""
     call_command("migrate", "migration_studio", verbosity=0)  # records, in the default database
     ValidationRun.objects.all().delete()
+    DeploymentCheck.objects.all().delete()
     _empty("live")
 
     def deploy(operations=None, *, source: str | None = None, validated: bool = True) -> Path:
@@ -125,6 +126,10 @@ def test_a_clean_plan_passes(live) -> None:
     statuses = {c["name"]: c["status"] for c in migration["checks"]}
     assert statuses["bundle"] == statuses["fresh"] == statuses["validated"] == "pass"
     assert statuses["risk"] == "pass"
+    # The run is recorded, for the admin.
+    run = DeploymentCheck.objects.get()
+    assert (run.database, run.verdict, run.passed) == ("live", data["verdict"], True)
+    assert run.plan == [f"{APP}.{CHANGE}"] and run.result["migrations"][0]["name"] == CHANGE
     # Nothing pending: the database is up to date after migrate.
     call_command("migrate", APP, database="live", verbosity=0)
     code, out, _ = gate(APP)
@@ -466,3 +471,17 @@ def test_drift_is_skipped_with_the_reason_when_no_scratch_server_is_usable(live)
     [drift] = checks(data, "drift")
     assert code == 0 and drift["status"] == "skip"
     assert "there is no database 'nowhere'" in drift["message"]
+
+
+def test_the_gate_works_without_the_apps_tables(live) -> None:
+    """No migration_studio tables where the records go: the run is not recorded, a warning says
+    so, and the verdict is the same."""
+    live(NULLABLE)
+    call_command("migrate", "migration_studio", "zero", verbosity=0)
+    try:
+        code, out, err = gate(APP, require_validation=False)
+        assert code == 0 and "PASS" in out
+        assert "The run was not recorded in database 'default'" in err
+        assert "manage.py migrate migration_studio" in err
+    finally:
+        call_command("migrate", "migration_studio", verbosity=0)

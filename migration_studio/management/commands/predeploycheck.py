@@ -13,6 +13,7 @@ from ...exceptions import MigrationStudioError
 from ...files import write_text_atomic
 from ...gate.formats import FORMATS
 from ...gate.policy import SEVERITIES, policy
+from ...gate.record import record
 from ...gate.run import check_plan
 from ..base import StudioCommand
 from ..options import add_database, add_no_cache
@@ -131,6 +132,9 @@ class Command(StudioCommand, BaseCommand):
             )
         except MigrationStudioError as error:
             raise CommandError(str(error), returncode=2) from None
+        problem = record(result)
+        if problem:
+            self.warn(problem)
         output = FORMATS[options["format"]](result)
         if options["output"]:
             path = Path(options["output"])
