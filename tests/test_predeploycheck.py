@@ -30,6 +30,7 @@ from .cases import APP, base_operations
 from .conftest import migration_source
 
 CHANGE = "0002_change"
+THIRD = "0003_then"
 SCHEMA = Path(migration_studio.__file__).parent / "gate" / "predeploycheck.schema.json"
 
 
@@ -53,18 +54,26 @@ def live(packages, bundle_root):
     DeploymentCheck.objects.all().delete()
     _empty("live")
 
-    def deploy(operations=None, *, source: str | None = None, validated: bool = True) -> Path:
-        packages.create(
-            APP,
-            {
-                "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
-                CHANGE: source
-                or migration_source(APP, CHANGE, operations, [(APP, "0001_initial")]),
-            },
-        )
+    def deploy(
+        operations=None,
+        *,
+        source: str | None = None,
+        validated: bool = True,
+        then: list | None = None,
+    ) -> Path:
+        """``then``: the operations of a third migration, 0003, after 0002."""
+        files = {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            CHANGE: source or migration_source(APP, CHANGE, operations, [(APP, "0001_initial")]),
+        }
+        if then is not None:
+            files[THIRD] = migration_source(APP, THIRD, then, [(APP, CHANGE)])
+        packages.create(APP, files)
         call_command("bundlemigration", APP, "0002", verbosity=0)
+        if then is not None:
+            call_command("bundlemigration", APP, "0003", verbosity=0)
         if validated:
-            call_command("validatemigration", APP, "0002", verbosity=0)
+            call_command("validatemigration", APP, verbosity=0)
         executor = MigrationExecutor(connections["live"])
         targets = [n for n in executor.loader.graph.leaf_nodes() if n[0] != APP]
         executor.migrate([*targets, (APP, "0001_initial")])
@@ -485,3 +494,114 @@ def test_the_gate_works_without_the_apps_tables(live) -> None:
         assert "manage.py migrate migration_studio" in err
     finally:
         call_command("migrate", "migration_studio", verbosity=0)
+
+
+def applied_on_live() -> list[str]:
+    with connections["live"].cursor() as cursor:
+        cursor.execute("SELECT app, name FROM django_migrations WHERE app = %s ORDER BY id", [APP])
+        rows = [f"{app}.{name}" for app, name in cursor.fetchall()]
+    connections["live"].close()
+    return rows
+
+
+def live_schema() -> dict:
+    from migration_studio.validation.schema import snapshot
+
+    schema = snapshot(connections["live"])
+    connections["live"].close()
+    return schema
+
+
+def test_apply_applies_a_plan_the_gate_accepts(live) -> None:
+    live(NULLABLE)
+    code, data = verdict(APP, apply=True)
+    assert code == 0, data
+    assert data["apply"]["outcome"] == "applied"
+    assert [s["status"] for s in data["apply"]["steps"]] == ["applied"]
+    assert applied_on_live() == [f"{APP}.0001_initial", f"{APP}.{CHANGE}"]
+    assert "subtitle" in live_schema()["roundtrip_book"]["columns"]
+    assert DeploymentCheck.objects.get().result["apply"]["outcome"] == "applied"
+
+
+def test_apply_never_applies_a_plan_the_gate_rejects_unless_overridden(live) -> None:
+    live(NOT_NULL)
+    code, data = verdict(APP, apply=True)
+    assert code == 1 and data["apply"] is None
+    assert applied_on_live() == [f"{APP}.0001_initial"]
+    code, data = verdict(APP, apply=True, override="hotfix, reviewed by the DBA on call")
+    assert code == 0 and data["override"] == "hotfix, reviewed by the DBA on call"
+    assert applied_on_live() == [f"{APP}.0001_initial", f"{APP}.{CHANGE}"]
+    assert DeploymentCheck.objects.first().override == "hotfix, reviewed by the DBA on call"
+    code, _, err = gate(APP, override="no reason to")
+    assert code == 2 and "--override only makes sense with --apply" in err
+
+
+def test_a_failing_post_check_rolls_the_plan_back(live) -> None:
+    """checks.sql runs after each migration; violating rows unapply what the run applied."""
+    path = live(NULLABLE, validated=False)
+    checks = path / "checks.sql"
+    checks.write_text(
+        checks.read_text()
+        + "\n-- check: every book has a subtitle\n"
+        + "SELECT id FROM roundtrip_book WHERE subtitle IS NULL;\n"
+    )
+    call_command("validatemigration", APP, verbosity=0)  # no rows on the scratch database
+    live_sql(
+        "INSERT INTO roundtrip_author (id, name, age) VALUES (1, 'a', 1)",
+        "INSERT INTO roundtrip_book (title, isbn, pages, author_id) VALUES ('t', 'i', 1, 1)",
+    )
+    before = live_schema()
+    code, data = verdict(APP, apply=True)
+    assert code == 3, data
+    report = data["apply"]
+    assert report["outcome"] == "rolled back"
+    assert "every book has a subtitle: 1 violating row(s)" in report["reason"]
+    assert [s["status"] for s in report["steps"]] == ["rolled back"]
+    assert applied_on_live() == [f"{APP}.0001_initial"]
+    assert live_schema() == before
+
+
+@pytest.mark.parametrize("released", [True, False], ids=["released", "never-released"])
+def test_apply_retries_a_migration_that_waits_for_a_lock(
+    live, vendor, released, monkeypatch
+) -> None:
+    """Another session holds ACCESS EXCLUSIVE on roundtrip_book. Released during the pause after
+    the first attempt: the migration timed out, is tried again, and succeeds. Never released:
+    the attempts run out and the migration applied before it is unapplied; the schema and
+    django_migrations are exactly as before the run."""
+    if vendor != "postgresql":
+        pytest.skip("PostgreSQL locks")
+    author = [migrations.AddField("author", "nickname2", models.CharField(max_length=9, null=True))]
+    live(author, then=NULLABLE)
+    before, recorded = live_schema(), applied_on_live()
+    holder = _session()
+    holder.execute("LOCK TABLE roundtrip_book IN ACCESS EXCLUSIVE MODE")
+    if released:
+        from migration_studio.gate import apply
+
+        pause = apply.time.sleep
+
+        def release_then_pause(seconds: float) -> None:
+            holder.close()
+            pause(seconds)
+
+        monkeypatch.setattr(apply.time, "sleep", release_then_pause)
+    try:
+        code, data = verdict(
+            APP, apply=True, apply_lock_timeout=0.2, attempts=6 if released else 3, backoff=0.2
+        )
+    finally:
+        holder.close()
+    steps = {s["migration"]: s for s in data["apply"]["steps"]}
+    third = steps[f"{APP}.{THIRD}"]
+    if released:
+        assert code == 0, data
+        assert third["status"] == "applied" and third["attempts"] > 1
+        assert applied_on_live() == [*recorded, f"{APP}.{CHANGE}", f"{APP}.{THIRD}"]
+        return
+    assert code == 3, data
+    assert third["status"] == "failed" and third["attempts"] == 3
+    assert "waited more than 0.2s for a lock" in third["error"]
+    assert steps[f"{APP}.{CHANGE}"]["status"] == "rolled back"
+    assert applied_on_live() == recorded
+    assert live_schema() == before

@@ -34,6 +34,13 @@ DEFAULTS: dict[str, Any] = {
     # Bounds for every query the gate runs on the target database, in seconds.
     "LOCK_TIMEOUT": 1.0,
     "STATEMENT_TIMEOUT": 10.0,
+    # --apply: every statement of the migrations gets this lock timeout and statement timeout
+    # (seconds); a statement that waits too long for a lock is tried again, up to APPLY_ATTEMPTS
+    # times, after a pause of APPLY_BACKOFF seconds that doubles each time.
+    "APPLY_LOCK_TIMEOUT": 0.5,
+    "APPLY_STATEMENT_TIMEOUT": 300.0,
+    "APPLY_ATTEMPTS": 5,
+    "APPLY_BACKOFF": 1.0,
 }
 
 
@@ -48,6 +55,10 @@ class Policy:
     long_transaction_seconds: float = DEFAULTS["LONG_TRANSACTION_SECONDS"]
     lock_timeout: float = DEFAULTS["LOCK_TIMEOUT"]
     statement_timeout: float = DEFAULTS["STATEMENT_TIMEOUT"]
+    apply_lock_timeout: float = DEFAULTS["APPLY_LOCK_TIMEOUT"]
+    apply_statement_timeout: float = DEFAULTS["APPLY_STATEMENT_TIMEOUT"]
+    apply_attempts: int = DEFAULTS["APPLY_ATTEMPTS"]
+    apply_backoff: float = DEFAULTS["APPLY_BACKOFF"]
     #: Per-run overrides, by setting name, as given (recorded with the verdict).
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -71,6 +82,10 @@ _FIELDS = {
     "LONG_TRANSACTION_SECONDS": "long_transaction_seconds",
     "LOCK_TIMEOUT": "lock_timeout",
     "STATEMENT_TIMEOUT": "statement_timeout",
+    "APPLY_LOCK_TIMEOUT": "apply_lock_timeout",
+    "APPLY_STATEMENT_TIMEOUT": "apply_statement_timeout",
+    "APPLY_ATTEMPTS": "apply_attempts",
+    "APPLY_BACKOFF": "apply_backoff",
 }
 
 
@@ -117,9 +132,19 @@ def problems(values: Any) -> list[str]:
     budget = values.get("LOCK_BUDGET_SECONDS")
     if budget is not None and not _positive(budget):
         found.append("LOCK_BUDGET_SECONDS must be a positive number of seconds or None")
-    for key in ("LOCK_TIMEOUT", "STATEMENT_TIMEOUT", "LONG_TRANSACTION_SECONDS"):
+    for key in (
+        "LOCK_TIMEOUT",
+        "STATEMENT_TIMEOUT",
+        "LONG_TRANSACTION_SECONDS",
+        "APPLY_LOCK_TIMEOUT",
+        "APPLY_STATEMENT_TIMEOUT",
+        "APPLY_BACKOFF",
+    ):
         if key in values and not _positive(values[key]):
             found.append(f"{key} must be a positive number of seconds")
+    attempts = values.get("APPLY_ATTEMPTS", 1)
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        found.append("APPLY_ATTEMPTS must be a positive integer")
     return found
 
 

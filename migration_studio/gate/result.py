@@ -68,6 +68,8 @@ class GateResult:
     checks: list[GateCheck] = field(default_factory=list)
     #: Why the gate's "no" was overridden for --apply (recorded), or "".
     override: str = ""
+    #: What --apply did (``ApplyReport.to_dict``), or None without --apply.
+    apply: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -96,6 +98,7 @@ class GateResult:
             "passed": self.passed,
             "policy": self.policy,
             "override": self.override,
+            "apply": self.apply,
             "plan": [m.label for m in self.migrations],
             "checks": [asdict(c) for c in self.checks],
             "migrations": [

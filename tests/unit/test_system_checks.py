@@ -79,6 +79,8 @@ BAD = [
     case("migration_studio.E010", {"GATE": {"LOCK_BUDGET_SECONDS": 0}}, "budget-zero"),
     case("migration_studio.E010", {"GATE": {"LOCK_TIMEOUT": -1}}, "timeout-negative"),
     case("migration_studio.E010", {"GATE": {"STATEMENT_TIMEOUT": True}}, "timeout-bool"),
+    case("migration_studio.E010", {"GATE": {"APPLY_ATTEMPTS": 0}}, "attempts-zero"),
+    case("migration_studio.E010", {"GATE": {"APPLY_BACKOFF": "1s"}}, "backoff-str"),
 ]
 
 #: Values of the same settings that are valid: no error at all, so not ``check_id``.
@@ -129,6 +131,10 @@ GOOD = [
                 "LONG_TRANSACTION_SECONDS": 0.5,
                 "LOCK_TIMEOUT": 0.25,
                 "STATEMENT_TIMEOUT": 30,
+                "APPLY_LOCK_TIMEOUT": 0.2,
+                "APPLY_STATEMENT_TIMEOUT": 600,
+                "APPLY_ATTEMPTS": 10,
+                "APPLY_BACKOFF": 0.5,
             }
         },
         "every-key",

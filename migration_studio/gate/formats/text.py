@@ -37,9 +37,31 @@ def text(result: GateResult) -> str:
     if result.override:
         verdict += f" Overridden for --apply: {result.override}"
     lines.append(verdict)
+    if result.apply is not None:
+        lines.extend(_applied(result.apply))
     return "\n".join(lines) + "\n"
 
 
 def _line(check: GateCheck, indent: str) -> str:
     rule = f" {check.rule}" if check.rule else ""
     return f"{indent}{MARKS[check.status]:<8} {check.name}{rule}: {check.message}"
+
+
+def _applied(report: dict) -> list[str]:
+    lines = ["Applied (--apply):"]
+    for step in report["steps"]:
+        line = f"  {step['migration']}: {step['status']}"
+        if step["attempts"]:
+            line += f" ({step['attempts']} attempt(s), {step['seconds']:.1f}s)"
+        if step["error"]:
+            line += f": {step['error']}"
+        lines.append(line)
+        lines.extend(f"    ran and stays: {sql}" for sql in step["committed"])
+    outcome = {
+        "applied": "Every migration of the plan is applied.",
+        "rolled back": f"Rolled back to the state before the run, because {report['reason']}.",
+        "failed": f"FAILED: {report['reason']}; the rollback did not complete: "
+        f"{report['rollback_error']}.",
+    }[report["outcome"]]
+    lines.append(outcome)
+    return lines

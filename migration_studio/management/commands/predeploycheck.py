@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, SystemCheckEr
 
 from ...exceptions import MigrationStudioError
 from ...files import write_text_atomic
+from ...gate.apply import APPLIED, FAILED, ROLLED_BACK, ApplySettings, apply_plan
 from ...gate.formats import FORMATS
 from ...gate.policy import SEVERITIES, policy
 from ...gate.record import record
@@ -95,6 +96,44 @@ class Command(StudioCommand, BaseCommand):
         policy_options.add_argument(
             "--lock-timeout", type=_seconds, metavar="SECONDS", help="For the gate's own queries."
         )
+        apply_options = parser.add_argument_group(
+            "apply", "Apply the plan when the gate says yes (the database is then written)"
+        )
+        apply_options.add_argument(
+            "--apply",
+            action="store_true",
+            help="Apply the plan, guarded: lock and statement timeouts, retries, post-checks, "
+            "and an automatic rollback to the state before the run when something fails.",
+        )
+        apply_options.add_argument(
+            "--override",
+            metavar="REASON",
+            help="With --apply: apply even though the gate says no; the reason is recorded.",
+        )
+        apply_options.add_argument(
+            "--apply-lock-timeout",
+            type=_seconds,
+            metavar="SECONDS",
+            help="Lock timeout of every statement applied (default 0.5).",
+        )
+        apply_options.add_argument(
+            "--apply-statement-timeout",
+            type=_seconds,
+            metavar="SECONDS",
+            help="Statement timeout of every statement applied (default 300).",
+        )
+        apply_options.add_argument(
+            "--attempts",
+            type=_attempts,
+            metavar="N",
+            help="Attempts of a migration (or non-atomic statement) that waits for a lock (5).",
+        )
+        apply_options.add_argument(
+            "--backoff",
+            type=_seconds,
+            metavar="SECONDS",
+            help="First pause between attempts, doubled each time (default 1).",
+        )
         policy_options.add_argument(
             "--statement-timeout",
             type=_seconds,
@@ -120,7 +159,13 @@ class Command(StudioCommand, BaseCommand):
             LONG_TRANSACTION_SECONDS=options["long_transaction"],
             LOCK_TIMEOUT=options["lock_timeout"],
             STATEMENT_TIMEOUT=options["statement_timeout"],
+            APPLY_LOCK_TIMEOUT=options["apply_lock_timeout"],
+            APPLY_STATEMENT_TIMEOUT=options["apply_statement_timeout"],
+            APPLY_ATTEMPTS=options["attempts"],
+            APPLY_BACKOFF=options["backoff"],
         )
+        if options["override"] and not options["apply"]:
+            raise CommandError("--override only makes sense with --apply.", returncode=2)
         try:
             result = check_plan(
                 options["database"],
@@ -132,6 +177,26 @@ class Command(StudioCommand, BaseCommand):
             )
         except MigrationStudioError as error:
             raise CommandError(str(error), returncode=2) from None
+        if options["apply"] and (result.passed or options["override"]):
+            if not result.passed:
+                result.override = options["override"]
+            report = apply_plan(
+                options["database"],
+                [(m.app_label, m.name) for m in result.migrations],
+                {
+                    (m.app_label, m.name): Path(m.bundle) / "checks.sql"
+                    for m in result.migrations
+                    if m.bundle
+                },
+                ApplySettings(
+                    lock_timeout=gate.apply_lock_timeout,
+                    statement_timeout=gate.apply_statement_timeout,
+                    attempts=gate.apply_attempts,
+                    backoff=gate.apply_backoff,
+                ),
+                log=self._log if options["verbosity"] >= 1 else lambda line: None,
+            )
+            result.apply = report.to_dict()
         problem = record(result)
         if problem:
             self.warn(problem)
@@ -148,8 +213,28 @@ class Command(StudioCommand, BaseCommand):
                 self.stdout.write(FORMATS["text"](result), ending="")
         else:
             self.stdout.write(output, ending="")
+        if result.apply is not None:
+            sys.exit(EXIT_APPLY[result.apply["outcome"]])
         if not result.passed:
-            sys.exit(1)  # the gate says no (the output says why)
+            sys.exit(1)  # the gate says no (the output says why); nothing was applied
+
+    def _log(self, line: str) -> None:
+        self.stderr.write(line)
+
+
+#: Exit status of --apply by outcome: applied; failed and rolled back to the state before the run;
+#: failed and not (or not entirely) rolled back.
+EXIT_APPLY = {APPLIED: 0, ROLLED_BACK: 3, FAILED: 4}
+
+
+def _attempts(value: str) -> int:
+    try:
+        attempts = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if attempts < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return attempts
 
 
 def _seconds(value: str) -> float:
