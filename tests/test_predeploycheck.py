@@ -605,3 +605,64 @@ def test_apply_retries_a_migration_that_waits_for_a_lock(
     assert steps[f"{APP}.{CHANGE}"]["status"] == "rolled back"
     assert applied_on_live() == recorded
     assert live_schema() == before
+
+
+def test_apply_of_a_non_atomic_migration_retries_a_statement_and_reports_what_stays(
+    live, vendor, packages, monkeypatch
+) -> None:
+    """A non-atomic migration (CREATE INDEX CONCURRENTLY): each statement commits on its own, so
+    a statement that waits too long for a lock is tried again alone. When its attempts run out,
+    the statements before it stay: the report lists them and the exit status says the database
+    is not back where it was (4)."""
+    if vendor != "postgresql":
+        pytest.skip("PostgreSQL locks")
+    from django.contrib.postgres.operations import AddIndexConcurrently
+
+    source = migration_source(
+        APP,
+        CHANGE,
+        [
+            AddIndexConcurrently("author", models.Index(fields=["age"], name="author_age_idx")),
+            AddIndexConcurrently("book", models.Index(fields=["pages"], name="book_pages_idx")),
+        ],
+        [(APP, "0001_initial")],
+    ).replace(
+        "class Migration(migrations.Migration):\n",
+        "class Migration(migrations.Migration):\n    atomic = False\n",
+    )
+    live(source=source)
+    holder = _session()
+    holder.execute("LOCK TABLE roundtrip_book IN ACCESS EXCLUSIVE MODE")
+    try:
+        code, data = verdict(APP, apply=True, apply_lock_timeout=0.2, attempts=2, backoff=0.1)
+    finally:
+        holder.close()
+    assert code == 4, data
+    [step] = data["apply"]["steps"]
+    assert step["status"] == "failed"
+    assert "waited more than 0.2s for a lock 2 time(s)" in step["error"]
+    assert [sql for sql in step["committed"] if "author_age_idx" in sql]
+    assert not [sql for sql in step["committed"] if "book_pages_idx" in sql]
+    assert data["apply"]["outcome"] == "failed"
+    assert "stay applied" in data["apply"]["rollback_error"]
+    assert applied_on_live() == [f"{APP}.0001_initial"]
+    # Released during the pause: the statement alone is tried again, and the migration applies.
+    _empty_index = "DROP INDEX IF EXISTS author_age_idx"
+    live_sql(_empty_index)
+    holder = _session()
+    holder.execute("LOCK TABLE roundtrip_book IN ACCESS EXCLUSIVE MODE")
+    from migration_studio.gate import apply
+
+    pause = apply.time.sleep
+
+    def release_then_pause(seconds: float) -> None:
+        holder.close()
+        pause(seconds)
+
+    monkeypatch.setattr(apply.time, "sleep", release_then_pause)
+    try:
+        code, data = verdict(APP, apply=True, apply_lock_timeout=0.2, attempts=3, backoff=0.1)
+    finally:
+        holder.close()
+    assert code == 0, data
+    assert applied_on_live() == [f"{APP}.0001_initial", f"{APP}.{CHANGE}"]
