@@ -15,7 +15,7 @@ from ...capture.graph import History
 from ...exceptions import BundleError, MigrationStudioError, RecordsUnavailable
 from ...scratch.database import source_connection
 from ...validation.records import prune_records, record_validation
-from ...validation.result import PASSED, SKIPPED, Step, ValidationResult, write_result
+from ...validation.result import INTERRUPTED, PASSED, SKIPPED, Step, ValidationResult, write_result
 from ...validation.validator import Validator
 from ..base import StudioCommand
 from ..options import add_database, add_no_cache
@@ -163,9 +163,11 @@ class Command(StudioCommand, BaseCommand):
     def _log_step(self, step: Step) -> None:
         if self.verbosity < 1:
             return
+        # Only a step that ran to its end says "ok"; any other status says what happened.
         mark = {
             PASSED: self.style.SUCCESS("ok    "),
             SKIPPED: self.style.WARNING("skip  "),
+            INTERRUPTED: self.style.ERROR("INTERRUPTED"),
         }.get(step.status, self.style.ERROR("FAILED"))
         detail = step.detail.splitlines()[0] if step.detail else ""
         self.stdout.write(
