@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, SystemCheckError
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.db.utils import ConnectionDoesNotExist
 
@@ -20,7 +20,8 @@ from ...validation.validator import Validator
 from ..base import StudioCommand
 from ..options import add_database, add_no_cache
 
-#: Exit codes: 0 every bundle passed, 1 one failed validation, 2 usage or environment error.
+#: Exit codes: 0 every bundle passed, 1 one failed validation, 2 usage or environment error
+#: (system check errors too: see ..base), 130 interrupted.
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
@@ -63,15 +64,6 @@ class Command(StudioCommand, BaseCommand):
             help="Rows per table to copy with --sample-from (default 1000).",
         )
         add_no_cache(parser)
-
-    def execute(self, *args: Any, **options: Any) -> Any:
-        try:
-            return super().execute(*args, **options)
-        except SystemCheckError as error:
-            # Django's system checks run before handle(); an error there is an environment
-            # error (2), never "a bundle failed" (1).
-            error.returncode = EXIT_ERROR
-            raise
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
