@@ -1001,3 +1001,22 @@ def test_an_interrupted_or_crashed_step_is_never_ok(bundled, monkeypatch, raised
     assert "checks" not in lines and f"{CHANGE}: passed" not in out.getvalue()
     assert not (path / "validation.json").exists() and not ValidationRun.objects.exists()
     assert no_scratch_left()
+
+
+def test_a_check_the_database_rejects_before_up_is_said_not_run(bundled) -> None:
+    path = bundled(
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))]
+    )
+    checks = path / "checks.sql"
+    checks.write_text(
+        checks.read_text() + "\n-- check: pages are fine\n"
+        'SELECT * FROM "roundtrip_book" WHERE no_such_function("pages");\n'
+    )
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    precheck = step_lines(out)["precheck"]
+    assert " ok " in precheck and "1 not run, the database rejected them before up" in precheck
+    assert "pages are fine" in precheck and "no_such_function" in precheck
+    assert "FAILED" in step_lines(out)["checks"] and "pages are fine" in err

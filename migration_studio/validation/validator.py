@@ -419,6 +419,7 @@ class Validator:
         checks = parse_checks(text, self.bundle.vendor)
         phase = "before up" if before_up else "after up"
         ran: list[CheckResult] = []
+        postponed: list[str] = []  # before up: rejected by the database, left for after up
         for check in checks:
             if known is not None and not quoted_identifiers(check.sql) <= known:
                 continue  # it needs what up.sql creates: it runs after up
@@ -435,6 +436,7 @@ class Validator:
                         result.sample = [list(row) for row in cursor.fetchall()]
             except DatabaseError as error:
                 if before_up:
+                    postponed.append(f"{check.description}: {first_line(error)}")
                     continue
                 result.error = first_line(error)
             ran.append(result)
@@ -443,6 +445,12 @@ class Validator:
         step.detail = f"{len(ran) - len(failed)} of {len(ran)} check(s) passed" + (
             " on the parent state's data" if before_up else ""
         )
+        if postponed:
+            # Not run is not passed: say which, and why (they run again after up).
+            step.detail += (
+                f"; {len(postponed)} not run, the database rejected them before up (they run "
+                f"after up): {'; '.join(postponed)}"
+            )
         if not failed:
             return
         reasons = "; ".join(
