@@ -336,6 +336,8 @@ def test_interrupt_drops_the_scratch_database(
     )
     assert no_scratch_left(pid=process.pid)
     assert not (path / "validation.json").exists()
+    # The step Ctrl-C stopped (in the data step) says so, never "ok".
+    assert step_lines(process.stdout_text)["up"].split()[1] == "INTERRUPTED", process.stdout_text
 
 
 def test_records_follow_the_bundle_files(bundled, bundle_root) -> None:
@@ -1020,3 +1022,29 @@ def test_a_check_the_database_rejects_before_up_is_said_not_run(bundled) -> None
     assert " ok " in precheck and "1 not run, the database rejected them before up" in precheck
     assert "pages are fine" in precheck and "no_such_function" in precheck
     assert "FAILED" in step_lines(out)["checks"] and "pages are fine" in err
+
+
+def test_a_statement_timeout_fails_the_step(bundled, vendor) -> None:
+    if vendor != "postgresql":
+        pytest.skip("statement_timeout is PostgreSQL's")
+    path = bundled(
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))]
+    )
+    up = (path / "up.sql").read_text()
+    (path / "up.sql").write_text(
+        up.replace("COMMIT;", "SET LOCAL statement_timeout = 50;\nSELECT pg_sleep(2);\nCOMMIT;")
+    )
+    rehash(path, "up.sql")
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    assert step_lines(out)["up"].split()[1] == "FAILED" and "statement timeout" in err
+    statuses = [(s["name"], s["status"]) for s in result_of(path)["steps"]]
+    assert statuses[-4:] == [
+        ("up", "failed"),
+        ("checks", "skipped"),
+        ("down", "skipped"),
+        ("redeploy", "skipped"),
+    ]
+    assert no_scratch_left()
