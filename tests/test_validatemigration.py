@@ -1048,3 +1048,30 @@ def test_a_statement_timeout_fails_the_step(bundled, vendor) -> None:
         ("redeploy", "skipped"),
     ]
     assert no_scratch_left()
+
+
+def test_a_pending_migration_failing_on_the_sampled_rows_fails_the_bundle(
+    bundled_third, source
+) -> None:
+    path = bundled_third(
+        [
+            migrations.RunSQL(
+                "UPDATE roundtrip_book SET pages = pages / (pages - pages);",
+                migrations.RunSQL.noop,
+            )
+        ],
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))],
+    )
+    source("0001_initial")
+    fill(DUPLICATE_BOOKS)
+
+    code, out, err = validate(APP, THIRD, sample_from="sample_source")
+
+    assert code == 1, out + err
+    assert step_lines(out)["pending"].split()[1] == "FAILED"
+    assert f"Migration roundtrip.{CHANGE} failed" in err
+    assert "not applied on 'sample_source', run on the sampled rows" in err
+    steps = {s["name"]: s for s in result_of(path)["steps"]}
+    assert steps["pending"]["status"] == "failed"
+    assert steps["precheck"]["detail"] == "not run: the pending step failed"
+    assert no_scratch_left()
