@@ -55,17 +55,6 @@ def read_only(alias: str) -> Iterator[Any]:
             transaction.set_rollback(True, using=alias)
 
 
-def applied_on(alias: str) -> set[tuple[str, str]] | None:
-    """The migrations recorded as applied on ``alias`` (read-only); None when it has no
-    ``django_migrations`` table (a database Django's migrations did not build)."""
-    connection = connections[alias]
-    with read_only(alias) as cursor:
-        if "django_migrations" not in connection.introspection.table_names(cursor):
-            return None
-        cursor.execute("SELECT app, name FROM django_migrations")
-        return {(app, name) for app, name in cursor.fetchall()}
-
-
 def _order(tables: list[str], relations: dict[str, dict[str, tuple[str, str]]]) -> list[str]:
     """Tables so that referenced ones come first (cycles broken in name order)."""
     ordered: list[str] = []

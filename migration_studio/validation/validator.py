@@ -39,13 +39,14 @@ from django.db.migrations.state import ProjectState
 from ..bundle.checksfile import parse as parse_checks
 from ..bundle.model import Bundle, sha256
 from ..bundle.store import load_bundle
-from ..capture.graph import History, Node, ancestors, migrate_order, migration_source, preceding
+from ..capture.graph import History, Node, ancestors, migration_source, preceding
 from ..capture.session import CaptureSession, NeedsMigrateOrder, model_scoped, rolled_back
 from ..describe import describe_callable
 from ..exceptions import CaptureError, MigrationStudioError, ValidationEnvironmentError
 from ..scratch.database import ScratchDatabase
 from ..sql.reader import parse_all
 from ..sql.text import fills_rows, quoted_identifiers
+from .pending import applied_on, pending
 from .result import (
     FAILED,
     INTERRUPTED,
@@ -58,7 +59,7 @@ from .result import (
     content_hash,
 )
 from .runner import SQLFileRunner, first_line
-from .sample import applied_on, copy_sample
+from .sample import copy_sample
 from .schema import compare, quick_snapshot
 
 SAMPLE_LIMIT = 5
@@ -114,7 +115,7 @@ class Validator:
         try:
             self._freshness()
             node = (self.bundle.app_label, self.bundle.migration_name)
-            on_source = self._applied_on_source()
+            on_source = applied_on(self.sample_from, self.loader) if self.sample_from else None
             # A transactional bundle is validated in the cached parent state itself, inside a
             # transaction that is rolled back (PostgreSQL; no copy of the database).
             in_place = self.bundle.transactional and not self.sample_from
@@ -123,7 +124,7 @@ class Validator:
             # ``migrate`` applies before it, as capture does.
             for everything_before in (False, True):
                 base = (preceding if everything_before else ancestors)(self.loader, node)
-                self.pending = _pending(self.loader, base, on_source)
+                self.pending = pending(self.loader, base, on_source)
                 steps = len(self.result.steps)
                 try:
                     with (
@@ -148,25 +149,6 @@ class Validator:
             self._not_run()
         self.result.finished_at = _now()
         return self.result
-
-    def _applied_on_source(self) -> set[Node] | None:
-        """The migrations the sample source has applied (a squash counts once all it replaces
-        are); None without sampling, or for a source without migration records."""
-        if not self.sample_from:
-            return None
-        try:
-            applied = applied_on(self.sample_from)
-        except DatabaseError as error:
-            raise ValidationEnvironmentError(
-                f"Reading the migrations applied on '{self.sample_from}' failed: "
-                f"{first_line(error)}"
-            ) from None
-        if applied is None:
-            return None
-        for key, squash in self.loader.replacements.items():
-            if all(tuple(node) in applied for node in squash.replaces):
-                applied.add(key)
-        return applied
 
     def _planned(self) -> list[str]:
         """The names of the steps a validation of this bundle runs, in order."""
@@ -598,19 +580,6 @@ class Validator:
                 index,
             )
         )
-
-
-def _pending(loader: Any, base: set[Node], applied: set[Node] | None) -> list[Node]:
-    """The migrations of ``base`` the sample source has not applied, and those that depend on
-    them, in ``migrate``'s order (none without migration records)."""
-    if applied is None:
-        return []
-    missing = base - applied
-    return [
-        node
-        for node in migrate_order(loader)
-        if node in base and missing & set(loader.graph.forwards_plan(node))
-    ]
 
 
 def _identifiers_of(schema: dict[str, Any]) -> set[str]:
