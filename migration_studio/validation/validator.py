@@ -102,6 +102,8 @@ class Validator:
         #: The migrations before the parent state the sample source has not applied: run on
         #: the sampled rows before the checks (see :meth:`_run_pending`).
         self.pending: list[Node] = []
+        #: What to check on the sample source when copying from it fails.
+        self._sample_hint = ""
         #: The operation whose part of a SQL file runs (for the messages).
         self._operation: int | None = None
 
@@ -116,6 +118,11 @@ class Validator:
             self._freshness()
             node = (self.bundle.app_label, self.bundle.migration_name)
             on_source = applied_on(self.sample_from, self.loader) if self.sample_from else None
+            self._sample_hint = (
+                "is its schema at the bundle's parent state?"
+                if on_source is None
+                else "is its schema the one of the migrations its django_migrations table records?"
+            )
             # A transactional bundle is validated in the cached parent state itself, inside a
             # transaction that is rolled back (PostgreSQL; no copy of the database).
             in_place = self.bundle.transactional and not self.sample_from
@@ -253,7 +260,7 @@ class Validator:
                 except DatabaseError as error:
                     raise ValidationEnvironmentError(
                         f"Copying sample rows from '{self.sample_from}' failed: "
-                        f"{first_line(error)} (is its schema at the bundle's parent state?)"
+                        f"{first_line(error)} ({self._sample_hint})"
                     ) from None
                 finally:
                     session._activate()
