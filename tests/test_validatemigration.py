@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from migration_studio.validation.schema import snapshot
 
 from .cases import APP, base_operations
 from .conftest import (
+    REPO,
     assert_interrupted,
     interrupted,
     migration_source,
@@ -1075,3 +1078,41 @@ def test_a_pending_migration_failing_on_the_sampled_rows_fails_the_bundle(
     assert steps["pending"]["status"] == "failed"
     assert steps["precheck"]["detail"] == "not run: the pending step failed"
     assert no_scratch_left()
+
+
+CRASHING = """
+import sys
+
+from django.core.management import execute_from_command_line
+
+from migration_studio.validation.validator import Validator
+
+
+def crash(self):
+    raise ConnectionResetError("the server went away")
+
+
+Validator.run = crash
+execute_from_command_line(["manage.py", "validatemigration", *sys.argv[1:]])
+"""
+
+
+def test_an_unexpected_error_exits_with_2_not_1(bundled, packages, bundle_root) -> None:
+    """1 means a bundle failed: an error that is no result of the validation is 2, with its
+    traceback."""
+    bundled([migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))])
+    env = {**os.environ, **packages.env(), "MS_TEST_BUNDLE_ROOT": str(bundle_root)}
+
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING, APP, CHANGE],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" in result.stderr
+    assert "ConnectionResetError: the server went away" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..base import StudioCommand
 from ..options import add_database, add_no_cache
 
 #: Exit codes: 0 every bundle passed, 1 one failed validation, 2 usage or environment error
-#: (system check errors too: see ..base), 130 interrupted.
+#: (system check errors and unexpected errors too), 130 interrupted.
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
@@ -64,6 +65,15 @@ class Command(StudioCommand, BaseCommand):
             help="Rows per table to copy with --sample-from (default 1000).",
         )
         add_no_cache(parser)
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        try:
+            super().run_from_argv(argv)
+        except Exception:
+            # Not a result (1 is "a bundle failed"): an error the validation does not know, such
+            # as a lost connection; its traceback shows where.
+            traceback.print_exc()
+            sys.exit(EXIT_ERROR)
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
