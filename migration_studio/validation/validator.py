@@ -173,11 +173,12 @@ class Validator:
 
     def _not_run(self) -> None:
         """After a failed step, the steps that did not run are listed as skipped, saying so."""
-        failed = next((s.name for s in self.result.steps if s.status == FAILED), "")
+        failed = next((s.name for s in self.result.steps if s.status == FAILED), None)
+        why = f"not run: the {failed} step failed" if failed else "not run: the validation failed"
         done = {step.name for step in self.result.steps}
         for name in self._planned():
             if name not in done:
-                step = Step(name, SKIPPED, detail=f"not run: the {failed} step failed")
+                step = Step(name, SKIPPED, detail=why)
                 self.result.steps.append(step)
                 self.log(step)
 
