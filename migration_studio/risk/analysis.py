@@ -136,7 +136,9 @@ def _merged(findings: list[Finding]) -> list[Finding]:
     merged: dict[tuple, Finding] = {}
     for finding in findings:
         key = tuple(
-            (name, repr(value)) for name, value in finding.to_dict().items() if name != "statements"
+            (name, repr(value))
+            for name, value in finding.to_dict().items()
+            if name != "statements"
         )
         if key in merged:
             statements = merged[key].statements

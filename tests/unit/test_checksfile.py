@@ -28,7 +28,6 @@ def duplicates(table: str, *columns: str, extra: str = "") -> str:
         f"GROUP BY {cols} HAVING COUNT(*) > 1)"
     )
 
-
 def add_field(table: str = "shop_order", name: str = "rating", **details) -> OperationSQL:
     return op(
         "AddField",
@@ -202,7 +201,7 @@ def test_a_check_derived_twice_is_listed_once() -> None:
         ),
         pytest.param(
             'CREATE UNIQUE INDEX "c" ON "shop_order" ("number") WHERE "status" = \'open\';',
-            duplicates("shop_order", "number", extra=" AND (\"status\" = 'open')"),
+            duplicates("shop_order", "number", extra=' AND ("status" = \'open\')'),
             id="partial-unique-index",
         ),
         pytest.param(
