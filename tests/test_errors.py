@@ -356,12 +356,24 @@ def test_stats_of_another_vendor_are_used_with_a_warning(
     assert quiet.getvalue() == ""
 
 
-def test_validatemigration_system_check_error_exits_with_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validatemigration"],
+        # 1 would read as "model changes without migrations"
+        ["makesafemigration", "--check"],
+        ["bundlemigration", "shop"],
+        ["exportstats"],
+        ["scratchcache"],
+    ],
+)
+def test_a_system_check_error_exits_with_2(tmp_path: Path, command: list[str]) -> None:
+    """The command did not start: 2, as for invalid usage, never a result's status (1)."""
     (tmp_path / "bad_settings.py").write_text(
         "from tests.settings import *\nMIGRATION_STUDIO = {'NOPE': 1}\n"
     )
     result = manage(
-        "validatemigration",
+        *command,
         env={
             "DJANGO_SETTINGS_MODULE": "bad_settings",
             "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),

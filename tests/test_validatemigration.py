@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from migration_studio.validation.schema import snapshot
 
 from .cases import APP, base_operations
 from .conftest import (
+    REPO,
     assert_interrupted,
     interrupted,
     migration_source,
@@ -291,7 +294,12 @@ def test_a_stale_bundle_is_detected(bundled, packages) -> None:
     assert code == 1
     assert "Stale bundle, regenerate it" in err and "the migration file" in err
     steps = result_of(path)["steps"]
-    assert [s["name"] for s in steps] == ["freshness"] and steps[0]["status"] == "failed"
+    assert steps[0]["name"] == "freshness" and steps[0]["status"] == "failed"
+    # The other steps did not run, and say so.
+    assert [(s["name"], s["status"], s["detail"]) for s in steps[1:]] == [
+        (name, "skipped", "not run: the freshness step failed")
+        for name in ("scratch", "precheck", "up", "checks", "down", "redeploy")
+    ]
 
 
 def test_usage_errors_exit_with_2(bundled) -> None:
@@ -331,6 +339,8 @@ def test_interrupt_drops_the_scratch_database(
     )
     assert no_scratch_left(pid=process.pid)
     assert not (path / "validation.json").exists()
+    # The step Ctrl-C stopped (in the data step) says so, never "ok".
+    assert step_lines(process.stdout_text)["up"].split()[1] == "INTERRUPTED", process.stdout_text
 
 
 def test_records_follow_the_bundle_files(bundled, bundle_root) -> None:
@@ -825,3 +835,285 @@ def test_up_and_down_edited_together_fail_against_migrate(bundled, vendor) -> No
     assert "subtitle" in err
     steps = {s["name"]: s["status"] for s in result_of(path)["steps"]}
     assert steps["freshness"] == "passed" and steps["up"] == "failed"
+
+
+DEDUPLICATE = """
+from django.db import migrations
+from django.db.models import Min
+
+
+def deduplicate(apps, schema_editor):
+    Book = apps.get_model("roundtrip", "Book")
+    books = Book.objects.using(schema_editor.connection.alias)
+    keep = books.values("isbn").annotate(first=Min("id")).values_list("first", flat=True)
+    books.exclude(id__in=list(keep)).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [migrations.RunPython(deduplicate, migrations.RunPython.noop)]
+"""
+
+
+@pytest.fixture
+def deduplicated_then_unique(packages, bundle_root, records):
+    """0002 removes the books whose isbn another book has; 0003 makes isbn unique. Both bundled."""
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            CHANGE: DEDUPLICATE,
+            THIRD: migration_source(
+                APP,
+                THIRD,
+                [
+                    migrations.AlterField(
+                        "book", "isbn", models.CharField(max_length=20, unique=True)
+                    )
+                ],
+                [(APP, CHANGE)],
+            ),
+        },
+    )
+    call_command("bundlemigration", APP, verbosity=0)
+    return bundle_root / APP
+
+
+DUPLICATE_BOOKS = [
+    "INSERT INTO roundtrip_author (id, name, email, age) VALUES (1, 'a', 'a@x.org', 1)",
+    "INSERT INTO roundtrip_book (title, isbn, pages, author_id) VALUES "
+    "('t1', 'dup', 1, 1), ('t2', 'dup', 2, 1), ('t3', 'one', 3, 1)",
+]
+
+
+def test_pending_migrations_run_on_the_sample_before_the_precheck(
+    deduplicated_then_unique, source
+) -> None:
+    """The source is at 0001: 0003's precheck sees the rows as 0002 leaves them."""
+    source("0001_initial")
+    fill(DUPLICATE_BOOKS)
+
+    code, out, err = validate(APP, sample_from="sample_source", all_bundles=True)
+
+    assert code == 0, out + err
+    result = result_of(deduplicated_then_unique / THIRD)
+    assert [s["name"] for s in result["steps"]][:5] == [
+        "freshness",
+        "scratch",
+        "sample",
+        "pending",
+        "precheck",
+    ]
+    pending = result["steps"][3]
+    assert pending["status"] == "passed" and f"roundtrip.{CHANGE}" in pending["detail"]
+    before = {c["description"]: c for c in result["checks"] if c["phase"] == "before up"}
+    assert [c["violations"] for c in before.values()] == [0]
+    # 0002 itself starts where the source is: nothing pending.
+    assert "pending" not in [
+        s["name"] for s in result_of(deduplicated_then_unique / CHANGE)["steps"]
+    ]
+    with connections["sample_source"].cursor() as cursor:  # the source is only read
+        cursor.execute("SELECT COUNT(*) FROM roundtrip_book")
+        assert cursor.fetchone()[0] == 3
+
+
+def test_migrations_applied_on_the_source_are_not_run_again(
+    deduplicated_then_unique, source
+) -> None:
+    """A source that has 0002 applied (and still duplicates): 0003's precheck reports them."""
+    source(CHANGE)
+    fill(DUPLICATE_BOOKS)
+
+    code, _, err = validate(APP, THIRD, sample_from="sample_source")
+
+    assert code == 1
+    assert "no duplicate (isbn) in roundtrip_book" in err and "2 violating row(s)" in err
+    assert "pending" not in [
+        s["name"] for s in result_of(deduplicated_then_unique / THIRD)["steps"]
+    ]
+
+
+FAILING_ON_ROWS = migration_source(
+    APP,
+    CHANGE,
+    # Fine on the empty tables of the capture; fails on any book (division by zero on
+    # PostgreSQL, NULL into a NOT NULL column on SQLite).
+    [
+        migrations.RunSQL(
+            "UPDATE roundtrip_book SET pages = pages / (pages - pages);", migrations.RunSQL.noop
+        )
+    ],
+    [(APP, "0001_initial")],
+)
+
+
+def step_lines(out: str) -> dict[str, str]:
+    """The line of each step in the command's output, by step name."""
+    return {
+        line.split()[0]: line
+        for line in out.splitlines()
+        if line.startswith("  ") and not line.startswith("   ") and len(line.split()) > 1
+    }
+
+
+def test_a_step_failing_on_the_sampled_rows_is_never_ok(bundled, source) -> None:
+    path = bundled(source=FAILING_ON_ROWS)
+    source("0001_initial")
+    fill(DUPLICATE_BOOKS)
+
+    code, out, err = validate(APP, CHANGE, sample_from="sample_source")
+
+    assert code == 1, out + err
+    lines = step_lines(out)
+    assert "FAILED" in lines["up"] and " ok " not in lines["up"]
+    for name in ("checks", "down", "redeploy"):
+        assert "skip" in lines[name] and "not run: the up step failed" in lines[name]
+    statuses = {s["name"]: s["status"] for s in result_of(path)["steps"]}
+    assert statuses["up"] == "failed"
+    assert {statuses[name] for name in ("checks", "down", "redeploy")} == {"skipped"}
+    run = ValidationRun.objects.get()
+    assert run.status == "failed"
+    assert {s["name"]: s["status"] for s in run.steps} == statuses
+    assert no_scratch_left()
+
+
+@pytest.mark.parametrize(
+    ("raised", "mark", "detail"),
+    [
+        (KeyboardInterrupt(), "INTERRUPTED", "interrupted"),
+        (RuntimeError("boom"), "FAILED", "RuntimeError: boom"),
+    ],
+)
+def test_an_interrupted_or_crashed_step_is_never_ok(
+    bundled, monkeypatch, raised, mark, detail
+) -> None:
+    from migration_studio.validation.runner import SQLFileRunner
+
+    path = bundled(
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))]
+    )
+
+    def stop(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(SQLFileRunner, "run", stop)
+    out = StringIO()
+    with pytest.raises(type(raised)):
+        call_command("validatemigration", APP, CHANGE, stdout=out, stderr=StringIO())
+
+    lines = step_lines(out.getvalue())
+    assert lines["precheck"].split()[1] == "ok"
+    assert lines["up"].split()[1] == mark and lines["up"].endswith(detail), out.getvalue()
+    assert "checks" not in lines and f"{CHANGE}: passed" not in out.getvalue()
+    assert not (path / "validation.json").exists() and not ValidationRun.objects.exists()
+    assert no_scratch_left()
+
+
+def test_a_check_the_database_rejects_before_up_is_said_not_run(bundled) -> None:
+    path = bundled(
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))]
+    )
+    checks = path / "checks.sql"
+    checks.write_text(
+        checks.read_text() + "\n-- check: pages are fine\n"
+        'SELECT * FROM "roundtrip_book" WHERE no_such_function("pages");\n'
+    )
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    precheck = step_lines(out)["precheck"]
+    assert " ok " in precheck and "1 not run, the database rejected them before up" in precheck
+    assert "pages are fine" in precheck and "no_such_function" in precheck
+    assert "FAILED" in step_lines(out)["checks"] and "pages are fine" in err
+
+
+def test_a_statement_timeout_fails_the_step(bundled, vendor) -> None:
+    if vendor != "postgresql":
+        pytest.skip("statement_timeout is PostgreSQL's")
+    path = bundled(
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))]
+    )
+    up = (path / "up.sql").read_text()
+    (path / "up.sql").write_text(
+        up.replace("COMMIT;", "SET LOCAL statement_timeout = 50;\nSELECT pg_sleep(2);\nCOMMIT;")
+    )
+    rehash(path, "up.sql")
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    assert step_lines(out)["up"].split()[1] == "FAILED" and "statement timeout" in err
+    statuses = [(s["name"], s["status"]) for s in result_of(path)["steps"]]
+    assert statuses[-4:] == [
+        ("up", "failed"),
+        ("checks", "skipped"),
+        ("down", "skipped"),
+        ("redeploy", "skipped"),
+    ]
+    assert no_scratch_left()
+
+
+def test_a_pending_migration_failing_on_the_sampled_rows_fails_the_bundle(
+    bundled_third, source
+) -> None:
+    path = bundled_third(
+        [
+            migrations.RunSQL(
+                "UPDATE roundtrip_book SET pages = pages / (pages - pages);",
+                migrations.RunSQL.noop,
+            )
+        ],
+        [migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))],
+    )
+    source("0001_initial")
+    fill(DUPLICATE_BOOKS)
+
+    code, out, err = validate(APP, THIRD, sample_from="sample_source")
+
+    assert code == 1, out + err
+    assert step_lines(out)["pending"].split()[1] == "FAILED"
+    assert f"Migration roundtrip.{CHANGE} failed" in err
+    assert "not applied on 'sample_source', run on the sampled rows" in err
+    steps = {s["name"]: s for s in result_of(path)["steps"]}
+    assert steps["pending"]["status"] == "failed"
+    assert steps["precheck"]["detail"] == "not run: the pending step failed"
+    assert no_scratch_left()
+
+
+CRASHING = """
+import sys
+
+from django.core.management import execute_from_command_line
+
+from migration_studio.validation.validator import Validator
+
+
+def crash(self):
+    raise ConnectionResetError("the server went away")
+
+
+Validator.run = crash
+execute_from_command_line(["manage.py", "validatemigration", *sys.argv[1:]])
+"""
+
+
+def test_an_unexpected_error_exits_with_2_not_1(bundled, packages, bundle_root) -> None:
+    """1 means a bundle failed: an error that is no result of the validation is 2, with its
+    traceback."""
+    bundled([migrations.AddField("book", "subtitle", models.CharField(max_length=50, null=True))])
+    env = {**os.environ, **packages.env(), "MS_TEST_BUNDLE_ROOT": str(bundle_root)}
+
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING, APP, CHANGE],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" in result.stderr
+    assert "ConnectionResetError: the server went away" in result.stderr

@@ -329,6 +329,11 @@ class CaptureSession:
                 state = self.loader.graph.nodes[node].mutate_state(state, preserve=False)
         return state
 
+    def apply(self, nodes: Iterable[Node]) -> None:
+        """Apply ``nodes`` (and what they depend on) that are not applied yet, through Django as
+        ``migrate`` applies them: data migrations run on the rows the database holds."""
+        self._apply_plan(nodes)
+
     def _apply_plan(self, nodes: Iterable[Node]) -> None:
         """Apply every migration needed for ``nodes`` (and ``nodes``) that is not applied yet."""
         assert self.state is not None

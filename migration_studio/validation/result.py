@@ -11,6 +11,8 @@ from typing import Any
 from ..bundle.model import sha256
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+#: A step Ctrl-C (or SIGTERM) stopped: never written to validation.json (nothing is, then).
+INTERRUPTED = "interrupted"
 
 
 @dataclass

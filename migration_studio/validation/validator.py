@@ -4,7 +4,10 @@ The steps (each timed and reported as it runs):
 
 1. freshness: the migration file and the SQL files still match the hashes in bundle.json;
 2. scratch: a scratch database at the migration's parent state (the capture machinery and cache);
-3. sample: optionally, real rows copied from another database (read-only);
+3. sample: optionally, real rows copied from another database (read-only); when that database
+   has not applied every migration before the parent state, the scratch database is built at its
+   state, and the missing migrations then run through Django on the copied rows ("pending"), so
+   the checks meet the data as those migrations leave it;
 4. up: ``up.sql`` executed exactly as bundled, statement by statement; operations SQL cannot
    express (RunPython) run through Django at their place; on PostgreSQL the locks each statement
    takes are read from ``pg_locks`` before the transaction commits;
@@ -14,6 +17,9 @@ The steps (each timed and reported as it runs):
 6. down: ``down.sql``, then the schema is compared with the parent snapshot;
 7. redeploy: ``up.sql`` again;
 8. the scratch database is dropped, whatever happened.
+
+A step says "passed" only when it ran to its end: a step that raised is failed (or interrupted, on
+Ctrl-C), and after a failure the steps that did not run are listed as skipped, saying why.
 """
 
 from __future__ import annotations
@@ -33,15 +39,17 @@ from django.db.migrations.state import ProjectState
 from ..bundle.checksfile import parse as parse_checks
 from ..bundle.model import Bundle, sha256
 from ..bundle.store import load_bundle
-from ..capture.graph import History, ancestors, migration_source, preceding
+from ..capture.graph import History, Node, ancestors, migration_source, preceding
 from ..capture.session import CaptureSession, NeedsMigrateOrder, model_scoped, rolled_back
 from ..describe import describe_callable
-from ..exceptions import ValidationEnvironmentError
+from ..exceptions import CaptureError, MigrationStudioError, ValidationEnvironmentError
 from ..scratch.database import ScratchDatabase
 from ..sql.reader import parse_all
 from ..sql.text import fills_rows, quoted_identifiers
+from .pending import applied_on, pending
 from .result import (
     FAILED,
+    INTERRUPTED,
     SKIPPED,
     CheckResult,
     StatementRun,
@@ -91,6 +99,11 @@ class Validator:
         self.loader = history.loader_for(node) or history.squashed
         self.migration: Migration | None = None
         self.touched: set[str] = set()
+        #: The migrations before the parent state the sample source has not applied: run on
+        #: the sampled rows before the checks (see :meth:`_run_pending`).
+        self.pending: list[Node] = []
+        #: What to check on the sample source when copying from it fails.
+        self._sample_hint = ""
         #: The operation whose part of a SQL file runs (for the messages).
         self._operation: int | None = None
 
@@ -104,6 +117,12 @@ class Validator:
         try:
             self._freshness()
             node = (self.bundle.app_label, self.bundle.migration_name)
+            on_source = applied_on(self.sample_from, self.loader) if self.sample_from else None
+            self._sample_hint = (
+                "is its schema at the bundle's parent state?"
+                if on_source is None
+                else "is its schema the one of the migrations its django_migrations table records?"
+            )
             # A transactional bundle is validated in the cached parent state itself, inside a
             # transaction that is rolled back (PostgreSQL; no copy of the database).
             in_place = self.bundle.transactional and not self.sample_from
@@ -112,13 +131,15 @@ class Validator:
             # ``migrate`` applies before it, as capture does.
             for everything_before in (False, True):
                 base = (preceding if everything_before else ancestors)(self.loader, node)
+                self.pending = pending(self.loader, base, on_source)
+                steps = len(self.result.steps)
                 try:
                     with (
                         ScratchDatabase(self.alias, use_cache=self.use_cache) as scratch,
                         CaptureSession(
                             scratch,
                             self.loader,
-                            base,
+                            base - set(self.pending),
                             in_place=in_place,
                             everything_before=everything_before,
                         ) as session,
@@ -127,12 +148,39 @@ class Validator:
                             self._on_scratch(scratch, session)
                             break
                 except NeedsMigrateOrder:
+                    del self.result.steps[steps:]  # the attempt's steps: they run again
                     continue
         except ValidationFailed as failure:
             self.result.status = FAILED
             self.result.error = str(failure)
+            self._not_run()
         self.result.finished_at = _now()
         return self.result
+
+    def _planned(self) -> list[str]:
+        """The names of the steps a validation of this bundle runs, in order."""
+        return [
+            "freshness",
+            "scratch",
+            *(["sample"] if self.sample_from else []),
+            *(["pending"] if self.pending else []),
+            "precheck",
+            "up",
+            "checks",
+            "down",
+            "redeploy",
+        ]
+
+    def _not_run(self) -> None:
+        """After a failed step, the steps that did not run are listed as skipped, saying so."""
+        failed = next((s.name for s in self.result.steps if s.status == FAILED), None)
+        why = f"not run: the {failed} step failed" if failed else "not run: the validation failed"
+        done = {step.name for step in self.result.steps}
+        for name in self._planned():
+            if name not in done:
+                step = Step(name, SKIPPED, detail=why)
+                self.result.steps.append(step)
+                self.log(step)
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -147,6 +195,18 @@ class Validator:
         except ValidationFailed as failure:
             current.status = FAILED
             current.detail = str(failure)
+            raise
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM while the scratch database exists
+            current.status = INTERRUPTED
+            current.detail = "interrupted"
+            raise
+        except BaseException as error:  # an environment error, or any other: never "passed"
+            current.status = FAILED
+            current.detail = (
+                str(error)
+                if isinstance(error, MigrationStudioError)
+                else f"{type(error).__name__}: {first_line(error)}"
+            )
             raise
         finally:
             current.seconds = time.perf_counter() - started
@@ -183,9 +243,16 @@ class Validator:
         self.result.server_version = session.server_version
         self.touched = self._touched_tables()
         with self._step("scratch") as step:
-            step.detail = f"scratch database at the parent state ({session.origin})"
-            parent = quick_snapshot(connection, only=self.touched)
-            migrated, why_not = self._migrate_schema(connection, session.state)
+            if self.pending:
+                step.detail = (
+                    f"scratch database at the state of '{self.sample_from}', "
+                    f"{len(self.pending)} migration(s) before the parent state "
+                    f"({session.origin})"
+                )
+            else:
+                step.detail = f"scratch database at the parent state ({session.origin})"
+                parent = quick_snapshot(connection, only=self.touched)
+                migrated, why_not = self._migrate_schema(connection, session.state)
         if self.sample_from:
             with self._step("sample") as step:
                 session._activation.close()  # the source alias must reach the real source
@@ -194,7 +261,7 @@ class Validator:
                 except DatabaseError as error:
                     raise ValidationEnvironmentError(
                         f"Copying sample rows from '{self.sample_from}' failed: "
-                        f"{first_line(error)} (is its schema at the bundle's parent state?)"
+                        f"{first_line(error)} ({self._sample_hint})"
                     ) from None
                 finally:
                     session._activate()
@@ -204,6 +271,16 @@ class Validator:
                 step.detail = (
                     f"{copied.total} row(s) from {len(copied.rows)} table(s) of "
                     f"'{self.sample_from}' ({copied.rows_per_second:,.0f} rows/s)"
+                )
+        if self.pending:
+            with self._step("pending") as step:
+                self._run_pending(session)
+                parent = quick_snapshot(connection, only=self.touched)
+                migrated, why_not = self._migrate_schema(connection, session.state)
+                step.detail = (
+                    f"{len(self.pending)} migration(s) not applied on '{self.sample_from}' run "
+                    "on the sampled rows, as manage.py migrate runs them: "
+                    + ", ".join(f"{app}.{name}" for app, name in self.pending)
                 )
         states = self._states(session.state)
         with self._step("precheck") as step:
@@ -257,6 +334,19 @@ class Validator:
                 note = self._renamed_note(str(failure)) or self._rerun_note()
                 raise ValidationFailed(f"{failure}{note}") from None
             step.detail = "up.sql applies again after the rollback"
+
+    def _run_pending(self, session: CaptureSession) -> None:
+        """Apply the migrations the sample source has not, through Django, on the sampled rows:
+        the checks then meet the data as those migrations (data migrations too) leave it."""
+        try:
+            session.apply(self.pending)
+        except NeedsMigrateOrder:
+            raise
+        except CaptureError as error:
+            raise ValidationFailed(
+                f"{error} (a migration not applied on '{self.sample_from}', run on the sampled "
+                "rows as manage.py migrate would run it there)"
+            ) from None
 
     def _migrate_schema(
         self, connection: BaseDatabaseWrapper, parent: ProjectState
@@ -319,6 +409,7 @@ class Validator:
         checks = parse_checks(text, self.bundle.vendor)
         phase = "before up" if before_up else "after up"
         ran: list[CheckResult] = []
+        postponed: list[str] = []  # before up: rejected by the database, left for after up
         for check in checks:
             if known is not None and not quoted_identifiers(check.sql) <= known:
                 continue  # it needs what up.sql creates: it runs after up
@@ -335,6 +426,7 @@ class Validator:
                         result.sample = [list(row) for row in cursor.fetchall()]
             except DatabaseError as error:
                 if before_up:
+                    postponed.append(f"{check.description}: {first_line(error)}")
                     continue
                 result.error = first_line(error)
             ran.append(result)
@@ -343,6 +435,12 @@ class Validator:
         step.detail = f"{len(ran) - len(failed)} of {len(ran)} check(s) passed" + (
             " on the parent state's data" if before_up else ""
         )
+        if postponed:
+            # Not run is not passed: say which, and why (they run again after up).
+            step.detail += (
+                f"; {len(postponed)} not run, the database rejected them before up (they run "
+                f"after up): {'; '.join(postponed)}"
+            )
         if not failed:
             return
         reasons = "; ".join(

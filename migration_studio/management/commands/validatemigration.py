@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, SystemCheckError
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.db.utils import ConnectionDoesNotExist
 
@@ -15,12 +16,13 @@ from ...capture.graph import History
 from ...exceptions import BundleError, MigrationStudioError, RecordsUnavailable
 from ...scratch.database import source_connection
 from ...validation.records import prune_records, record_validation
-from ...validation.result import PASSED, SKIPPED, Step, ValidationResult, write_result
+from ...validation.result import INTERRUPTED, PASSED, SKIPPED, Step, ValidationResult, write_result
 from ...validation.validator import Validator
 from ..base import StudioCommand
 from ..options import add_database, add_no_cache
 
-#: Exit codes: 0 every bundle passed, 1 one failed validation, 2 usage or environment error.
+#: Exit codes: 0 every bundle passed, 1 one failed validation, 2 usage or environment error
+#: (system check errors and unexpected errors too), 130 interrupted.
 EXIT_FAILED = 1
 EXIT_ERROR = 2
 
@@ -64,14 +66,14 @@ class Command(StudioCommand, BaseCommand):
         )
         add_no_cache(parser)
 
-    def execute(self, *args: Any, **options: Any) -> Any:
+    def run_from_argv(self, argv: list[str]) -> None:
         try:
-            return super().execute(*args, **options)
-        except SystemCheckError as error:
-            # Django's system checks run before handle(); an error there is an environment
-            # error (2), never "a bundle failed" (1).
-            error.returncode = EXIT_ERROR
-            raise
+            super().run_from_argv(argv)
+        except Exception:
+            # Not a result (1 is "a bundle failed"): an error the validation does not know, such
+            # as a lost connection; its traceback shows where.
+            traceback.print_exc()
+            sys.exit(EXIT_ERROR)
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options["verbosity"]
@@ -163,9 +165,11 @@ class Command(StudioCommand, BaseCommand):
     def _log_step(self, step: Step) -> None:
         if self.verbosity < 1:
             return
+        # Only a step that ran to its end says "ok"; any other status says what happened.
         mark = {
             PASSED: self.style.SUCCESS("ok    "),
             SKIPPED: self.style.WARNING("skip  "),
+            INTERRUPTED: self.style.ERROR("INTERRUPTED"),
         }.get(step.status, self.style.ERROR("FAILED"))
         detail = step.detail.splitlines()[0] if step.detail else ""
         self.stdout.write(
