@@ -17,7 +17,7 @@ from ..capture.graph import Node
 from ..capture.session import CaptureSession
 from ..exceptions import MigrationStudioError
 from ..scratch.database import ScratchDatabase
-from ..validation.schema import Snapshot, compare, snapshot
+from ..validation.schema import Snapshot, compare, quick_snapshot
 from .result import FAIL, PASS, SKIP, WARN, GateCheck
 from .target import Target
 
@@ -46,7 +46,7 @@ def described_tables(loader: MigrationLoader, applied: Iterable[Node]) -> set[st
 def live_schema(target: Target, tables: set[str]) -> Snapshot:
     """The target's snapshot of ``tables`` (:class:`~.target.QueryFailed` when it cannot be
     read in time)."""
-    return _only(target.run(lambda cursor: snapshot(target.connection, tables)), tables)
+    return _only(target.run(lambda cursor: quick_snapshot(target.connection, tables)), tables)
 
 
 def compare_with_migrations(
@@ -66,7 +66,7 @@ def compare_with_migrations(
             CaptureSession(scratch, loader, applied, in_place=True),
         ):
             assert scratch.connection is not None
-            expected = _only(snapshot(scratch.connection, tables), tables)
+            expected = _only(quick_snapshot(scratch.connection, tables), tables)
     except MigrationStudioError as error:
         return GateCheck(
             "drift", SKIP, f"Not compared: the applied migrations could not be built: {error}"

@@ -37,15 +37,16 @@ from django.db.migrations import Migration
 from django.db.migrations.state import ProjectState
 
 from ..bundle.checksfile import parse as parse_checks
-from ..bundle.model import Bundle, sha256
+from ..bundle.model import Bundle
 from ..bundle.store import load_bundle
-from ..capture.graph import History, Node, ancestors, migration_source, preceding
+from ..capture.graph import History, Node, ancestors, preceding
 from ..capture.session import CaptureSession, NeedsMigrateOrder, model_scoped, rolled_back
 from ..describe import describe_callable
 from ..exceptions import CaptureError, MigrationStudioError, ValidationEnvironmentError
 from ..scratch.database import ScratchDatabase
-from ..sql.reader import parse_all
-from ..sql.text import fills_rows, quoted_identifiers
+from ..sql.text import quoted_identifiers
+from .checking import answerable, changes_data, identifiers_of, touched_tables, violations
+from .freshness import stale_message, stale_parts
 from .pending import applied_on, pending
 from .result import (
     FAILED,
@@ -61,8 +62,6 @@ from .result import (
 from .runner import SQLFileRunner, first_line
 from .sample import copy_sample
 from .schema import compare, quick_snapshot
-
-SAMPLE_LIMIT = 5
 
 
 class Validator:
@@ -220,28 +219,16 @@ class Validator:
                 raise ValidationFailed(
                     f"Migration {self.bundle.label} does not exist any more: remove its bundle."
                 )
-            stale = []
-            if sha256(migration_source(self.migration)) != self.bundle.hashes.get("migration"):
-                stale.append("the migration file")
-            for name in ("up.sql", "down.sql"):
-                file = self.path / name
-                if not file.exists() or sha256(
-                    file.read_text(encoding="utf-8")
-                ) != self.bundle.hashes.get(name):
-                    stale.append(name)
+            stale = stale_parts(self.bundle, self.path, self.migration)
             if stale:
-                raise ValidationFailed(
-                    f"Stale bundle, regenerate it (manage.py bundlemigration "
-                    f"{self.bundle.app_label} {self.bundle.migration_name}): "
-                    f"{' and '.join(stale)} changed since it was written."
-                )
+                raise ValidationFailed(stale_message(self.bundle, stale))
             step.detail = "migration file, up.sql and down.sql match bundle.json"
 
     def _on_scratch(self, scratch: ScratchDatabase, session: CaptureSession) -> None:
         connection = scratch.connection
         assert connection is not None and session.state is not None
         self.result.server_version = session.server_version
-        self.touched = self._touched_tables()
+        self.touched = touched_tables(self.bundle)
         with self._step("scratch") as step:
             if self.pending:
                 step.detail = (
@@ -284,7 +271,7 @@ class Validator:
                 )
         states = self._states(session.state)
         with self._step("precheck") as step:
-            self._checks(connection, step, before_up=True, known=_identifiers_of(parent))
+            self._checks(connection, step, before_up=True, known=identifiers_of(parent))
         with self._step("up") as step:
             self._run_file(connection, "up.sql", step, states, forwards=True)
             if migrated is None:
@@ -371,21 +358,6 @@ class Validator:
         except Exception as error:  # the migration's own code may raise anything
             return None, f"manage.py migrate fails on the parent state ({first_line(error)})"
 
-    def _touched_tables(self) -> set[str]:
-        """Every table the bundle's SQL or operations name: the only ones it can change."""
-        tables: set[str] = set()
-        for op in self.bundle.operations:
-            facts = op.operation_facts
-            tables.update(t for t in (facts.table_before, facts.table_after) if t)
-            tables.update(facts.referenced_by)
-            for text in op.all_forward_sql + op.all_reverse_sql:
-                for statement in parse_all(text):
-                    for name in (statement.table, *statement.references):
-                        if name:
-                            tables.add(name.removeprefix("new__"))
-                    tables.update(a.references for a in statement.actions if a.references)
-        return tables
-
     def _states(self, parent: ProjectState) -> list[ProjectState]:
         """The project state before each operation, and after the last."""
         assert self.migration is not None
@@ -411,19 +383,12 @@ class Validator:
         ran: list[CheckResult] = []
         postponed: list[str] = []  # before up: rejected by the database, left for after up
         for check in checks:
-            if known is not None and not quoted_identifiers(check.sql) <= known:
+            if known is not None and not answerable(check, known):
                 continue  # it needs what up.sql creates: it runs after up
             result = CheckResult(check.description, check.sql, 0, phase=phase)
             try:
                 with transaction.atomic(using=self.alias), connection.cursor() as cursor:
-                    # (on a line of its own: the query may end with a -- comment)
-                    cursor.execute(f"SELECT COUNT(*) FROM ({check.sql}\n) violations")
-                    result.violations = int(cursor.fetchone()[0])
-                    if result.violations:
-                        cursor.execute(
-                            f"SELECT * FROM ({check.sql}\n) violations LIMIT {SAMPLE_LIMIT}"
-                        )
-                        result.sample = [list(row) for row in cursor.fetchall()]
+                    result.violations, result.sample = violations(cursor, check)
             except DatabaseError as error:
                 if before_up:
                     postponed.append(f"{check.description}: {first_line(error)}")
@@ -446,7 +411,7 @@ class Validator:
         reasons = "; ".join(
             f"{c.description}: {c.error or f'{c.violations} violating row(s)'}" for c in failed
         )
-        if before_up and self._changes_data():
+        if before_up and changes_data(self.bundle):
             # The migration's own data steps may fix these rows: report, and let up.sql decide.
             step.detail += f"; to be fixed by the migration's data steps: {reasons}"
             return
@@ -457,15 +422,6 @@ class Validator:
                 else "Validation checks failed: "
             )
             + reasons
-        )
-
-    def _changes_data(self) -> bool:
-        """The migration runs Python or SQL of its own, or backfills rows (UPDATE)."""
-        return any(
-            (op.operation == "RunPython" and not op.expressible)
-            or op.operation == "RunSQL"
-            or any(fills_rows(s) for s in op.all_forward_sql)
-            for op in self.bundle.operations
         )
 
     # -- running SQL files ----------------------------------------------------------------------
@@ -588,14 +544,6 @@ class Validator:
                 index,
             )
         )
-
-
-def _identifiers_of(schema: dict[str, Any]) -> set[str]:
-    """Every table and column name of a schema snapshot."""
-    names = set(schema)
-    for table in schema.values():
-        names.update(table["columns"])
-    return names
 
 
 def _now() -> str:
