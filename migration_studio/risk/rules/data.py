@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from ...sql.reader import parse_all
 from ..base import Finding, Rule, Severity
-from ..context import MigrationContext, OperationContext
+from ..context import ChangedRows, MigrationContext, OperationContext
 from .locks import severity_for_seconds
 
 DATA_OPERATIONS = ("RunPython",)
@@ -27,13 +27,13 @@ class BackfillInTransaction(Rule):
             if statement.kind != "update" or not context.is_existing(statement.table):
                 continue
             seconds = context.seconds(statement)
-            rows = context.rows(statement.table)
+            changed = context.changed_rows(statement)
+            rows = changed.rows
             yield self.finding(
                 context,
                 f"Updates rows of {statement.table} in the migration's transaction: every "
                 "updated row stays locked until COMMIT, and the table bloats by one row version "
-                "per update"
-                + (f" (up to {rows:,} rows, about {seconds:.1f}s)." if rows and seconds else "."),
+                "per update" + _size(changed),
                 statements=[statement.sql],
                 tables=[statement.table] if statement.table else [],
                 lock="ROW EXCLUSIVE",
@@ -43,6 +43,30 @@ class BackfillInTransaction(Rule):
                 lock_seconds=seconds,
                 severity=severity_for_seconds(seconds, unknown=self.severity, blocks_reads=False),
             )
+
+
+def _size(changed: ChangedRows) -> str:
+    """How many rows a backfill changes and for how long, to end MS141's message."""
+    total, seconds = changed.table_rows, changed.seconds
+    if not total or seconds is None:
+        return "."
+    if not changed.where:
+        return f" (all {total:,} rows, about {seconds:.1f}s)."
+    if changed.fraction is not None:
+        return (
+            f" (about {changed.rows:,} rows: the {_percent(changed.fraction)} of {total:,} whose "
+            f"{changed.column} is NULL, per the table statistics; about {seconds:.1f}s)."
+        )
+    which = (
+        f"how many have {changed.column} NULL is unknown"
+        if changed.column
+        else "how many the WHERE clause selects is unknown"
+    )
+    return f" (up to {total:,} rows, up to about {seconds:.1f}s: {which})."
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction:.0%}" if fraction >= 0.01 or fraction == 0 else f"{fraction:.2%}"
 
 
 class RunPythonOperation(Rule):
