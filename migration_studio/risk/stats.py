@@ -126,7 +126,8 @@ def _postgresql(connection: Any, cursor: Any) -> dict[str, TableStats]:
     )
     for table, column, null_frac in cursor.fetchall():
         if table in tables and null_frac is not None:
-            tables[table].null_fractions[column] = float(null_frac)
+            # A real (float4): six decimals are all it holds.
+            tables[table].null_fractions[column] = round(float(null_frac), 6)
     return tables
 
 
