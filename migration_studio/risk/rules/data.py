@@ -50,19 +50,19 @@ def _size(changed: ChangedRows) -> str:
     total, seconds = changed.table_rows, changed.seconds
     if not total or seconds is None:
         return "."
-    if not changed.where:
-        return f" (all {total:,} rows, about {seconds:.1f}s)."
-    if changed.fraction is not None:
-        return (
-            f" (about {changed.rows:,} rows: the {_percent(changed.fraction)} of {total:,} whose "
-            f"{changed.column} is NULL, per the table statistics; about {seconds:.1f}s)."
+    if changed.upper_bound:
+        which = (
+            f"how many have {changed.column} NULL is unknown"
+            if changed.column
+            else "how many the WHERE clause selects is unknown"
         )
-    which = (
-        f"how many have {changed.column} NULL is unknown"
-        if changed.column
-        else "how many the WHERE clause selects is unknown"
+        return f" (up to {total:,} rows, up to about {seconds:.1f}s: {which})."
+    if changed.fraction is None:
+        return f" (all {total:,} rows, about {seconds:.1f}s)."
+    return (
+        f" (about {changed.rows:,} rows: the {_percent(changed.fraction)} of {total:,} whose "
+        f"{changed.column} is NULL, per the table statistics; about {seconds:.1f}s)."
     )
-    return f" (up to {total:,} rows, up to about {seconds:.1f}s: {which})."
 
 
 def _percent(fraction: float) -> str:
