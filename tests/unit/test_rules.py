@@ -1508,10 +1508,10 @@ CASES: list[Case] = [
     ),
     fires(
         "MS141",
-        "whole-table backfill, index count unknown (3 assumed): high",
+        "whole-table backfill, index count unknown (3 assumed): 110 s, critical",
         bundle(run_sql('UPDATE "shop_order" SET "note" = \'\';', reverse=[])),
         stats=SIZES,
-        severity=HIGH,
+        severity=CRITICAL,
         rows=5_000_000,
         estimated_seconds=pytest.approx(
             5_000_000 / PG_RATES["backfill"] + 3 * 5_000_000 / PG_RATES["backfill_index"] + OVERHEAD
