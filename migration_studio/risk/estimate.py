@@ -33,25 +33,26 @@ MySQL rates and SQLite's scan and validate_fk rates were not measured: they are 
 The backfill rates were measured later, with the benchmark's backfills on the same table (a ninth
 column, ``discount``, NULL in every tenth row; 126 MB) with its 3 indexes, with 1 (the two
 foreign-key indexes dropped) and with 6 (three more, on the varchar, an integer and the
-timestamp), and ``UPDATE ... WHERE discount IS NULL`` (98,133 and 99,200 rows by
+timestamp), and ``UPDATE ... WHERE discount IS NULL`` (98,133, 99,200 and 97,400 rows by
 ``pg_stats.null_frac``). That machine was busier: the index builds and rewrites of the same runs
-took 1.3-2x the figures above. Seconds, the medians of 2 runs of the benchmark, the estimate
-and its ratio:
+took 1.3-2x the figures above. Seconds, the medians of 3 runs of the benchmark, the estimate and
+its ratios:
 
-* every row, 1 index: 8.26, 6.23 -> 8.67 (1.05x, 1.39x);
-* every row, 3 indexes: 22.9, 22.9 -> 22.0 (0.96x, 0.96x); the whole-table estimate of the
-  rate before, 100k rows/s, said 10 s (0.44x);
-* every row, 6 indexes: 70.1, 60.5 -> 42.0 (0.60x, 0.69x): each index costs more when there are
-  more (their pages compete for the cache);
-* the 10% NULL rows, 3 indexes: 2.36, 2.41 -> 2.25-2.27 (0.95x, 0.94x); the whole-table
-  estimate said 10 s (4.2x);
-* the 10% NULL rows, 6 indexes: 7.19, 5.50 -> 4.21-4.26 (0.59x, 0.77x);
+* every row, 1 index: 8.26, 6.23, 6.84 -> 8.67 (1.05x, 1.39x, 1.27x);
+* every row, 3 indexes: 22.9, 22.9, 20.1 -> 22.0 (0.96x, 0.96x, 1.09x); the rate before,
+  100k rows/s whatever the indexes, said 10 s (0.44x to 0.50x);
+* every row, 6 indexes: 70.1, 60.5, 50.1 -> 42.0 (0.60x, 0.69x, 0.84x): each index costs more
+  when there are more (their pages compete for the cache);
+* the 10% NULL rows, 3 indexes: 2.36, 2.41, 2.21 -> 2.24-2.27 (0.94x to 1.01x); the whole-table
+  estimate said 10 s (4.2x to 4.5x);
+* the 10% NULL rows, 6 indexes: 7.19, 5.50, 6.08 -> 4.18-4.26 (0.59x, 0.77x, 0.69x);
 
--> backfill 500k rows/s and backfill_index 150k entries/s. The estimate of the earlier measure,
-every row with 3 indexes in 10.9-13.0 s, is 22 s: within 2.1x. SQLite writes only the indexes
-whose columns change (so does InnoDB): its UPDATE of an unindexed column took 1.50, 0.96 s with
-2 indexes and 1.17, 0.87 s with 5 -> backfill 1M rows/s (1.04 s: 0.69x, 1.08x; 1.10 s with 5
-indexes: 0.94x, 1.27x), and a backfill_index rate of 50M, next to nothing (MySQL's too).
+-> backfill 500k rows/s and backfill_index 150k entries/s: every case within 0.59x-1.39x. The
+estimate of the earlier measure, every row with 3 indexes in 10.9-13.0 s, is 22 s: within 2.1x.
+SQLite writes only the indexes whose columns change (so does InnoDB): its UPDATE of an unindexed
+column took 1.50, 0.96, 1.76 s with 2 indexes and 1.17, 0.87, 1.30 s with 5 -> backfill 1M rows/s
+(1.04 s: 0.59x to 1.08x; 1.10 s with 5 indexes: 0.85x to 1.27x), and a backfill_index rate of
+50M, next to nothing (MySQL's too).
 """
 
 from __future__ import annotations
