@@ -1119,7 +1119,9 @@ def test_sqlite_unique_index_on_existing_rows_fails_on_duplicates(
 
 def test_not_valid_then_validate_in_one_migration(report_of, postgresql) -> None:
     """Django's own operations, as PostgreSQL runs them: the ADD's lock is held through VALIDATE."""
-    add = 'ALTER TABLE "roundtrip_book" ADD CONSTRAINT "pages_gte_0" CHECK ("pages" >= 0) NOT VALID'
+    add = (
+        'ALTER TABLE "roundtrip_book" ADD CONSTRAINT "pages_gte_0" CHECK ("pages" >= 0) NOT VALID'
+    )
     validate = 'ALTER TABLE "roundtrip_book" VALIDATE CONSTRAINT "pages_gte_0"'
     drop = 'ALTER TABLE "roundtrip_book" DROP CONSTRAINT "pages_gte_0"'
     report = report_of([migrations.RunSQL(add, drop), migrations.RunSQL(validate, "")])
