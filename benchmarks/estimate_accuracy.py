@@ -55,10 +55,24 @@ TABLE = "bench_order"
 CUSTOMERS = "bench_customer"
 CUSTOMER_ROWS = 1000
 PRODUCTS = "bench_product"
-COLUMNS = ("id", "name", "quantity", "price", "created_at", "customer_id", "product_id", "note")
+COLUMNS = (
+    "id",
+    "name",
+    "quantity",
+    "price",
+    "created_at",
+    "customer_id",
+    "product_id",
+    "note",
+    "discount",
+)
 COLUMN_NAMES = ", ".join(f'"{column}"' for column in COLUMNS)
 
-Estimator = Callable[[str, int, str], float]
+#: Every tenth row of bench_order has no discount (NULL): the backfill of a column 10% NULL.
+DISCOUNT_NULL_EVERY = 10
+
+#: (kind, rows of the table, rows the statement changes, indexes on the table, vendor) -> seconds.
+Estimator = Callable[[str, int, int, int, str], float]
 
 
 @dataclass
@@ -71,12 +85,19 @@ class Case:
     setup: tuple[str, ...] = ()
     #: Run after the rollback (outside the transaction), e.g. to vacuum away dead rows.
     after: tuple[str, ...] = ()
+    #: For an UPDATE ... WHERE column IS NULL: the column, whose NULL fraction (as the statistics
+    #: give it) tells the rows changed; None: every row.
+    null_column: str | None = None
+    #: Indexes the setup adds (negative: drops) to those of the table.
+    added_indexes: int = 0
 
 
 @dataclass
 class Result:
     vendor: str
     case: Case
+    #: The rows the statement changes as the estimate sees them (for a backfill WHERE column IS
+    #: NULL: the table's rows times the column's NULL fraction).
     rows: int
     estimate: float
     runs: list[float] = field(default_factory=list)
@@ -98,8 +119,8 @@ class Result:
 
 
 def load_estimator() -> Estimator:
-    """``migration_studio.risk.estimate.seconds`` (of the installed package: in the project's
-    ``.venv``, this checkout), with Django configured."""
+    """``migration_studio.risk.estimate.seconds`` and ``backfill_seconds`` (of the installed
+    package: in the project's ``.venv``, this checkout), with Django configured."""
     import django
     from django.conf import settings
 
@@ -108,7 +129,9 @@ def load_estimator() -> Estimator:
         django.setup()
     from migration_studio.risk import estimate
 
-    def seconds(kind: str, rows: int, vendor: str) -> float:
+    def seconds(kind: str, rows: int, changed: int, indexes: int, vendor: str) -> float:
+        if kind == "backfill":
+            return estimate.backfill_seconds(rows, changed, indexes, vendor)
         value = estimate.seconds(kind, rows, vendor)
         assert value is not None
         return value
@@ -144,7 +167,8 @@ def postgresql_schema(rows: int) -> list[str]:
         '"created_at" timestamp with time zone NULL, '
         '"customer_id" bigint NOT NULL, '
         '"product_id" bigint NOT NULL, '
-        '"note" varchar(100) NULL)',
+        '"note" varchar(100) NULL, '
+        '"discount" integer NULL)',
         f'INSERT INTO "{CUSTOMERS}" ("name") '
         f"SELECT 'customer ' || g FROM generate_series(1, {CUSTOMER_ROWS}) AS g",
         f'INSERT INTO "{PRODUCTS}" ("name") '
@@ -155,7 +179,8 @@ def postgresql_schema(rows: int) -> list[str]:
         "(g::bigint * 7919) % 100000, ((g::bigint * 31) % 1000000) / 100.0, "
         "now() - (g % 100000) * interval '1 minute', "
         f"1 + (g::bigint * 7) % {CUSTOMER_ROWS}, "
-        f"1 + (g::bigint * 7919) % {product_rows(rows)}, NULL "
+        f"1 + (g::bigint * 7919) % {product_rows(rows)}, NULL, "
+        f"CASE WHEN g % {DISCOUNT_NULL_EVERY} = 0 THEN NULL ELSE g % 50 END "
         f"FROM generate_series(1, {rows}) AS g",
         f'CREATE INDEX "{TABLE}_customer_id_idx" ON "{TABLE}" ("customer_id")',
         f'CREATE INDEX "{TABLE}_product_id_idx" ON "{TABLE}" ("product_id")',
@@ -191,8 +216,26 @@ def postgresql_cases(rows: int) -> list[Case]:
              f'ALTER TABLE "{TABLE}" ADD CONSTRAINT "{TABLE}_product_id_fk" '
              f'FOREIGN KEY ("product_id") REFERENCES "{PRODUCTS}" ("id") '
              "DEFERRABLE INITIALLY DEFERRED"),
-        Case("backfill", "UPDATE SET note = 'x' WHERE note IS NULL",
-             f'UPDATE "{TABLE}" SET "note" = \'x\' WHERE "note" IS NULL', after=restore),
+        Case("backfill", "UPDATE SET note = 'x' WHERE note IS NULL (all NULL)",
+             f'UPDATE "{TABLE}" SET "note" = \'x\' WHERE "note" IS NULL', after=restore,
+             null_column="note"),
+        Case("backfill", "UPDATE SET note = 'x', 2 indexes dropped",
+             f'UPDATE "{TABLE}" SET "note" = \'x\'', after=restore, added_indexes=-2,
+             setup=(f'DROP INDEX "{TABLE}_customer_id_idx"',
+                    f'DROP INDEX "{TABLE}_product_id_idx"')),
+        Case("backfill", "UPDATE SET note = 'x', 3 indexes added",
+             f'UPDATE "{TABLE}" SET "note" = \'x\'', after=restore, added_indexes=3,
+             setup=tuple(f'CREATE INDEX "{TABLE}_{column}_idx" ON "{TABLE}" ("{column}")'
+                         for column in ("name", "quantity", "created_at"))),
+        Case("backfill", f"UPDATE SET discount = 0 WHERE discount IS NULL "
+             f"(1 in {DISCOUNT_NULL_EVERY} NULL)",
+             f'UPDATE "{TABLE}" SET "discount" = 0 WHERE "discount" IS NULL', after=restore,
+             null_column="discount"),
+        Case("backfill", "the same, 3 indexes added",
+             f'UPDATE "{TABLE}" SET "discount" = 0 WHERE "discount" IS NULL', after=restore,
+             null_column="discount", added_indexes=3,
+             setup=tuple(f'CREATE INDEX "{TABLE}_{column}_idx" ON "{TABLE}" ("{column}")'
+                         for column in ("name", "quantity", "created_at"))),
         Case("copy", "INSERT INTO new__t SELECT ... FROM t",
              f'INSERT INTO "new__{TABLE}" ({COLUMN_NAMES}) SELECT {COLUMN_NAMES} FROM "{TABLE}"',
              setup=(f'CREATE TABLE "new__{TABLE}" (LIKE "{TABLE}" INCLUDING DEFAULTS '
@@ -237,11 +280,23 @@ def run_postgresql(
             (TABLE,),
         ).fetchone()
         assert size is not None
-        # The row count migration_studio would use: pg_class.reltuples (risk/stats.py).
+        # What migration_studio would use (risk/stats.py): the row count pg_class.reltuples, the
+        # number of indexes, the NULL fraction of each column in pg_stats.
         table_rows = int(size[0])
+        indexes = connection.execute(
+            "SELECT count(*) FROM pg_index WHERE indrelid = %s::regclass", (TABLE,)
+        ).fetchone()
+        assert indexes is not None
+        null_fractions = {
+            column: float(fraction)
+            for column, fraction in connection.execute(
+                "SELECT attname, null_frac FROM pg_stats WHERE tablename = %s", (TABLE,)
+            ).fetchall()
+        }
         print(
-            f"   {TABLE}: {table_rows:,} rows (reltuples), table {size[1]}, indexes "
-            f"{size[2]}; loaded in {time.perf_counter() - started:.1f}s"
+            f"   {TABLE}: {table_rows:,} rows (reltuples), table {size[1]}, {indexes[0]} indexes "
+            f"{size[2]}; discount NULL fraction {null_fractions.get('discount', 0):.3f} "
+            f"(pg_stats); loaded in {time.perf_counter() - started:.1f}s"
         )
 
         def timed(case: Case) -> float:
@@ -258,8 +313,9 @@ def run_postgresql(
                 connection.execute(statement)  # type: ignore[arg-type]
             return elapsed
 
-        return measure("postgresql", postgresql_cases(rows), table_rows, repeat, timed,
-                       estimator, verbose)  # fmt: skip
+        sizes = Sizes(table_rows, int(indexes[0]), null_fractions)
+        return measure("postgresql", postgresql_cases(rows), sizes, repeat, timed, estimator,
+                       verbose)  # fmt: skip
 
 
 # -- SQLite ------------------------------------------------------------------------------------
@@ -270,7 +326,7 @@ SQLITE_COLUMNS = (
     '"quantity" integer NOT NULL, "price" decimal NOT NULL, "created_at" datetime NULL, '
     f'"customer_id" bigint NOT NULL REFERENCES "{CUSTOMERS}" ("id") DEFERRABLE INITIALLY DEFERRED, '
     f'"product_id" bigint NOT NULL REFERENCES "{PRODUCTS}" ("id") DEFERRABLE INITIALLY DEFERRED, '
-    '"note" varchar(100) NULL'
+    '"note" varchar(100) NULL, "discount" integer NULL'
 )
 
 
@@ -294,7 +350,8 @@ def sqlite_schema(rows: int) -> list[str]:
         "SELECT n, 'order ' || lower(hex(randomblob(16))) || ' ' || (n % 997), "
         "(n * 7919) % 100000, ((n * 31) % 1000000) / 100.0, "
         "datetime('now', '-' || (n % 100000) || ' minutes'), "
-        f"1 + (n * 7) % {CUSTOMER_ROWS}, 1 + (n * 7919) % {product_rows(rows)}, NULL FROM g",
+        f"1 + (n * 7) % {CUSTOMER_ROWS}, 1 + (n * 7919) % {product_rows(rows)}, NULL, "
+        f"CASE WHEN n % {DISCOUNT_NULL_EVERY} = 0 THEN NULL ELSE n % 50 END FROM g",
         f'CREATE INDEX "{TABLE}_customer_id_idx" ON "{TABLE}" ("customer_id")',
         f'CREATE INDEX "{TABLE}_product_id_idx" ON "{TABLE}" ("product_id")',
     ]
@@ -311,8 +368,12 @@ def sqlite_cases() -> list[Case]:
              f'INSERT INTO "new__{TABLE}" ({COLUMN_NAMES}) '
              f'SELECT {COLUMN_NAMES} FROM "{TABLE}"',
              setup=(f'CREATE TABLE "new__{TABLE}" ({SQLITE_COLUMNS})',)),
-        Case("backfill", "UPDATE SET note = 'x' WHERE note IS NULL",
-             f'UPDATE "{TABLE}" SET "note" = \'x\' WHERE "note" IS NULL'),
+        Case("backfill", "UPDATE SET note = 'x' WHERE note IS NULL (all NULL)",
+             f'UPDATE "{TABLE}" SET "note" = \'x\' WHERE "note" IS NULL', null_column="note"),
+        Case("backfill", "UPDATE SET note = 'x', 3 indexes added",
+             f'UPDATE "{TABLE}" SET "note" = \'x\'', added_indexes=3,
+             setup=tuple(f'CREATE INDEX "{TABLE}_{column}_idx" ON "{TABLE}" ("{column}")'
+                         for column in ("name", "quantity", "created_at"))),
     ]  # fmt: skip
 
 
@@ -354,7 +415,13 @@ def _run_sqlite(
             finally:
                 connection.execute("ROLLBACK")
 
-        return measure("sqlite", sqlite_cases(), table_rows, repeat, timed, estimator, verbose)
+        indexes = connection.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (TABLE,)
+        ).fetchone()[0]
+        # SQLite keeps no NULL fractions: the estimate of a backfill with a WHERE clause is the
+        # whole table's, an upper bound.
+        sizes = Sizes(table_rows, int(indexes), {})
+        return measure("sqlite", sqlite_cases(), sizes, repeat, timed, estimator, verbose)
     finally:
         connection.close()
         if keep:
@@ -364,17 +431,46 @@ def _run_sqlite(
 # -- measuring and reporting -------------------------------------------------------------------
 
 
+@dataclass
+class Sizes:
+    """What the statistics say about the measured table, as migration_studio reads them."""
+
+    rows: int
+    indexes: int
+    #: Column -> fraction of NULL values; a column missing: unknown.
+    null_fractions: dict[str, float]
+
+    def changed(self, case: Case) -> int:
+        """The rows ``case`` changes, as the estimate sees them."""
+        fraction = self.null_fractions.get(case.null_column) if case.null_column else None
+        return self.rows if fraction is None else round(self.rows * fraction)
+
+
 def measure(
     vendor: str,
     cases: list[Case],
-    rows: int,
+    sizes: Sizes,
     repeat: int,
     timed: Callable[[Case], float],
     estimator: Estimator,
     verbose: bool,
 ) -> list[Result]:
     """Time every case ``repeat`` times, round-robin (so that noise spreads over all cases)."""
-    results = [Result(vendor, case, rows, estimator(case.kind, rows, vendor)) for case in cases]
+    results = [
+        Result(
+            vendor,
+            case,
+            sizes.changed(case),
+            estimator(
+                case.kind,
+                sizes.rows,
+                sizes.changed(case),
+                sizes.indexes + case.added_indexes,
+                vendor,
+            ),
+        )
+        for case in cases
+    ]
     for round_number in range(1, repeat + 1):
         for result in results:
             result.runs.append(timed(result.case))

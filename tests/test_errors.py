@@ -270,7 +270,25 @@ def stats_file(tmp_path: Path, content: object) -> Path:
             "table 'shop_order' has unknown key(s) rowz",
         ),
         ({"format": 1, "vendor": 5, "tables": {}}, "'vendor' must be a vendor name"),
-        ({"format": 2, "tables": {}}, "unsupported format 2 (expected 1)"),
+        ({"format": 3, "tables": {}}, "unsupported format 3 (expected 1 or 2)"),
+        (
+            {"format": 1, "tables": {"shop_order": {"rows": 5, "indexes": 2}}},
+            "table 'shop_order' has unknown key(s) indexes (format 1 has no indexes and "
+            "null_fractions)",
+        ),
+        (
+            {"format": 2, "tables": {"shop_order": {"rows": 5, "null_fractions": {"note": 1.5}}}},
+            "the NULL fraction of column 'note' of table 'shop_order' must be a number from 0 "
+            "to 1, not 1.5",
+        ),
+        (
+            {"format": 2, "tables": {"shop_order": {"rows": 5, "null_fractions": [0.5]}}},
+            "'null_fractions' of table 'shop_order' must map each column name to the fraction",
+        ),
+        (
+            {"format": 2, "tables": {"shop_order": {"rows": 5, "indexes": -1}}},
+            "'indexes' of table 'shop_order' must be a whole number, zero or more",
+        ),
         (["shop_order"], "it must be a JSON object"),
     ],
     ids=[
@@ -281,6 +299,10 @@ def stats_file(tmp_path: Path, content: object) -> Path:
         "unknown-key",
         "vendor",
         "format",
+        "format-1-new-key",
+        "null-fraction-above-1",
+        "null-fractions-list",
+        "negative-indexes",
         "list",
     ],
 )

@@ -190,6 +190,101 @@ def test_set_not_null_scans_and_backfills(report_of, postgresql) -> None:
     assert_finding(report, "MS151", breaks_old_code=True)
 
 
+def test_backfill_of_the_null_rows_is_sized_by_the_null_fraction(
+    packages, bundle_root, tmp_path, vendor
+) -> None:
+    """exportstats reads each column's NULL fraction and the index count of a table (PostgreSQL
+    keeps the fraction in pg_stats after ANALYZE); Django's backfill before SET NOT NULL, ``UPDATE
+    ... WHERE "email" IS NULL``, is then sized by the NULL rows, not the whole table. SQLite keeps
+    no NULL fraction: the whole table, said to be an upper bound."""
+    from io import StringIO
+
+    from migration_studio.risk import estimate
+    from migration_studio.risk.stats import from_file
+
+    rows, every = (
+        20_000,
+        10,
+    )  # ANALYZE samples 30,000 rows: it reads them all, the figures are exact
+    production = tmp_path / "production-stats.json"
+    with ScratchDatabase("default", use_cache=False) as scratch:
+        scratch.create()
+        with scratch.activated() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                'CREATE TABLE "roundtrip_author" ("id" integer PRIMARY KEY, '
+                '"name" varchar(100) NOT NULL, "email" varchar(100) NULL)'
+            )
+            cursor.execute('CREATE INDEX "author_name" ON "roundtrip_author" ("name")')
+            numbers = (
+                f"SELECT g FROM generate_series(1, {rows}) AS g"
+                if connection.vendor == "postgresql"
+                else f"WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n "
+                f"WHERE g < {rows}) SELECT g FROM n"
+            )
+            cursor.execute(
+                'INSERT INTO "roundtrip_author" ("id", "name", "email") '
+                f"SELECT g, 'author ' || g, CASE WHEN g % {every} = 0 THEN NULL "
+                f"ELSE 'a' || g || '@example.com' END FROM ({numbers}) AS numbers"
+            )
+            if connection.vendor == "postgresql":
+                cursor.execute('ANALYZE "roundtrip_author"')
+            call_command("exportstats", output=str(production), stderr=StringIO())
+    exported = from_file(production)
+    assert exported.rows("roundtrip_author") == rows
+    assert json.loads(production.read_text())["format"] == 2
+    # The primary key and "author_name" (SQLite's INTEGER PRIMARY KEY is the rowid, no index).
+    indexes = 2 if vendor == "postgresql" else 1
+    assert exported.indexes("roundtrip_author") == indexes
+    if vendor != "postgresql":
+        # And SQLite rebuilds the table for SET NOT NULL (INSERT ... SELECT COALESCE): no UPDATE.
+        assert exported.null_fraction("roundtrip_author", "email") is None
+        return
+    assert exported.null_fraction("roundtrip_author", "email") == pytest.approx(1 / every)
+    assert exported.null_fraction("roundtrip_author", "name") == 0
+
+    packages.create(
+        APP,
+        {
+            "0001_initial": migration_source(APP, "0001_initial", base_operations(), []),
+            "0002_change": migration_source(
+                APP,
+                "0002_change",
+                [
+                    migrations.AlterField(
+                        "author", "email", models.CharField(max_length=100, default="")
+                    )
+                ],
+                [(APP, "0001_initial")],
+            ),
+        },
+    )
+    call_command("bundlemigration", APP, "0002", verbosity=0, stats_file=str(production))
+    report = json.loads((bundle_root / APP / "0002_change" / "report.json").read_text())
+    backfill = findings(report, "MS141")
+    assert len(backfill) == 1 and 'WHERE "email" IS NULL' in backfill[0]["statements"][0]
+    finding = backfill[0]
+    null_rows = rows // every
+    assert finding["rows"] == null_rows
+    assert finding["estimated_seconds"] == pytest.approx(
+        estimate.backfill_seconds(rows, null_rows, indexes, "postgresql"), abs=0.001
+    )
+    whole_table = estimate.backfill_seconds(rows, rows, indexes, "postgresql")
+    assert finding["estimated_seconds"] < whole_table / 5
+    assert "(about 2,000 rows: the 10% of 20,000 whose email is NULL" in finding["message"]
+
+    # Without the fraction (a stats file of format 1): the whole table, said to be at most.
+    old = tmp_path / "old-stats.json"
+    old.write_text(json.dumps({"format": 1, "tables": {"roundtrip_author": {"rows": rows}}}))
+    again = analyse(load_bundle(bundle_root / APP / "0002_change"), from_file(old))
+    unknown = next(f for f in again.findings if f.rule == "MS141")
+    assert unknown.rows == rows
+    assert unknown.estimated_seconds == pytest.approx(
+        estimate.backfill_seconds(rows, rows, None, "postgresql")
+    )
+    assert "(up to 20,000 rows, up to about " in unknown.message
+    assert "how many have email NULL is unknown" in unknown.message
+
+
 def test_check_constraint_scans(report_of, postgresql) -> None:
     report = report_of(
         [

@@ -182,7 +182,7 @@ class MigrationContext:
         rows = self.rows(table)
         if rows is None and table is not None:
             return None
-        return estimate.seconds(kind, rows or 0, self.vendor)
+        return estimate.seconds(kind, rows or 0, self.vendor, indexes=self.stats.indexes(table))
 
     @cached_property
     def sets_lock_timeout(self) -> bool:
@@ -380,6 +380,8 @@ class OperationContext:
 
     def seconds(self, statement: Statement) -> float | None:
         kind, table = self.work(statement)
+        if kind == "backfill" and statement.has_where:
+            return self.changed_rows(statement).seconds
         return self.migration.seconds(kind, table)
 
     def _is_rebuild_copy(self, statement: Statement) -> bool:
@@ -398,3 +400,52 @@ class OperationContext:
                 if mode == ACCESS_EXCLUSIVE and self.is_existing(table):
                     found.append((statement, table, mode))
         return found
+
+    def changed_rows(self, statement: Statement) -> ChangedRows:
+        """The rows an UPDATE changes, as far as the sizes tell."""
+        table = self.table_of(statement)
+        rows = self.rows(table)
+        column = statement.null_column if statement.has_where else None
+        fraction = None
+        if rows and column is not None:
+            fraction = self.migration.stats.null_fraction(table, column)
+        return ChangedRows(
+            table_rows=rows,
+            where=statement.has_where,
+            column=column,
+            fraction=fraction,
+            seconds=None
+            if rows is None
+            else estimate.backfill_seconds(
+                rows,
+                rows if fraction is None else round(rows * fraction),
+                self.migration.stats.indexes(table),
+                self.vendor,
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ChangedRows:
+    """The rows an UPDATE changes: all of the table's without a WHERE clause; with ``WHERE col IS
+    NULL``, the table's rows times the column's NULL fraction; otherwise (or when the fraction is
+    unknown) at most the table's rows."""
+
+    table_rows: int | None
+    where: bool
+    #: The column of ``WHERE col IS NULL``, and its NULL fraction when the sizes tell it.
+    column: str | None
+    fraction: float | None
+    #: The estimated duration (an upper bound when ``upper_bound``); None: the size is unknown.
+    seconds: float | None
+
+    @property
+    def upper_bound(self) -> bool:
+        """``rows`` is the table's size, an upper bound of the rows changed."""
+        return self.where and self.fraction is None
+
+    @property
+    def rows(self) -> int | None:
+        if self.table_rows is None or self.fraction is None:
+            return self.table_rows
+        return round(self.table_rows * self.fraction)

@@ -148,7 +148,7 @@ def _step(context: OperationContext, statement: Statement) -> Step:
             locks[locked] = mode
     if kind is None:
         return Step(context.index, statement.sql, estimate.OVERHEAD, locks=locks)
-    seconds = context.migration.seconds(kind, table)
+    seconds = context.seconds(statement)
     work = WORK_NAMES[kind].format(table=table) if context.is_existing(table) else ""
     return Step(context.index, statement.sql, seconds, work, locks)
 

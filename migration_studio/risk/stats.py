@@ -1,7 +1,9 @@
 """Table sizes: read from a database (read-only) or from a stats file exported from production.
 
 PostgreSQL: ``pg_class.reltuples`` and relation/index sizes (a table never analysed has a bounded
-count instead); MariaDB/MySQL: ``information_schema.tables``; SQLite: bounded ``COUNT(*)``.
+count instead), the index count from ``pg_index``, each column's NULL fraction from ``pg_stats``;
+MariaDB/MySQL: ``information_schema.tables``; SQLite: bounded ``COUNT(*)`` and
+the indexes of ``sqlite_master``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from django.db import DatabaseError, connections
 
 from ..exceptions import StatsError
 
-STATS_FORMAT = 1
+#: The format written. Format 1 (no ``indexes``, no ``null_fractions``) is still read.
+STATS_FORMAT = 2
+READ_FORMATS = (1, 2)
 #: Counting stops here on SQLite (and on never-analysed PostgreSQL tables): "at least" this many.
 COUNT_LIMIT = 10_000_000
 
@@ -29,6 +33,11 @@ class TableStats:
     index_bytes: int | None = None
     #: True when ``rows`` was counted, False for the planner's estimate or a bounded count.
     exact: bool = False
+    #: The number of indexes on the table (an UPDATE writes an entry in each); None: unknown.
+    indexes: int | None = None
+    #: Column name -> the fraction of its values that are NULL, 0 to 1 (PostgreSQL's
+    #: ``pg_stats.null_frac``, as of the last ANALYZE); a column missing from it: unknown.
+    null_fractions: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -43,13 +52,28 @@ class Stats:
         entry = self.tables.get(table or "")
         return entry.rows if entry else None
 
+    def indexes(self, table: str | None) -> int | None:
+        entry = self.tables.get(table or "")
+        return entry.indexes if entry else None
+
+    def null_fraction(self, table: str | None, column: str | None) -> float | None:
+        """The fraction of ``column``'s values that are NULL in ``table``; None when unknown."""
+        entry = self.tables.get(table or "")
+        return entry.null_fractions.get(column or "") if entry else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": STATS_FORMAT,
             "vendor": self.vendor,
             "captured_at": self.captured_at,
-            "tables": {name: asdict(entry) for name, entry in sorted(self.tables.items())},
+            "tables": {name: _entry(entry) for name, entry in sorted(self.tables.items())},
         }
+
+
+def _entry(entry: TableStats) -> dict[str, Any]:
+    data = asdict(entry)
+    data["null_fractions"] = dict(sorted(entry.null_fractions.items()))
+    return data
 
 
 def from_database(alias: str) -> Stats:
@@ -83,16 +107,27 @@ def _bounded_count(cursor: Any, quoted_table: str) -> tuple[int, bool]:
 
 def _postgresql(connection: Any, cursor: Any) -> dict[str, TableStats]:
     cursor.execute(
-        "SELECT c.relname, c.reltuples::bigint, pg_table_size(c.oid), pg_indexes_size(c.oid) "
+        "SELECT c.relname, c.reltuples::bigint, pg_table_size(c.oid), pg_indexes_size(c.oid), "
+        "(SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid) "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(current_schemas(false))"
     )
     tables = {}
-    for name, reltuples, table_bytes, index_bytes in cursor.fetchall():
+    for name, reltuples, table_bytes, index_bytes, indexes in cursor.fetchall():
         rows, exact = int(reltuples), False
         if rows < 0:  # never analysed (PostgreSQL 14+ says -1)
             rows, exact = _bounded_count(cursor, connection.ops.quote_name(name))
-        tables[name] = TableStats(rows, int(table_bytes), int(index_bytes), exact)
+        tables[name] = TableStats(rows, int(table_bytes), int(index_bytes), exact, int(indexes))
+    # A partitioned table has only the statistics of its whole hierarchy (inherited); an
+    # ordinary one with children has both: its own rows' come last and win.
+    cursor.execute(
+        "SELECT tablename, attname, null_frac FROM pg_stats "
+        "WHERE schemaname = ANY(current_schemas(false)) ORDER BY inherited DESC"
+    )
+    for table, column, null_frac in cursor.fetchall():
+        if table in tables and null_frac is not None:
+            # A real (float4): six decimals are all it holds.
+            tables[table].null_fractions[column] = round(float(null_frac), 6)
     return tables
 
 
@@ -110,9 +145,13 @@ def _mysql(connection: Any, cursor: Any) -> dict[str, TableStats]:
 def _sqlite(connection: Any, cursor: Any) -> dict[str, TableStats]:
     names = connection.introspection.table_names(cursor)
     tables = {}
+    cursor.execute(
+        "SELECT tbl_name, COUNT(*) FROM sqlite_master WHERE type = 'index' GROUP BY tbl_name"
+    )
+    indexes = {name: int(count) for name, count in cursor.fetchall()}
     for name in names:
         rows, exact = _bounded_count(cursor, connection.ops.quote_name(name))
-        tables[name] = TableStats(rows, exact=exact)
+        tables[name] = TableStats(rows, exact=exact, indexes=indexes.get(name, 0))
     return tables
 
 
@@ -158,8 +197,13 @@ _SIZE_KEYS = ("rows", "table_bytes", "index_bytes")
 def _parse(data: Any, source: str) -> Stats:
     if not isinstance(data, dict):
         raise ValueError("it must be a JSON object, as 'manage.py exportstats' writes")
-    if data.get("format") != STATS_FORMAT:
-        raise ValueError(f"unsupported format {data.get('format')!r} (expected {STATS_FORMAT})")
+    file_format = data.get("format")
+    if file_format not in READ_FORMATS or isinstance(file_format, bool):
+        raise ValueError(
+            f"unsupported format {file_format!r} (expected "
+            f"{' or '.join(str(f) for f in READ_FORMATS)})"
+        )
+    keys = {*_SIZE_KEYS, "exact", *(("indexes", "null_fractions") if file_format >= 2 else ())}
     vendor = data.get("vendor")
     if vendor is not None and not isinstance(vendor, str):
         raise ValueError(f"'vendor' must be a vendor name such as \"postgresql\", not {vendor!r}")
@@ -176,12 +220,15 @@ def _parse(data: Any, source: str) -> Stats:
     for name, entry in tables.items():
         if not isinstance(entry, dict):
             raise ValueError(f"table '{name}' must have an object of sizes, not {entry!r}")
-        unknown = sorted(set(entry) - {*_SIZE_KEYS, "exact"})
+        unknown = sorted(set(entry) - keys)
         if unknown:
-            raise ValueError(f"table '{name}' has unknown key(s) {', '.join(unknown)}")
+            raise ValueError(
+                f"table '{name}' has unknown key(s) {', '.join(unknown)}"
+                + (" (format 1 has no indexes and null_fractions)" if file_format == 1 else "")
+            )
         if "rows" not in entry:
             raise ValueError(f"table '{name}' has no 'rows'")
-        for key in _SIZE_KEYS:
+        for key in (*_SIZE_KEYS, "indexes"):
             value = entry.get(key)
             if value is not None and (
                 not isinstance(value, int) or isinstance(value, bool) or value < 0
@@ -194,9 +241,37 @@ def _parse(data: Any, source: str) -> Stats:
         if not isinstance(exact, bool):
             raise ValueError(f"'exact' of table '{name}' must be true or false, not {exact!r}")
         parsed[name] = TableStats(
-            entry["rows"], entry.get("table_bytes"), entry.get("index_bytes"), exact
+            entry["rows"],
+            entry.get("table_bytes"),
+            entry.get("index_bytes"),
+            exact,
+            entry.get("indexes"),
+            _null_fractions(name, entry.get("null_fractions")),
         )
     return Stats(tables=parsed, source=source, vendor=vendor, captured_at=captured_at)
+
+
+def _null_fractions(table: str, value: Any) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"'null_fractions' of table '{table}' must map each column name to the fraction of "
+            f'its values that are NULL, e.g. {{"email": 0.1}}, not {value!r}'
+        )
+    fractions = {}
+    for column, fraction in value.items():
+        if (
+            not isinstance(fraction, int | float)
+            or isinstance(fraction, bool)
+            or not 0 <= fraction <= 1
+        ):
+            raise ValueError(
+                f"the NULL fraction of column '{column}' of table '{table}' must be a number "
+                f"from 0 to 1, not {fraction!r}"
+            )
+        fractions[column] = float(fraction)
+    return fractions
 
 
 def warnings_for(stats: Stats, vendor: str) -> list[str]:

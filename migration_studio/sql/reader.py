@@ -71,6 +71,9 @@ class Statement:
     #: For index statements: the index name.
     index: str | None = None
     has_where: bool = False
+    #: For UPDATE: the column its WHERE clause selects the NULL rows of, when the whole condition
+    #: is ``col IS NULL`` (``"col"``, ``"table"."col"``): the rows changed are the NULL ones.
+    null_column: str | None = None
     #: For SET statements: the setting's name, lower case (``lock_timeout``).
     setting: str | None = None
     #: For create_table: its CHECK constraints, as add_constraint actions (SQLite adds a
@@ -599,8 +602,42 @@ def _dml(sql: str, r: _Reader) -> Statement:
     r.accept("TABLE")
     r.accept("ONLY")
     table = r.name()
-    depth, has_where = 0, False
-    for _, word in r.words[r.i :]:
+    depth, where, has_from = 0, None, False
+    words = [r.take() for _ in range(len(r.words) - r.i)]
+    for index, word in enumerate(words):
         depth += {"(": 1, ")": -1}.get(word, 0)
-        has_where = has_where or (depth == 0 and word.upper() == "WHERE")
-    return Statement(sql=sql, kind=kind, table=table, has_where=has_where)
+        if depth == 0 and word.upper() in ("FROM", "USING"):
+            has_from = True
+        if depth == 0 and word.upper() == "WHERE" and where is None:
+            where = index
+    null_column = None
+    if kind == "update" and where is not None:
+        null_column = _null_column(words[where + 1 :], table, has_from)
+    return Statement(
+        sql=sql, kind=kind, table=table, has_where=where is not None, null_column=null_column
+    )
+
+
+def _null_column(words: list[str], table: str, has_from: bool) -> str | None:
+    """The column of a WHERE condition (its words) that is ``col IS NULL`` as a whole, or None.
+
+    A qualified column counts when it can only be the updated table's: the UPDATE has no FROM
+    (no other table is in scope), or the qualifier is the table's name."""
+    depth, end = 0, len(words)
+    for index, word in enumerate(words):
+        depth += {"(": 1, ")": -1}.get(word, 0)
+        if depth == 0 and (word in (";",) or word.upper() == "RETURNING"):
+            end = index
+            break
+    condition = _unwrapped(words[:end])
+    if len(condition) < 3 or [w.upper() for w in condition[-2:]] != ["IS", "NULL"]:
+        return None
+    name = condition[:-2]
+    if len(name) == 1:
+        return None if has_from else name[0]
+    if len(name) % 2 == 0 or any(name[i] != "." for i in range(1, len(name), 2)):
+        return None
+    qualifier = name[-3]
+    if has_from and qualifier != table:
+        return None
+    return name[-1]

@@ -17,8 +17,9 @@ import pytest
 from migration_studio.bundle.model import Bundle, OperationSQL
 from migration_studio.risk.analysis import Report, analyse
 from migration_studio.risk.base import Finding, Rule, Severity
+from migration_studio.risk.estimate import DEFAULT_RATES
 from migration_studio.risk.registry import BUILTIN_RULES
-from migration_studio.risk.stats import Stats
+from migration_studio.risk.stats import Stats, TableStats
 
 from .builders import bundle, facts, field, op, stats
 
@@ -41,6 +42,7 @@ SIZES = stats(
     shop_orderline=20_000_000,
 )
 OVERHEAD = 0.002
+PG_RATES = DEFAULT_RATES["postgresql"]
 
 
 def rules() -> list[Rule]:
@@ -1619,12 +1621,56 @@ CASES: list[Case] = [
     ),
     fires(
         "MS141",
-        "50 s backfill: high",
+        "whole-table backfill, index count unknown (3 assumed): 110 s, critical",
         bundle(run_sql('UPDATE "shop_order" SET "note" = \'\';', reverse=[])),
         stats=SIZES,
-        severity=HIGH,
+        severity=CRITICAL,
         rows=5_000_000,
-        estimated_seconds=pytest.approx(5_000_000 / 100_000 + OVERHEAD),
+        estimated_seconds=pytest.approx(
+            5_000_000 / PG_RATES["backfill"] + 3 * 5_000_000 / PG_RATES["backfill_index"] + OVERHEAD
+        ),
+        says="(all 5,000,000 rows, about ",
+    ),
+    fires(
+        "MS141",
+        "WHERE col IS NULL: the rows and duration follow the column's NULL fraction",
+        bundle(
+            run_sql('UPDATE "shop_customer" SET "email" = \'\' WHERE "email" IS NULL;', reverse=[])
+        ),
+        stats=Stats(
+            {"shop_customer": TableStats(200_000, indexes=2, null_fractions={"email": 0.1})},
+            source="unit test",
+        ),
+        rows=20_000,
+        estimated_seconds=pytest.approx(
+            180_000 / PG_RATES["scan"]
+            + 20_000 / PG_RATES["backfill"]
+            + 2 * 20_000 / PG_RATES["backfill_index"]
+            + OVERHEAD
+        ),
+        says="(about 20,000 rows: the 10% of 200,000 whose email is NULL, per the table "
+        "statistics; about ",
+    ),
+    fires(
+        "MS141",
+        "WHERE col IS NULL, NULL fraction unknown: the whole table, said to be an upper bound",
+        bundle(
+            run_sql('UPDATE "shop_customer" SET "email" = \'\' WHERE "email" IS NULL;', reverse=[])
+        ),
+        stats=SIZES,
+        rows=200_000,
+        estimated_seconds=pytest.approx(
+            200_000 / PG_RATES["backfill"] + 3 * 200_000 / PG_RATES["backfill_index"] + OVERHEAD
+        ),
+        says="(up to 200,000 rows, up to about ",
+    ),
+    fires(
+        "MS141",
+        "another WHERE clause: the whole table, said to be an upper bound",
+        bundle(run_sql('UPDATE "shop_customer" SET "email" = \'\' WHERE "id" < 10;', reverse=[])),
+        stats=SIZES,
+        rows=200_000,
+        says="how many the WHERE clause selects is unknown).",
     ),
     fires(
         "MS141",

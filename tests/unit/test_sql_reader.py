@@ -729,6 +729,42 @@ def test_where_only_inside_a_subquery_is_not_the_statement_s() -> None:
 
 
 @pytest.mark.parametrize(
+    ("sql", "column"),
+    [
+        # Django's backfill before SET NOT NULL, as PostgreSQL and SQLite capture it.
+        ('UPDATE "shop_order" SET "note" = \'\' WHERE "note" IS NULL;', "note"),
+        ("update shop_order set note = '' where NOTE is null", "note"),
+        ('UPDATE "shop_order" SET "note" = \'\' WHERE ("shop_order"."note" IS NULL);', "note"),
+        ("UPDATE public.shop_order SET note = '' WHERE public.shop_order.note IS NULL;", "note"),
+        ("UPDATE shop_order AS o SET note = '' WHERE o.note IS NULL RETURNING id;", "note"),
+        ("UPDATE `shop_order` SET `note` = '' WHERE `note` IS NULL;", "note"),
+        ('UPDATE "shop_order" SET "type" = 1 WHERE type IS NULL;', "type"),
+        ("WITH x AS (SELECT 1) UPDATE shop_order SET note = '' WHERE note IS NULL;", "note"),
+        # Not the NULL rows of one column of the table, or not only them.
+        ("UPDATE shop_order SET note = '';", None),
+        ("UPDATE shop_order SET note = '' WHERE note IS NULL AND id < 10;", None),
+        ("UPDATE shop_order SET note = '' WHERE note IS NULL OR note = '';", None),
+        ("UPDATE shop_order SET note = '' WHERE note IS NOT NULL;", None),
+        ("UPDATE shop_order SET note = '' WHERE NOT note IS NULL;", None),
+        ("UPDATE shop_order SET note = '' WHERE lower(note) IS NULL;", None),
+        ("UPDATE shop_order SET note = c.name FROM shop_customer c WHERE c.name IS NULL;", None),
+        ("UPDATE shop_order SET note = c.name FROM shop_customer c WHERE note IS NULL;", None),
+        ("DELETE FROM shop_order WHERE note IS NULL;", None),
+    ],
+)
+def test_the_column_whose_null_rows_an_update_selects(sql: str, column: str | None) -> None:
+    assert one(sql).null_column == column
+
+
+def test_a_qualified_column_with_from_counts_when_it_is_the_updated_table_s() -> None:
+    sql = (
+        'UPDATE "shop_order" SET "note" = c.name FROM "shop_customer" c '
+        'WHERE "shop_order"."note" IS NULL;'
+    )
+    assert one(sql).null_column == "note"
+
+
+@pytest.mark.parametrize(
     ("check", "required"),
     [
         ('CHECK ("coupon" IS NOT NULL)', ("coupon",)),

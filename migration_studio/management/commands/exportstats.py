@@ -15,8 +15,9 @@ from ..options import add_database
 
 class Command(StudioCommand, BaseCommand):
     help = (
-        "Writes the row counts and sizes of every table of a database (it only reads) to a JSON "
-        "file that makesafemigration --stats-file can use where production is out of reach."
+        "Writes the row counts, sizes and index counts of every table of a database, and the "
+        "NULL fraction of each column (PostgreSQL), to a JSON file that makesafemigration "
+        "--stats-file can use where production is out of reach. It only reads."
     )
 
     def add_arguments(self, parser: Any) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from ...sql.reader import parse_all
 from ..base import Finding, Rule, Severity
-from ..context import MigrationContext, OperationContext
+from ..context import ChangedRows, MigrationContext, OperationContext
 from .locks import lock_already_held, severity_for_seconds
 
 DATA_OPERATIONS = ("RunPython",)
@@ -27,15 +27,14 @@ class BackfillInTransaction(Rule):
             if statement.kind != "update" or not context.is_existing(statement.table):
                 continue
             seconds = context.seconds(statement)
-            rows = context.rows(statement.table)
+            changed = context.changed_rows(statement)
+            rows = changed.rows
             reads, held = lock_already_held(context, statement, statement.table, "ROW EXCLUSIVE")
             yield self.finding(
                 context,
                 f"Updates rows of {statement.table} in the migration's transaction: every "
                 "updated row stays locked until COMMIT, and the table bloats by one row version "
-                "per update"
-                + (f" (up to {rows:,} rows, about {seconds:.1f}s)." if rows and seconds else ".")
-                + held,
+                "per update" + _size(changed) + held,
                 statements=[statement.sql],
                 tables=[statement.table] if statement.table else [],
                 lock="ROW EXCLUSIVE",
@@ -46,6 +45,30 @@ class BackfillInTransaction(Rule):
                 lock_seconds=seconds,
                 severity=severity_for_seconds(seconds, unknown=self.severity, blocks_reads=reads),
             )
+
+
+def _size(changed: ChangedRows) -> str:
+    """How many rows a backfill changes and for how long, to end MS141's message."""
+    total, seconds = changed.table_rows, changed.seconds
+    if not total or seconds is None:
+        return "."
+    if changed.upper_bound:
+        which = (
+            f"how many have {changed.column} NULL is unknown"
+            if changed.column
+            else "how many the WHERE clause selects is unknown"
+        )
+        return f" (up to {total:,} rows, up to about {seconds:.1f}s: {which})."
+    if changed.fraction is None:
+        return f" (all {total:,} rows, about {seconds:.1f}s)."
+    return (
+        f" (about {changed.rows:,} rows: the {_percent(changed.fraction)} of {total:,} whose "
+        f"{changed.column} is NULL, per the table statistics; about {seconds:.1f}s)."
+    )
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction:.0%}" if fraction >= 0.01 or fraction == 0 else f"{fraction:.2%}"
 
 
 class RunPythonOperation(Rule):
