@@ -561,6 +561,19 @@ def test_a_failing_post_check_rolls_the_plan_back(live) -> None:
     assert live_schema() == before
 
 
+def release_at_the_first_pause(monkeypatch, holder) -> None:
+    """Close ``holder`` (its locks are released) when --apply first pauses before trying again."""
+    from migration_studio.gate import apply
+
+    pause = apply.time.sleep
+
+    def release_then_pause(seconds: float) -> None:
+        holder.close()
+        pause(seconds)
+
+    monkeypatch.setattr(apply.time, "sleep", release_then_pause)
+
+
 @pytest.mark.parametrize("released", [True, False], ids=["released", "never-released"])
 def test_apply_retries_a_migration_that_waits_for_a_lock(
     live, vendor, released, monkeypatch
@@ -577,15 +590,7 @@ def test_apply_retries_a_migration_that_waits_for_a_lock(
     holder = _session()
     holder.execute("LOCK TABLE roundtrip_book IN ACCESS EXCLUSIVE MODE")
     if released:
-        from migration_studio.gate import apply
-
-        pause = apply.time.sleep
-
-        def release_then_pause(seconds: float) -> None:
-            holder.close()
-            pause(seconds)
-
-        monkeypatch.setattr(apply.time, "sleep", release_then_pause)
+        release_at_the_first_pause(monkeypatch, holder)
     try:
         code, data = verdict(
             APP, apply=True, apply_lock_timeout=0.2, attempts=6 if released else 3, backoff=0.2
@@ -651,15 +656,7 @@ def test_apply_of_a_non_atomic_migration_retries_a_statement_and_reports_what_st
     live_sql(_empty_index)
     holder = _session()
     holder.execute("LOCK TABLE roundtrip_book IN ACCESS EXCLUSIVE MODE")
-    from migration_studio.gate import apply
-
-    pause = apply.time.sleep
-
-    def release_then_pause(seconds: float) -> None:
-        holder.close()
-        pause(seconds)
-
-    monkeypatch.setattr(apply.time, "sleep", release_then_pause)
+    release_at_the_first_pause(monkeypatch, holder)
     try:
         code, data = verdict(APP, apply=True, apply_lock_timeout=0.2, attempts=3, backoff=0.1)
     finally:

@@ -13,13 +13,16 @@ from migration_studio.sql.locks import (
     ACCESS_SHARE,
     BLOCKS_READS,
     BLOCKS_WRITES,
+    CONFLICTS,
     EXCLUSIVE,
     LOCK_ORDER,
+    PG_LOCKS_NAMES,
     ROW_EXCLUSIVE,
     ROW_SHARE,
     SHARE,
     SHARE_ROW_EXCLUSIVE,
     SHARE_UPDATE_EXCLUSIVE,
+    conflict,
     stronger,
 )
 from migration_studio.sql.reader import (
@@ -537,37 +540,36 @@ def test_each_statement_keeps_its_own_text() -> None:
 
 # -- locks ---------------------------------------------------------------------------------------
 
-#: PostgreSQL's table of conflicting lock modes ("Explicit Locking"): mode -> the modes it
-#: conflicts with.
-CONFLICTS = {
-    ACCESS_SHARE: {ACCESS_EXCLUSIVE},
-    ROW_SHARE: {EXCLUSIVE, ACCESS_EXCLUSIVE},
-    ROW_EXCLUSIVE: {SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE, ACCESS_EXCLUSIVE},
-    SHARE_UPDATE_EXCLUSIVE: {
-        SHARE_UPDATE_EXCLUSIVE,
-        SHARE,
-        SHARE_ROW_EXCLUSIVE,
-        EXCLUSIVE,
-        ACCESS_EXCLUSIVE,
-    },
-    SHARE: {
-        ROW_EXCLUSIVE,
-        SHARE_UPDATE_EXCLUSIVE,
-        SHARE_ROW_EXCLUSIVE,
-        EXCLUSIVE,
-        ACCESS_EXCLUSIVE,
-    },
-    SHARE_ROW_EXCLUSIVE: {
-        ROW_EXCLUSIVE,
-        SHARE_UPDATE_EXCLUSIVE,
-        SHARE,
-        SHARE_ROW_EXCLUSIVE,
-        EXCLUSIVE,
-        ACCESS_EXCLUSIVE,
-    },
-    EXCLUSIVE: set(LOCK_ORDER) - {ACCESS_SHARE},
-    ACCESS_EXCLUSIVE: set(LOCK_ORDER),
-}
+
+@pytest.mark.parametrize(
+    ("mode", "conflicts_with"),
+    [
+        # PostgreSQL's "Conflicting Lock Modes" table, row by row (the documentation's facts).
+        (ACCESS_SHARE, {ACCESS_EXCLUSIVE}),
+        (ROW_SHARE, {EXCLUSIVE, ACCESS_EXCLUSIVE}),
+        (ROW_EXCLUSIVE, {SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE, ACCESS_EXCLUSIVE}),
+        (
+            SHARE,
+            {
+                ROW_EXCLUSIVE,
+                SHARE_UPDATE_EXCLUSIVE,
+                SHARE_ROW_EXCLUSIVE,
+                EXCLUSIVE,
+                ACCESS_EXCLUSIVE,
+            },
+        ),
+        (EXCLUSIVE, set(LOCK_ORDER) - {ACCESS_SHARE}),
+    ],
+)
+def test_conflicts_are_postgresqls(mode: str, conflicts_with: set[str]) -> None:
+    assert CONFLICTS[mode] == conflicts_with
+    assert all(conflict(mode, other) == (other in conflicts_with) for other in LOCK_ORDER)
+
+
+def test_conflicts_are_symmetric_and_name_pg_locks_modes() -> None:
+    assert all(conflict(a, b) == conflict(b, a) for a in LOCK_ORDER for b in LOCK_ORDER)
+    assert PG_LOCKS_NAMES["ShareUpdateExclusiveLock"] == SHARE_UPDATE_EXCLUSIVE
+    assert set(PG_LOCKS_NAMES.values()) == set(LOCK_ORDER)
 
 
 def test_blocked_reads_and_writes_follow_postgresqls_conflict_table() -> None:
