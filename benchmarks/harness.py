@@ -158,6 +158,29 @@ def exit_status(*, failed: bool, above_target: bool, check: bool) -> int:
     return EXIT_FAILED if failed or (check and above_target) else EXIT_OK
 
 
+def add_backend_and_run_options(parser: Any, *, check_help: str) -> None:
+    """``--backend``, ``--repeat``, ``--timeout``, ``--check`` and ``-v``, as the benchmarks on
+    the generated project read them."""
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql", "both"),
+        default="both",
+        help="which database(s) to benchmark (default: both); PostgreSQL is "
+        f"{DEFAULT_POSTGRES_SERVER}, user postgres, trust authentication",
+    )
+    parser.add_argument("--repeat", type=int, default=5, help="rounds (default: 5; medians)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600,
+        help="seconds after which a manage.py run is stopped (default: 600)",
+    )
+    parser.add_argument("--check", action="store_true", help=check_help)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print every manage.py command with its output"
+    )
+
+
 def seconds_list(times: Iterable[float], digits: int = 2) -> str:
     return " ".join(f"{t:.{digits}f}" for t in times)
 

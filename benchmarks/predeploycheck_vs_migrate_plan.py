@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import (
-    DEFAULT_POSTGRES_SERVER,
     BenchmarkError,
     Column,
     Project,
     Target,
+    add_backend_and_run_options,
     commit_initial_migrations,
     default_targets,
     exit_status,
@@ -216,27 +216,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Time predeploycheck against migrate --plan over a plan of 50 migrations on "
         "a database of 200 tables.",
     )
-    parser.add_argument(
-        "--backend",
-        choices=("sqlite", "postgresql", "both"),
-        default="both",
-        help="which database(s) to benchmark (default: both); PostgreSQL is "
-        f"{DEFAULT_POSTGRES_SERVER}, user postgres, trust authentication",
-    )
-    parser.add_argument("--repeat", type=int, default=5, help="rounds (default: 5; medians)")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=600,
-        help="seconds after which a manage.py run is stopped (default: 600)",
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help=f"exit with status 1 when the gate takes {TARGET_SECONDS:g}s or more",
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="print every manage.py command with its output"
+    add_backend_and_run_options(
+        parser, check_help=f"exit with status 1 when the gate takes {TARGET_SECONDS:g}s or more"
     )
     args = parser.parse_args(argv)
     if args.repeat < 1:

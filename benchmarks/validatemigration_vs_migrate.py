@@ -42,13 +42,13 @@ from typing import Any
 
 from harness import (
     CHANGES,
-    DEFAULT_POSTGRES_SERVER,
     AppSpec,
     BenchmarkError,
     Cleanup,
     Project,
     Run,
     Target,
+    add_backend_and_run_options,
     apply_change,
     build_apps,
     check_written,
@@ -662,34 +662,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Time validatemigration against migrate forwards + backwards of the same "
         "migration on the generated 200-model project.",
     )
-    parser.add_argument(
-        "--backend",
-        choices=("sqlite", "postgresql", "both"),
-        default="both",
-        help="which database(s) to benchmark (default: both); PostgreSQL is "
-        f"{DEFAULT_POSTGRES_SERVER}, user postgres, trust authentication",
+    add_backend_and_run_options(
+        parser, check_help=f"exit with status 1 when the one-bundle ratio is above {TARGET_RATIO}x"
     )
-    parser.add_argument("--repeat", type=int, default=5, help="rounds (default: 5; medians)")
     parser.add_argument(
         "--sample-rows",
         type=int,
         default=20_000,
         metavar="N",
         help="rows per table in the sample copy's source tables (default: 20000)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=600,
-        help="seconds after which a manage.py run is stopped (default: 600)",
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help=f"exit with status 1 when the one-bundle ratio is above {TARGET_RATIO}x",
-    )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="print every manage.py command with its output"
     )
     args = parser.parse_args(argv)
     if args.repeat < 1:
