@@ -205,6 +205,18 @@ def test_high_risk_fails_until_acknowledged(live, settings) -> None:
     assert code == 1 and checks(data, "blocking-rule")[0]["rule"] == "MS151"
 
 
+def test_the_risk_of_rolling_back_counts_only_when_the_policy_says_so(live) -> None:
+    """Rolling back AddField drops the column (MS156, medium, on rollback): not the gate's concern
+    by default; with INCLUDE_ROLLBACK_RISK and a low MAX_RISK it is."""
+    live(NULLABLE)
+    code, data = verdict(APP, max_risk="low")
+    assert code == 0, data
+    code, data = verdict(APP, max_risk="low", include_rollback_risk=True)
+    assert code == 1
+    failed = [c for c in checks(data, "risk") if c["status"] == "fail"]
+    assert any(c["rule"] == "MS156" and "(on rollback)" in c["message"] for c in failed)
+
+
 def test_duplicates_in_the_live_data_fail_the_preflight_of_a_unique(live) -> None:
     live([migrations.AlterField("book", "isbn", models.CharField(max_length=20, unique=True))])
     live_sql(

@@ -15,6 +15,9 @@ DEFAULTS: dict[str, Any] = {
     # The highest deploying risk (forward_risk) a migration may have without acknowledging the
     # findings above it.
     "MAX_RISK": "medium",
+    # Whether the findings on rolling back (down.sql) count toward MAX_RISK too; by default only
+    # the risk of deploying does (forward_risk).
+    "INCLUDE_ROLLBACK_RISK": False,
     # Rule ids that block the release whenever they are found, acknowledged or not.
     "BLOCKING_RULES": [],
     # App labels whose migrations may deploy without a bundle (a warning): third-party apps you
@@ -47,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
 @dataclass(frozen=True)
 class Policy:
     max_risk: str = DEFAULTS["MAX_RISK"]
+    include_rollback_risk: bool = DEFAULTS["INCLUDE_ROLLBACK_RISK"]
     blocking_rules: tuple[str, ...] = ()
     unbundled_apps: tuple[str, ...] = ()
     require_validation: bool = DEFAULTS["REQUIRE_VALIDATION"]
@@ -74,6 +78,7 @@ class Policy:
 
 _FIELDS = {
     "MAX_RISK": "max_risk",
+    "INCLUDE_ROLLBACK_RISK": "include_rollback_risk",
     "BLOCKING_RULES": "blocking_rules",
     "UNBUNDLED_APPS": "unbundled_apps",
     "REQUIRE_VALIDATION": "require_validation",
@@ -126,7 +131,7 @@ def problems(values: Any) -> list[str]:
         names = values.get(key, [])
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
             found.append(f"{key} must be a list of {what}")
-    for key in ("REQUIRE_VALIDATION", "DRIFT_BLOCKS"):
+    for key in ("REQUIRE_VALIDATION", "DRIFT_BLOCKS", "INCLUDE_ROLLBACK_RISK"):
         if key in values and not isinstance(values[key], bool):
             found.append(f"{key} must be True or False")
     budget = values.get("LOCK_BUDGET_SECONDS")

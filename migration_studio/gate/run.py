@@ -210,16 +210,19 @@ def _judge_risk(item: _Planned, stats: Stats, policy: Policy) -> None:
     report = analyse(item.bundle, stats, acknowledgements=acknowledgements_of(item.migration))
     item.report = report
     verdict = item.verdict
-    verdict.risk = report.forward_risk_label
+    both = policy.include_rollback_risk
+    verdict.risk = report.risk_label if both else report.forward_risk_label
     lines = operation_lines(Path(verdict.file))
-    forward = [f for f in report.findings if f.direction != "reverse"]
-    above = [f for f in forward if f.acknowledged is None and not policy.allows(f.severity.label)]
+    weighed = [f for f in report.findings if both or f.direction != "reverse"]
+    above = [f for f in weighed if f.acknowledged is None and not policy.allows(f.severity.label)]
     for finding in above:
         verdict.checks.append(
             GateCheck(
                 "risk",
                 FAIL,
-                f"{finding.title}: {finding.message}",
+                f"{finding.title}"
+                + (" (on rollback)" if finding.direction == "reverse" else "")
+                + f": {finding.message}",
                 rule=finding.rule,
                 severity=finding.severity.label,
                 details={
@@ -232,13 +235,14 @@ def _judge_risk(item: _Planned, stats: Stats, policy: Policy) -> None:
             )
         )
     if not above:
-        acknowledged = sum(1 for f in forward if f.acknowledged is not None)
+        acknowledged = sum(1 for f in weighed if f.acknowledged is not None)
         verdict.checks.append(
             GateCheck(
                 "risk",
                 PASS,
-                f"Deploying risk {report.forward_risk_label} on the live table sizes (allowed up "
-                f"to {policy.max_risk}); {len(forward)} finding(s)"
+                ("Risk (deploying and rolling back) " if both else "Deploying risk ")
+                + f"{verdict.risk} on the live table sizes (allowed up to {policy.max_risk}); "
+                f"{len(weighed)} finding(s)"
                 + (f", {acknowledged} acknowledged" if acknowledged else "")
                 + ".",
             )

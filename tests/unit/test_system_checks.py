@@ -128,6 +128,7 @@ GOOD = [
                 "REQUIRE_VALIDATION": False,
                 "LOCK_BUDGET_SECONDS": 2,
                 "DRIFT_BLOCKS": False,
+                "INCLUDE_ROLLBACK_RISK": True,
                 "LONG_TRANSACTION_SECONDS": 0.5,
                 "LOCK_TIMEOUT": 0.25,
                 "STATEMENT_TIMEOUT": 30,

@@ -56,6 +56,12 @@ class Command(StudioCommand, BaseCommand):
             "--max-risk", choices=SEVERITIES, help="Highest deploying risk without acknowledgement."
         )
         policy_options.add_argument(
+            "--include-rollback-risk",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="Count the rollback's findings (down.sql) toward --max-risk too.",
+        )
+        policy_options.add_argument(
             "--block-rule",
             action="append",
             dest="block_rules",
@@ -145,6 +151,7 @@ class Command(StudioCommand, BaseCommand):
         self.verbosity = options["verbosity"]
         gate = policy(
             MAX_RISK=options["max_risk"],
+            INCLUDE_ROLLBACK_RISK=options["include_rollback_risk"],
             BLOCKING_RULES=options["block_rules"],
             UNBUNDLED_APPS=options["unbundled_apps"],
             REQUIRE_VALIDATION=options["require_validation"],
