@@ -180,6 +180,28 @@ def test_a_bundle_without_passing_validation_fails_unless_the_policy_says_so(liv
     assert checks(data, "validated")[0]["status"] == "warn"
 
 
+def test_a_bundle_whose_validation_failed_fails(live) -> None:
+    """The live data is not the scratch's: here validatemigration's sampled copy has the
+    duplicates that make the unique index fail, and the gate says so."""
+    path = live(
+        [migrations.AlterField("book", "isbn", models.CharField(max_length=20, unique=True))],
+        validated=False,
+    )
+    live_sql(
+        "INSERT INTO roundtrip_author (id, name, age) VALUES (1, 'a', 1)",
+        "INSERT INTO roundtrip_book (title, isbn, pages, author_id) VALUES "
+        "('a', 'dup', 1, 1), ('b', 'dup', 2, 1)",
+    )
+    with pytest.raises(SystemExit):
+        call_command("validatemigration", APP, "0002", sample_from="live", verbosity=0)
+    assert json.loads((path / "validation.json").read_text())["status"] == "failed"
+    live_sql("UPDATE roundtrip_book SET isbn = 'unique-' || id")  # the live data is fine now
+    code, data = verdict(APP)
+    [validated] = checks(data, "validated")
+    assert code == 1 and validated["status"] == "fail"
+    assert validated["message"].startswith("validatemigration failed on the bundle as it is now:")
+
+
 def test_high_risk_fails_until_acknowledged(live, settings) -> None:
     """MS151 (high): a NOT NULL column without a database default breaks old code's inserts."""
     live(NOT_NULL)

@@ -25,7 +25,7 @@ from ..scratch.database import describe_server
 from ..sql.locks import stronger
 from ..validation.checking import changes_data, touched_tables
 from ..validation.freshness import stale_message, stale_parts
-from ..validation.records import has_passed
+from ..validation.records import has_passed, last_failure
 from ..validation.result import content_hash
 from .drift import (
     applied_nodes,
@@ -182,14 +182,20 @@ def _bundled(migration: Migration, root: Path, target: Target, policy: Policy) -
 
 
 def _validated(path: Path, policy: Policy) -> GateCheck:
-    if has_passed(path, content_hash(path)):
+    content = content_hash(path)
+    if has_passed(path, content):
         return GateCheck("validated", PASS, "validatemigration passed on the bundle as it is now.")
     status = FAIL if policy.require_validation else WARN
+    failure = last_failure(path, content)
     return GateCheck(
         "validated",
         status,
-        "No passing validatemigration of the bundle as it is now: run manage.py "
-        "validatemigration on it."
+        (
+            f"validatemigration failed on the bundle as it is now: {failure}"
+            if failure
+            else "No passing validatemigration of the bundle as it is now: run manage.py "
+            "validatemigration on it."
+        )
         + ("" if policy.require_validation else " (not required by the policy)"),
     )
 

@@ -105,6 +105,19 @@ def has_passed(path: Path, content_sha256: str) -> bool:
         return False
 
 
+def last_failure(path: Path, content_sha256: str) -> str | None:
+    """Why the bundle's last validation of exactly this content failed (validation.json), or
+    None when it did not fail or there is none."""
+    try:
+        data = json.loads((path / "validation.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("status") == "passed" or data.get("content_sha256") != content_sha256:
+        return None
+    error = str(data.get("error") or "").strip()
+    return error.splitlines()[0] if error else str(data.get("status"))
+
+
 def record_validation(path: Path, result: ValidationResult) -> ValidationRun:
     record = sync_bundle(path)
     data = result.to_dict()
