@@ -91,12 +91,16 @@ def _model_names(operation: Operation) -> tuple[str | None, str | None]:
 def not_null_checked(
     operation: Operation, app_label: str, before: ProjectState, connection: BaseDatabaseWrapper
 ) -> list[str]:
-    """For an AlterField on PostgreSQL: the columns of the model's table that a validated CHECK
-    constraint requires to be set, as the database stands before the operation runs."""
+    """For an AlterField that makes a nullable column NOT NULL, on PostgreSQL: the columns of the
+    model's table that a validated CHECK constraint requires to be set, as the database stands
+    before the operation runs (one catalog query, only for such an operation)."""
     if connection.vendor != "postgresql" or not isinstance(operation, AlterField):
         return []
+    if operation.field.null:
+        return []
     model = _model(before, app_label, _model_names(operation)[0])
-    if model is None:
+    old = _get_field(model, operation.name)
+    if model is None or old is None or not old.null:
         return []
     table = model._meta.db_table
     with connection.cursor() as cursor:
