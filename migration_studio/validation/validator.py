@@ -30,16 +30,18 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import Migration
 from django.db.migrations.state import ProjectState
 
+from ..bundle import sqlfile
 from ..bundle.checksfile import parse as parse_checks
 from ..bundle.model import Bundle, sha256
 from ..bundle.store import load_bundle
 from ..capture.graph import History, ancestors, migration_source, preceding
-from ..capture.session import CaptureSession, NeedsMigrateOrder, model_scoped, rolled_back
+from ..capture.session import CaptureSession, NeedsMigrateOrder, rolled_back
 from ..describe import describe_callable
 from ..exceptions import ValidationEnvironmentError
 from ..scratch.database import ScratchDatabase
 from ..sql.reader import parse_all
 from ..sql.text import fills_rows, quoted_identifiers
+from .objects import Objects, compare_objects, database_objects
 from .result import (
     FAILED,
     SKIPPED,
@@ -213,8 +215,10 @@ class Validator:
             if migrated is None:
                 step.detail = f"not compared with manage.py migrate's schema: {why_not}"
             else:
-                comparison = compare(migrated, quick_snapshot(connection, only=self.touched))
+                tables, objects = migrated
+                comparison = compare(tables, quick_snapshot(connection, only=self.touched))
                 differences = comparison.differences + comparison.renamed
+                differences += compare_objects(objects, database_objects(connection))
                 if differences:
                     raise ValidationFailed(
                         "up.sql does not give the schema manage.py migrate gives for this "
@@ -260,40 +264,51 @@ class Validator:
 
     def _migrate_schema(
         self, connection: BaseDatabaseWrapper, parent: ProjectState
-    ) -> tuple[dict[str, Any] | None, str]:
-        """The schema ``manage.py migrate`` gives for the migration, from the parent state:
-        applied through Django in a transaction that is rolled back. (None, why) where DDL cannot
-        be rolled back (MySQL) or the migration cannot run in one transaction."""
+    ) -> tuple[tuple[dict[str, Any], Objects] | None, str]:
+        """The schema ``manage.py migrate`` gives for the migration, from the parent state: its
+        tables and every other object (functions, triggers, views, types ...), applied through
+        Django in a transaction that is rolled back. (None, why) where DDL cannot be rolled back
+        (MySQL) or the migration cannot run in one transaction.
+
+        The migration's own SQL and Python (RunSQL, RunPython, third-party operations) run too:
+        nothing they change outlives the rollback but sequence values, which are not schema."""
         assert self.migration is not None
         if not connection.features.can_rollback_ddl:
             return None, f"{connection.vendor} cannot roll DDL back"
         if not self.bundle.transactional:
             return None, "the migration cannot run in one transaction (non-atomic or CONCURRENTLY)"
-        if not model_scoped([self.migration]):
-            # Its own SQL or Python may create objects outside the tables the snapshot reads, or
-            # depend on data: only Django's model, field and index operations are compared.
-            return None, "the migration runs SQL or Python of its own (RunSQL, RunPython, ...)"
         try:
             with rolled_back(connection):
                 with connection.schema_editor(atomic=self.migration.atomic) as editor:
                     self.migration.apply(parent.clone(), editor)
-                return quick_snapshot(connection, only=self.touched), ""
+                tables = quick_snapshot(connection, only=self.touched)
+                return (tables, database_objects(connection)), ""
         except Exception as error:  # the migration's own code may raise anything
             return None, f"manage.py migrate fails on the parent state ({first_line(error)})"
 
     def _touched_tables(self) -> set[str]:
-        """Every table the bundle's SQL or operations name: the only ones it can change."""
+        """Every table the bundle's SQL or operations name: the only ones it can change.
+
+        The SQL files are read too: an edited up.sql may change a table bundle.json does not
+        name (its hash updated), which the comparison with migrate's schema must see."""
         tables: set[str] = set()
+        texts: list[str] = []
+        for name in ("up.sql", "down.sql"):
+            file = self.path / name
+            if file.exists():
+                entries = sqlfile.read(file.read_text(encoding="utf-8"), self.bundle.vendor)
+                texts.extend(e.sql for e in entries if not isinstance(e, sqlfile.Marker))
         for op in self.bundle.operations:
             facts = op.operation_facts
             tables.update(t for t in (facts.table_before, facts.table_after) if t)
             tables.update(facts.referenced_by)
-            for text in op.all_forward_sql + op.all_reverse_sql:
-                for statement in parse_all(text):
-                    for name in (statement.table, *statement.references):
-                        if name:
-                            tables.add(name.removeprefix("new__"))
-                    tables.update(a.references for a in statement.actions if a.references)
+            texts.extend(op.all_forward_sql + op.all_reverse_sql)
+        for text in texts:
+            for statement in parse_all(text):
+                for name in (statement.table, *statement.references):
+                    if name:
+                        tables.add(name.removeprefix("new__"))
+                tables.update(a.references for a in statement.actions if a.references)
         return tables
 
     def _states(self, parent: ProjectState) -> list[ProjectState]:
