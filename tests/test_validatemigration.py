@@ -993,3 +993,25 @@ def test_a_migration_that_cannot_run_in_one_transaction_says_why_it_was_not_comp
         "not compared with manage.py migrate's schema: the migration cannot run in one "
         "transaction (non-atomic or CONCURRENTLY)"
     )
+
+
+def test_a_rollback_that_leaves_a_longer_varchar_fails_the_down_step(bundled, vendor) -> None:
+    """PostgreSQL's driver gives a varchar's length as its display size, not its internal size:
+    the snapshot reads the type as the server names it, length included."""
+    if vendor != "postgresql":
+        pytest.skip("SQLite's rollback of AlterField rebuilds the table")
+    path = bundled([migrations.AlterField("author", "name", models.CharField(max_length=250))])
+    text = (path / "down.sql").read_text()
+    assert "varchar(100)" in text
+    (path / "down.sql").write_text(
+        "\n".join(x for x in text.splitlines() if "varchar(100)" not in x) + "\n"
+    )
+    rehash(path, "down.sql")
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    assert (
+        "~ roundtrip_author: column name: type: 'character varying(100)' -> "
+        "'character varying(250)'" in result_of(path)["error"]
+    )
