@@ -977,6 +977,18 @@ def test_a_runpython_migration_is_compared_with_migrate(bundled) -> None:
     assert "roundtrip_author_name_idx" in result_of(path)["error"]
 
 
+def test_an_up_sql_edit_on_a_table_bundle_json_does_not_name_fails(bundled) -> None:
+    """The tables the SQL files name are compared in full, not only those bundle.json names."""
+    path = bundled(source=RUNPYTHON_AND_SQL)
+    index = "CREATE INDEX roundtrip_author_name_idx ON roundtrip_author (name);"
+    edit_up_sql(path, index, f"{index}\nALTER TABLE roundtrip_tag ADD COLUMN extra integer;")
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    assert "+ roundtrip_tag: column extra (left behind)" in result_of(path)["error"]
+
+
 def test_a_migration_that_cannot_run_in_one_transaction_says_why_it_was_not_compared(
     bundled,
 ) -> None:

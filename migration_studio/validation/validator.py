@@ -271,7 +271,8 @@ class Validator:
         (MySQL) or the migration cannot run in one transaction.
 
         The migration's own SQL and Python (RunSQL, RunPython, third-party operations) run too:
-        nothing they change outlives the rollback but sequence values, which are not schema."""
+        nothing they change in the database outlives the rollback but sequence values, which
+        are not schema (what a RunPython does outside the database is done once more)."""
         assert self.migration is not None
         if not connection.features.can_rollback_ddl:
             return None, f"{connection.vendor} cannot roll DDL back"
