@@ -1117,3 +1117,205 @@ def test_an_unexpected_error_exits_with_2_not_1(bundled, packages, bundle_root) 
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" in result.stderr
     assert "ConnectionResetError: the server went away" in result.stderr
+
+
+#: A RunSQL creating what procrastinate's first migration creates: a type, a table of that type
+#: (the model state from ``state_operations``), a function and a trigger calling it.
+RUNSQL_OBJECTS = {
+    "postgresql": [
+        "CREATE TYPE roundtrip_job_status AS ENUM ('todo', 'doing', 'done');",
+        "CREATE TABLE roundtrip_job (id bigserial PRIMARY KEY, "
+        "status roundtrip_job_status NOT NULL DEFAULT 'todo', "
+        "attempts integer NOT NULL DEFAULT 0);",
+        "CREATE FUNCTION roundtrip_job_touch() RETURNS trigger AS $$\n"
+        "BEGIN\n  NEW.attempts := NEW.attempts + 1;\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;",
+        "CREATE TRIGGER roundtrip_job_touch BEFORE UPDATE ON roundtrip_job "
+        "FOR EACH ROW EXECUTE FUNCTION roundtrip_job_touch();",
+    ],
+    "sqlite": [
+        "CREATE TABLE roundtrip_job (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, "
+        "status varchar(5) NOT NULL DEFAULT 'todo', attempts integer NOT NULL DEFAULT 0);",
+        "CREATE TRIGGER roundtrip_job_touch AFTER UPDATE OF status ON roundtrip_job BEGIN "
+        "UPDATE roundtrip_job SET attempts = attempts + 1 WHERE id = NEW.id; END;",
+    ],
+}
+RUNSQL_OBJECTS_REVERSE = {
+    "postgresql": [
+        "DROP TABLE roundtrip_job;",
+        "DROP FUNCTION roundtrip_job_touch();",
+        "DROP TYPE roundtrip_job_status;",
+    ],
+    "sqlite": ["DROP TABLE roundtrip_job;"],
+}
+
+
+def runsql_objects(vendor: str) -> list:
+    job = migrations.CreateModel(
+        "Job",
+        [
+            ("id", models.BigAutoField(primary_key=True)),
+            ("attempts", models.IntegerField(default=0)),
+        ],
+    )
+    return [
+        migrations.RunSQL(
+            RUNSQL_OBJECTS[vendor], RUNSQL_OBJECTS_REVERSE[vendor], state_operations=[job]
+        )
+    ]
+
+
+def step_of(path: Path, name: str) -> dict:
+    return next(s for s in result_of(path)["steps"] if s["name"] == name)
+
+
+def edit_up_sql(path: Path, old: str, new: str) -> None:
+    """Edit up.sql alone and update its hash, as a hand-edited bundle would."""
+    text = (path / "up.sql").read_text()
+    assert old in text
+    (path / "up.sql").write_text(text.replace(old, new))
+    rehash(path, "up.sql")
+
+
+def test_a_runsql_migration_is_compared_with_migrate(bundled, vendor) -> None:
+    """Its table, of a type the migration creates (PostgreSQL), its function and trigger: up.sql
+    gives what migrate gives (the type's new OID at each creation is no difference)."""
+    path = bundled(runsql_objects(vendor))
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    assert step_of(path, "up")["detail"] == "the schema is the one manage.py migrate gives"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "difference"),
+    [
+        pytest.param(
+            "attempts integer NOT NULL DEFAULT 0",
+            "attempts integer NOT NULL DEFAULT 1",
+            "~ roundtrip_job: column attempts: default: '0' -> '1'",
+            id="table",
+        ),
+        pytest.param("attempts + 1", "attempts + 2", "roundtrip_job_touch", id="trigger-body"),
+    ],
+)
+def test_a_runsql_migration_whose_up_sql_was_edited_fails_with_a_diff(
+    bundled, vendor, old, new, difference
+) -> None:
+    path = bundled(runsql_objects(vendor))
+    edit_up_sql(path, old, new)
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    assert "up.sql does not give the schema manage.py migrate gives" in err
+    error = result_of(path)["error"]
+    assert difference in error
+    if difference == "roundtrip_job_touch":
+        # The function (PostgreSQL) or the trigger (SQLite) holds the body; the diff shows it.
+        kind = "function roundtrip_job_touch()" if vendor == "postgresql" else "trigger"
+        assert f"~ {kind}" in error and "attempts + 1" in error and "attempts + 2" in error
+    assert step_of(path, "up")["status"] == "failed"
+
+
+def test_an_object_up_sql_leaves_out_fails_with_a_diff(bundled, vendor) -> None:
+    path = bundled(runsql_objects(vendor))
+    text = (path / "up.sql").read_text()
+    trigger = next(s for s in RUNSQL_OBJECTS[vendor] if s.startswith("CREATE TRIGGER"))
+    edit_up_sql(path, trigger, "")
+    assert "CREATE TRIGGER" not in (path / "up.sql").read_text() != text
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    table = " on roundtrip_job" if vendor == "postgresql" else ""
+    assert f"- trigger roundtrip_job_touch{table} (missing)" in result_of(path)["error"]
+
+
+RUNPYTHON_AND_SQL = """
+from django.db import migrations
+
+
+def add_author(apps, schema_editor):
+    Author = apps.get_model("roundtrip", "Author")
+    Author.objects.using(schema_editor.connection.alias).create(name="ann", email=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("roundtrip", "0001_initial")]
+    operations = [
+        migrations.RunPython(add_author, migrations.RunPython.noop),
+        migrations.RunSQL(
+            "CREATE INDEX roundtrip_author_name_idx ON roundtrip_author (name);",
+            "DROP INDEX roundtrip_author_name_idx;",
+        ),
+    ]
+"""
+
+
+def test_a_runpython_migration_is_compared_with_migrate(bundled) -> None:
+    path = bundled(source=RUNPYTHON_AND_SQL)
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    assert step_of(path, "up")["detail"] == "the schema is the one manage.py migrate gives"
+
+    edit_up_sql(path, "CREATE INDEX", "CREATE UNIQUE INDEX")
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    assert "roundtrip_author" in result_of(path)["error"]
+    assert "roundtrip_author_name_idx" in result_of(path)["error"]
+
+
+def test_an_up_sql_edit_on_a_table_bundle_json_does_not_name_fails(bundled) -> None:
+    """The tables the SQL files name are compared in full, not only those bundle.json names."""
+    path = bundled(source=RUNPYTHON_AND_SQL)
+    index = "CREATE INDEX roundtrip_author_name_idx ON roundtrip_author (name);"
+    edit_up_sql(path, index, f"{index}\nALTER TABLE roundtrip_tag ADD COLUMN extra integer;")
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    assert "+ roundtrip_tag: column extra (left behind)" in result_of(path)["error"]
+
+
+def test_a_migration_that_cannot_run_in_one_transaction_says_why_it_was_not_compared(
+    bundled,
+) -> None:
+    source = RUNPYTHON_AND_SQL.replace(
+        "class Migration(migrations.Migration):\n",
+        "class Migration(migrations.Migration):\n    atomic = False\n",
+    )
+    path = bundled(source=source)
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 0, out + err
+    assert step_of(path, "up")["detail"] == (
+        "not compared with manage.py migrate's schema: the migration cannot run in one "
+        "transaction (non-atomic or CONCURRENTLY)"
+    )
+
+
+def test_a_rollback_that_leaves_a_longer_varchar_fails_the_down_step(bundled, vendor) -> None:
+    """PostgreSQL's driver gives a varchar's length as its display size, not its internal size:
+    the snapshot reads the type as the server names it, length included."""
+    if vendor != "postgresql":
+        pytest.skip("SQLite's rollback of AlterField rebuilds the table")
+    path = bundled([migrations.AlterField("author", "name", models.CharField(max_length=250))])
+    text = (path / "down.sql").read_text()
+    assert "varchar(100)" in text
+    (path / "down.sql").write_text(
+        "\n".join(x for x in text.splitlines() if "varchar(100)" not in x) + "\n"
+    )
+    rehash(path, "down.sql")
+
+    code, out, err = validate(APP, CHANGE)
+
+    assert code == 1, out + err
+    assert (
+        "~ roundtrip_author: column name: type: 'character varying(100)' -> "
+        "'character varying(250)'" in result_of(path)["error"]
+    )

@@ -309,7 +309,11 @@ def _lock_budget(report: Report, budget: float) -> list[GateCheck]:
 
 def _preflight(target: Target, planned: list[_Planned]) -> None:
     bundled = [item for item in planned if item.bundle is not None and item.path is not None]
-    tables = set().union(*(touched_tables(item.bundle) for item in bundled)) if bundled else set()
+    tables = (
+        set().union(*(touched_tables(item.bundle, item.path) for item in bundled))
+        if bundled
+        else set()
+    )
     try:
         known = live_identifiers(target, tables) if tables else set()
     except QueryFailed as error:

@@ -3,8 +3,10 @@ changes data itself, and how a check of ``checks.sql`` is counted."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from ..bundle import sqlfile
 from ..bundle.checksfile import Check
 from ..bundle.model import Bundle
 from ..sql.reader import parse_all
@@ -14,19 +16,29 @@ from ..sql.text import fills_rows, quoted_identifiers
 SAMPLE_LIMIT = 5
 
 
-def touched_tables(bundle: Bundle) -> set[str]:
-    """Every table the bundle's SQL or operations name: the only ones it can change."""
+def touched_tables(bundle: Bundle, path: Path | None = None) -> set[str]:
+    """Every table the bundle's SQL or operations name: the only ones it can change.
+
+    With the bundle's directory, its SQL files are read too: an edited up.sql may change a table
+    bundle.json does not name (its hash updated), which a comparison of schemas must see."""
     tables: set[str] = set()
+    texts: list[str] = []
+    for name in ("up.sql", "down.sql") if path is not None else ():
+        file = path / name
+        if file.exists():
+            entries = sqlfile.read(file.read_text(encoding="utf-8"), bundle.vendor)
+            texts.extend(e.sql for e in entries if not isinstance(e, sqlfile.Marker))
     for op in bundle.operations:
         facts = op.operation_facts
         tables.update(t for t in (facts.table_before, facts.table_after) if t)
         tables.update(facts.referenced_by)
-        for text in op.all_forward_sql + op.all_reverse_sql:
-            for statement in parse_all(text):
-                for name in (statement.table, *statement.references):
-                    if name:
-                        tables.add(name.removeprefix("new__"))
-                tables.update(a.references for a in statement.actions if a.references)
+        texts.extend(op.all_forward_sql + op.all_reverse_sql)
+    for text in texts:
+        for statement in parse_all(text):
+            for name in (statement.table, *statement.references):
+                if name:
+                    tables.add(name.removeprefix("new__"))
+            tables.update(a.references for a in statement.actions if a.references)
     return tables
 
 

@@ -38,6 +38,11 @@ def snapshot(connection: BaseDatabaseWrapper, only: set[str] | None = None) -> S
                 for column in introspection.get_table_description(cursor, info.name)
             }
             if connection.vendor == "postgresql":
+                # The driver's type code is the type's OID: a type the migration creates (an
+                # enum, a domain) has another OID each time it is created, under the same name.
+                for name, type_name in _postgresql_column_types(cursor, info.name).items():
+                    if name in columns:
+                        columns[name]["type"] = type_name
                 constraints = _postgresql_constraints(cursor, info.name)
             else:
                 constraints = {}
@@ -134,6 +139,20 @@ def _postgresql_constraints(cursor: Any, table: str) -> dict[str, dict[str, Any]
         kind = "unique index" if unique else "index"
         found[f"{kind} {name}"] = {"kind": kind, "columns": columns, "definition": definition}
     return found
+
+
+def _postgresql_column_types(cursor: Any, table: str) -> dict[str, str]:
+    """Each column's type as PostgreSQL names it (``character varying(20)``, ``job_status``)."""
+    cursor.execute(
+        """
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+        FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid
+        WHERE t.relname = %s AND pg_table_is_visible(t.oid) AND a.attnum > 0
+        AND NOT a.attisdropped
+        """,
+        [table],
+    )
+    return dict(cursor.fetchall())
 
 
 @dataclass

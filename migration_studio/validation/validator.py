@@ -40,13 +40,14 @@ from ..bundle.checksfile import parse as parse_checks
 from ..bundle.model import Bundle
 from ..bundle.store import load_bundle
 from ..capture.graph import History, Node, ancestors, preceding
-from ..capture.session import CaptureSession, NeedsMigrateOrder, model_scoped, rolled_back
+from ..capture.session import CaptureSession, NeedsMigrateOrder, rolled_back
 from ..describe import describe_callable
 from ..exceptions import CaptureError, MigrationStudioError, ValidationEnvironmentError
 from ..scratch.database import ScratchDatabase
 from ..sql.text import quoted_identifiers
 from .checking import answerable, changes_data, identifiers_of, touched_tables, violations
 from .freshness import stale_message, stale_parts
+from .objects import Objects, compare_objects, database_objects
 from .pending import applied_on, pending
 from .result import (
     FAILED,
@@ -228,7 +229,7 @@ class Validator:
         connection = scratch.connection
         assert connection is not None and session.state is not None
         self.result.server_version = session.server_version
-        self.touched = touched_tables(self.bundle)
+        self.touched = touched_tables(self.bundle, self.path)
         with self._step("scratch") as step:
             if self.pending:
                 step.detail = (
@@ -277,8 +278,10 @@ class Validator:
             if migrated is None:
                 step.detail = f"not compared with manage.py migrate's schema: {why_not}"
             else:
-                comparison = compare(migrated, quick_snapshot(connection, only=self.touched))
+                tables, objects = migrated
+                comparison = compare(tables, quick_snapshot(connection, only=self.touched))
                 differences = comparison.differences + comparison.renamed
+                differences += compare_objects(objects, database_objects(connection))
                 if differences:
                     raise ValidationFailed(
                         "up.sql does not give the schema manage.py migrate gives for this "
@@ -337,24 +340,26 @@ class Validator:
 
     def _migrate_schema(
         self, connection: BaseDatabaseWrapper, parent: ProjectState
-    ) -> tuple[dict[str, Any] | None, str]:
-        """The schema ``manage.py migrate`` gives for the migration, from the parent state:
-        applied through Django in a transaction that is rolled back. (None, why) where DDL cannot
-        be rolled back (MySQL) or the migration cannot run in one transaction."""
+    ) -> tuple[tuple[dict[str, Any], Objects] | None, str]:
+        """The schema ``manage.py migrate`` gives for the migration, from the parent state: its
+        tables and every other object (functions, triggers, views, types ...), applied through
+        Django in a transaction that is rolled back. (None, why) where DDL cannot be rolled back
+        (MySQL) or the migration cannot run in one transaction.
+
+        The migration's own SQL and Python (RunSQL, RunPython, third-party operations) run too:
+        nothing they change in the database outlives the rollback but sequence values, which
+        are not schema (what a RunPython does outside the database is done once more)."""
         assert self.migration is not None
         if not connection.features.can_rollback_ddl:
             return None, f"{connection.vendor} cannot roll DDL back"
         if not self.bundle.transactional:
             return None, "the migration cannot run in one transaction (non-atomic or CONCURRENTLY)"
-        if not model_scoped([self.migration]):
-            # Its own SQL or Python may create objects outside the tables the snapshot reads, or
-            # depend on data: only Django's model, field and index operations are compared.
-            return None, "the migration runs SQL or Python of its own (RunSQL, RunPython, ...)"
         try:
             with rolled_back(connection):
                 with connection.schema_editor(atomic=self.migration.atomic) as editor:
                     self.migration.apply(parent.clone(), editor)
-                return quick_snapshot(connection, only=self.touched), ""
+                tables = quick_snapshot(connection, only=self.touched)
+                return (tables, database_objects(connection)), ""
         except Exception as error:  # the migration's own code may raise anything
             return None, f"manage.py migrate fails on the parent state ({first_line(error)})"
 
