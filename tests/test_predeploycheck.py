@@ -697,3 +697,18 @@ def test_apply_of_a_non_atomic_migration_retries_a_statement_and_reports_what_st
         holder.close()
     assert code == 0, data
     assert applied_on_live() == [f"{APP}.0001_initial", f"{APP}.{CHANGE}"]
+
+
+def test_what_a_drop_would_lose_is_counted_on_the_live_data(live) -> None:
+    live([migrations.RemoveField("author", "email")])
+    live_sql(
+        "INSERT INTO roundtrip_author (id, name, email, age) VALUES "
+        "(1, 'a', 'a@example.com', 1), (2, 'b', NULL, 1), (3, 'c', 'c@example.com', 1)"
+    )
+    code, data = verdict(APP, max_risk="critical")
+    [dropped] = [c for c in checks(data, "preflight") if "is dropped" in c["message"]]
+    assert dropped["status"] == "warn" and dropped["details"]["rows"] == 2
+    assert "roundtrip_author.email is dropped by operation 1: 2 value(s)" in dropped["message"]
+    assert code == 0  # a warning: the data loss itself is the risk check's (MS152, high)
+    code, data = verdict(APP)
+    assert code == 1 and any(c["rule"] == "MS152" for c in checks(data, "risk"))

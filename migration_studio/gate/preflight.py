@@ -86,3 +86,54 @@ def preflight(
             )
         )
     return found
+
+
+def drops(target: Target, bundle: Bundle, known: set[str]) -> list[GateCheck]:
+    """What the bundle's RemoveField and DeleteModel operations would drop on the live data: the
+    values of the column (NULL ones left out) or the rows of the table, counted."""
+    quote = target.connection.ops.quote_name
+    found = []
+    for op in bundle.operations:
+        facts = op.operation_facts
+        table = facts.table_before
+        if op.operation == "RemoveField" and facts.field_before and facts.field_before.column:
+            column = facts.field_before.column
+            what = f"{table}.{column}"
+            sql = f"SELECT COUNT(*) FROM {quote(table)} WHERE {quote(column)} IS NOT NULL"
+            needed = {table, column}
+            unit = "value(s)"
+        elif op.operation == "DeleteModel" and table:
+            what, sql, needed, unit = (
+                table,
+                f"SELECT COUNT(*) FROM {quote(table)}",
+                {table},
+                "row(s)",
+            )
+        else:
+            continue
+        if not needed <= known:
+            continue
+        try:
+            [(count,)] = target.query(sql)
+        except QueryFailed as error:
+            found.append(
+                GateCheck(
+                    "preflight", WARN, f"{what}: what it holds could not be counted: {error}."
+                )
+            )
+            continue
+        found.append(
+            GateCheck(
+                "preflight",
+                WARN if count else PASS,
+                f"{what} is dropped by operation {op.index + 1}: "
+                + (
+                    f"{count:,} {unit} on the live data are lost (a rollback does not bring them "
+                    "back): keep a copy first."
+                    if count
+                    else "it holds nothing on the live data."
+                ),
+                details={"sql": sql, "rows": count},
+            )
+        )
+    return found

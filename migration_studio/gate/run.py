@@ -38,7 +38,7 @@ from .live import lock_hazards
 from .locate import line_of, operation_lines
 from .plan import deployment_plan
 from .policy import Policy
-from .preflight import live_identifiers, preflight
+from .preflight import drops, live_identifiers, preflight
 from .result import FAIL, PASS, WARN, GateCheck, GateResult, MigrationVerdict
 from .target import QueryFailed, Target, guarded
 
@@ -330,6 +330,7 @@ def _preflight(target: Target, planned: list[_Planned]) -> None:
     for item in bundled:
         data_steps = data_steps or changes_data(item.bundle)
         item.verdict.checks.extend(preflight(target, item.bundle, item.path, known, data_steps))
+        item.verdict.checks.extend(drops(target, item.bundle, known))
 
 
 def _file_of(migration: Migration) -> str:
