@@ -101,8 +101,8 @@ def apply_plan(
                     report.reason = f"{step.migration}: {problem}"
             step.seconds = time.monotonic() - started
             log(
-                f"  {step.migration}: {step.status} ({step.seconds:.1f}s, "
-                f"{step.attempts} attempt(s))"
+                f"  {step.migration}: {step.status} ({step.attempts} attempt(s), "
+                f"{step.seconds:.1f}s)"
             )
             if report.reason:
                 break

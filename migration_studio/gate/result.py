@@ -118,5 +118,10 @@ class GateResult:
 
 
 def worst(statuses: Any) -> str:
-    found = list(statuses)
-    return max(found, key=STATUSES.index) if found else PASS
+    """The status of several checks: "fail" or "warn" if one is; a skipped check (something not
+    applicable or not checked, said so) does not make the others' "pass" a "skip"."""
+    found = set(statuses)
+    for status in (FAIL, WARN, PASS):
+        if status in found:
+            return status
+    return SKIP if found else PASS
