@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from django.db import DatabaseError, connections
 
 from ..exceptions import StatsError
+from ..files import write_text_atomic
 
 #: The format written. Format 1 (no ``indexes``, no ``null_fractions``) is still read.
 STATS_FORMAT = 2
@@ -157,13 +157,7 @@ def _sqlite(connection: Any, cursor: Any) -> dict[str, TableStats]:
 
 def write_file(stats: Stats, path: Path) -> None:
     """Write ``stats`` to ``path`` atomically: a reader sees the old file or the new one."""
-    path = Path(path)
-    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        staged.write_text(json.dumps(stats.to_dict(), indent=2) + "\n", encoding="utf-8")
-        os.replace(staged, path)
-    finally:
-        staged.unlink(missing_ok=True)
+    write_text_atomic(Path(path), json.dumps(stats.to_dict(), indent=2) + "\n")
 
 
 def from_file(path: Path) -> Stats:
