@@ -21,6 +21,7 @@ class MigrationBundle(models.Model):
 
     class Meta:
         ordering = ["app_label", "migration_name"]
+        permissions = [("approve_migrationbundle", "Can approve a migration bundle")]
         constraints = [
             models.UniqueConstraint(
                 fields=["app_label", "migration_name"], name="migration_studio_bundle_unique"
@@ -92,3 +93,29 @@ class DeploymentCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.database} {self.verdict} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Approval(models.Model):
+    """A reviewer's approval of a bundle's exact content. It is kept by migration and content
+    hash, not by record, so re-syncing the bundle records never deletes it; it no longer counts
+    once the bundle's content changes (another hash)."""
+
+    app_label = models.CharField(max_length=100)
+    migration_name = models.CharField(max_length=255)
+    content_sha256 = models.CharField(
+        max_length=64, help_text="The bundle content it approves (validation.result.content_hash)."
+    )
+    approved_by = models.CharField(max_length=150, help_text="The reviewer's username.")
+    approved_at = models.DateTimeField(auto_now_add=True)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-approved_at"]
+        indexes = [
+            models.Index(
+                fields=["app_label", "migration_name", "content_sha256"], name="ms_approval"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.app_label}.{self.migration_name} approved by {self.approved_by}"

@@ -24,7 +24,7 @@ from django.db import connections, migrations, models
 from django.db.migrations.executor import MigrationExecutor
 
 import migration_studio
-from migration_studio.models import DeploymentCheck, ValidationRun
+from migration_studio.models import Approval, DeploymentCheck, ValidationRun
 
 from .cases import APP, base_operations
 from .conftest import migration_source
@@ -52,6 +52,7 @@ def live(packages, bundle_root):
     call_command("migrate", "migration_studio", verbosity=0)  # records, in the default database
     ValidationRun.objects.all().delete()
     DeploymentCheck.objects.all().delete()
+    Approval.objects.all().delete()
     _empty("live")
 
     def deploy(
@@ -712,3 +713,29 @@ def test_what_a_drop_would_lose_is_counted_on_the_live_data(live) -> None:
     assert code == 0  # a warning: the data loss itself is the risk check's (MS152, high)
     code, data = verdict(APP)
     assert code == 1 and any(c["rule"] == "MS152" for c in checks(data, "risk"))
+
+
+def test_a_risky_bundle_needs_an_approval_of_its_content(live) -> None:
+    """APPROVAL_REQUIRED_ABOVE: a bundle riskier than that passes only with an approval of its
+    files as they are; an approval of an earlier content does not count."""
+    from migration_studio.validation.records import approve
+
+    path = live(NOT_NULL)  # MS151, high
+    code, data = verdict(APP, max_risk="high", approval_required_above="medium")
+    [approved] = checks(data, "approved")
+    assert code == 1 and approved["status"] == "fail"
+    assert "above medium" in approved["message"]
+    approve(path, "dba", "the new code ships first")
+    code, data = verdict(APP, max_risk="high", approval_required_above="medium")
+    [approved] = checks(data, "approved")
+    assert code == 0 and approved["status"] == "pass", data
+    assert approved["message"].startswith("Approved by dba on ")
+    # The bundle changes (a check added, validated again): the approval no longer counts.
+    checks_sql = path / "checks.sql"
+    checks_sql.write_text(checks_sql.read_text() + "\n-- check: none\nSELECT 1 WHERE 1 = 0;\n")
+    call_command("validatemigration", APP, verbosity=0)
+    code, data = verdict(APP, max_risk="high", approval_required_above="medium")
+    assert code == 1 and checks(data, "approved")[0]["status"] == "fail"
+    # Not required below the threshold.
+    code, data = verdict(APP, max_risk="high", approval_required_above="high")
+    assert code == 0 and not checks(data, "approved")

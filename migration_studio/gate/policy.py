@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     # App labels whose migrations may deploy without a bundle (a warning): third-party apps you
     # do not review. Every other migration needs one.
     "UNBUNDLED_APPS": [],
+    # A bundle whose risk is above this severity needs a reviewer's approval of its content as it is
+    # now (the admin's "approve"); None: no approval is required.
+    "APPROVAL_REQUIRED_ABOVE": None,
     # A passing validatemigration of the bundle as it is now is required.
     "REQUIRE_VALIDATION": True,
     # Fail when a table would be blocked (reads or writes) longer than this many seconds, as
@@ -53,6 +56,7 @@ class Policy:
     include_rollback_risk: bool = DEFAULTS["INCLUDE_ROLLBACK_RISK"]
     blocking_rules: tuple[str, ...] = ()
     unbundled_apps: tuple[str, ...] = ()
+    approval_required_above: str | None = DEFAULTS["APPROVAL_REQUIRED_ABOVE"]
     require_validation: bool = DEFAULTS["REQUIRE_VALIDATION"]
     lock_budget_seconds: float | None = DEFAULTS["LOCK_BUDGET_SECONDS"]
     drift_blocks: bool = DEFAULTS["DRIFT_BLOCKS"]
@@ -69,6 +73,15 @@ class Policy:
     def allows(self, risk: str) -> bool:
         return SEVERITIES.index(risk) <= SEVERITIES.index(self.max_risk)
 
+    def needs_approval(self, risk: str) -> bool:
+        """A bundle of this risk needs an approval (``risk`` "unknown": no bundle to approve)."""
+        above = self.approval_required_above
+        return (
+            above is not None
+            and risk in SEVERITIES
+            and SEVERITIES.index(risk) > SEVERITIES.index(above)
+        )
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["blocking_rules"] = list(self.blocking_rules)
@@ -81,6 +94,7 @@ _FIELDS = {
     "INCLUDE_ROLLBACK_RISK": "include_rollback_risk",
     "BLOCKING_RULES": "blocking_rules",
     "UNBUNDLED_APPS": "unbundled_apps",
+    "APPROVAL_REQUIRED_ABOVE": "approval_required_above",
     "REQUIRE_VALIDATION": "require_validation",
     "LOCK_BUDGET_SECONDS": "lock_budget_seconds",
     "DRIFT_BLOCKS": "drift_blocks",
@@ -127,6 +141,9 @@ def problems(values: Any) -> list[str]:
         found.append(f"has unknown key(s) {', '.join(unknown)} (known: {', '.join(DEFAULTS)})")
     if "MAX_RISK" in values and values["MAX_RISK"] not in SEVERITIES:
         found.append(f"MAX_RISK must be one of {', '.join(SEVERITIES)}")
+    above = values.get("APPROVAL_REQUIRED_ABOVE")
+    if above is not None and above not in SEVERITIES:
+        found.append(f"APPROVAL_REQUIRED_ABOVE must be one of {', '.join(SEVERITIES)} or None")
     for key, what in (("BLOCKING_RULES", "rule ids"), ("UNBUNDLED_APPS", "app labels")):
         names = values.get(key, [])
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):

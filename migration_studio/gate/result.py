@@ -18,8 +18,8 @@ FORMAT_VERSION = 1
 class GateCheck:
     """One thing the gate looked at, and what it concluded."""
 
-    #: bundle, fresh, validated, risk, blocking-rule, lock-budget, preflight, live-locks, sizes,
-    #: drift.
+    #: bundle, fresh, validated, approved, risk, blocking-rule, lock-budget, preflight,
+    #: live-locks, sizes, drift.
     name: str
     status: str
     message: str

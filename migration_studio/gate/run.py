@@ -25,7 +25,7 @@ from ..scratch.database import describe_server
 from ..sql.locks import stronger
 from ..validation.checking import changes_data, touched_tables
 from ..validation.freshness import stale_message, stale_parts
-from ..validation.records import has_passed, last_failure
+from ..validation.records import approval_of, has_passed, last_failure
 from ..validation.result import content_hash
 from .drift import (
     applied_nodes,
@@ -116,6 +116,8 @@ def check_plan(
     for item in planned:  # the records live in the app's own tables, not under the guard
         if item.bundle is not None and item.path is not None:
             item.verdict.checks.insert(2, _validated(item.path, policy))
+            if policy.needs_approval(item.verdict.risk):
+                item.verdict.checks.insert(3, _approved(item.path, item.verdict.risk, policy))
     return result
 
 
@@ -197,6 +199,24 @@ def _validated(path: Path, policy: Policy) -> GateCheck:
             "validatemigration on it."
         )
         + ("" if policy.require_validation else " (not required by the policy)"),
+    )
+
+
+def _approved(path: Path, risk: str, policy: Policy) -> GateCheck:
+    approval = approval_of(path, content_hash(path))
+    if approval is not None:
+        return GateCheck(
+            "approved",
+            PASS,
+            f"Approved by {approval.approved_by} on {approval.approved_at:%Y-%m-%d %H:%M}"
+            + (f": {approval.comment}" if approval.comment else "."),
+        )
+    return GateCheck(
+        "approved",
+        FAIL,
+        f"Its risk ({risk}) is above {policy.approval_required_above}, where the policy wants a "
+        "reviewer's approval of the bundle as it is now, and there is none (an approval of an "
+        "earlier content does not count): approve it in the admin.",
     )
 
 

@@ -11,8 +11,8 @@ from django.utils.dateparse import parse_datetime
 
 from ..bundle.store import load_bundle
 from ..exceptions import BundleError, RecordsUnavailable
-from ..models import MigrationBundle, ValidationRun
-from .result import ValidationResult
+from ..models import Approval, MigrationBundle, ValidationRun
+from .result import ValidationResult, content_hash
 
 
 def bundle_paths(root: Path) -> list[Path]:
@@ -103,6 +103,32 @@ def has_passed(path: Path, content_sha256: str) -> bool:
         ).exists()
     except DatabaseError:
         return False
+
+
+def approve(path: Path, username: str, comment: str = "") -> Approval:
+    """Record ``username``'s approval of the bundle in ``path`` as its files are now."""
+    bundle = load_bundle(path)
+    try:
+        return Approval.objects.create(
+            app_label=bundle.app_label,
+            migration_name=bundle.migration_name,
+            content_sha256=content_hash(path),
+            approved_by=username,
+            comment=comment,
+        )
+    except DatabaseError as error:
+        raise RecordsUnavailable(_why(error)) from None
+
+
+def approval_of(path: Path, content_sha256: str) -> Approval | None:
+    """The latest approval of exactly this content of the bundle in ``path`` (None: there is
+    none, or the records cannot be read)."""
+    try:
+        return Approval.objects.filter(
+            app_label=path.parent.name, migration_name=path.name, content_sha256=content_sha256
+        ).first()
+    except DatabaseError:
+        return None
 
 
 def last_failure(path: Path, content_sha256: str) -> str | None:

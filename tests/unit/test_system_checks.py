@@ -80,6 +80,7 @@ BAD = [
     case("migration_studio.E010", {"GATE": {"LOCK_TIMEOUT": -1}}, "timeout-negative"),
     case("migration_studio.E010", {"GATE": {"STATEMENT_TIMEOUT": True}}, "timeout-bool"),
     case("migration_studio.E010", {"GATE": {"APPLY_ATTEMPTS": 0}}, "attempts-zero"),
+    case("migration_studio.E010", {"GATE": {"APPROVAL_REQUIRED_ABOVE": "big"}}, "approval-risk"),
     case("migration_studio.E010", {"GATE": {"APPLY_BACKOFF": "1s"}}, "backoff-str"),
 ]
 
@@ -129,6 +130,7 @@ GOOD = [
                 "LOCK_BUDGET_SECONDS": 2,
                 "DRIFT_BLOCKS": False,
                 "INCLUDE_ROLLBACK_RISK": True,
+                "APPROVAL_REQUIRED_ABOVE": "medium",
                 "LONG_TRANSACTION_SECONDS": 0.5,
                 "LOCK_TIMEOUT": 0.25,
                 "STATEMENT_TIMEOUT": 30,

@@ -14,6 +14,7 @@ GATE_CHECKS = {
     "bundle": "The migration has a bundle for the target's database vendor",
     "fresh": "The migration file and SQL files match the bundle",
     "validated": "The bundle as it is now passed validatemigration",
+    "approved": "A reviewer approved the bundle as it is now",
     "risk": "The deploying risk is within the policy",
     "blocking-rule": "No finding of a rule the policy always blocks",
     "lock-budget": "No table blocked longer than the policy's lock budget",

@@ -76,6 +76,12 @@ class Command(StudioCommand, BaseCommand):
             help="An app whose migrations may deploy without a bundle (repeatable).",
         )
         policy_options.add_argument(
+            "--approval-required-above",
+            choices=SEVERITIES,
+            metavar="RISK",
+            help="A bundle riskier than this needs a reviewer's approval of its content.",
+        )
+        policy_options.add_argument(
             "--require-validation",
             action=argparse.BooleanOptionalAction,
             default=None,
@@ -154,6 +160,7 @@ class Command(StudioCommand, BaseCommand):
             INCLUDE_ROLLBACK_RISK=options["include_rollback_risk"],
             BLOCKING_RULES=options["block_rules"],
             UNBUNDLED_APPS=options["unbundled_apps"],
+            APPROVAL_REQUIRED_ABOVE=options["approval_required_above"],
             REQUIRE_VALIDATION=options["require_validation"],
             LOCK_BUDGET_SECONDS=options["lock_budget"],
             DRIFT_BLOCKS=options["drift_blocks"],
