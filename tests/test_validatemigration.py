@@ -1322,3 +1322,20 @@ def test_a_rollback_that_leaves_a_longer_varchar_fails_the_down_step(bundled, ve
         "~ roundtrip_author: column name: type: 'character varying(100)' -> "
         "'character varying(250)'" in result_of(path)["error"]
     )
+
+
+def test_down_sql_leaving_a_function_or_view_behind_fails(bundled, vendor) -> None:
+    """The down step compares every object besides tables with the parent state's too: a view
+    (SQLite) or a function (PostgreSQL) that down.sql does not remove is left behind."""
+    create = (
+        "CREATE FUNCTION roundtrip_answer() RETURNS integer AS $$ SELECT 42 $$ LANGUAGE sql"
+        if vendor == "postgresql"
+        else "CREATE VIEW roundtrip_answer AS SELECT 42 AS answer"
+    )
+    path = bundled([migrations.RunSQL(create, "SELECT 1")])  # its reverse removes nothing
+    code, out, err = validate(APP, CHANGE)
+    assert code == 1, out + err
+    kind = "function" if vendor == "postgresql" else "view"
+    assert f"+ {kind} roundtrip_answer" in err and "left behind" in err, err
+    steps = {s["name"]: s["status"] for s in result_of(path)["steps"]}
+    assert steps["up"] == "passed" and steps["down"] == "failed"

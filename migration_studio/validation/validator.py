@@ -240,6 +240,7 @@ class Validator:
             else:
                 step.detail = f"scratch database at the parent state ({session.origin})"
                 parent = quick_snapshot(connection, only=self.touched)
+                parent_objects = database_objects(connection)
                 migrated, why_not = self._migrate_schema(connection, session.state)
         if self.sample_from:
             with self._step("sample") as step:
@@ -264,6 +265,7 @@ class Validator:
             with self._step("pending") as step:
                 self._run_pending(session)
                 parent = quick_snapshot(connection, only=self.touched)
+                parent_objects = database_objects(connection)
                 migrated, why_not = self._migrate_schema(connection, session.state)
                 step.detail = (
                     f"{len(self.pending)} migration(s) not applied on '{self.sample_from}' run "
@@ -304,7 +306,10 @@ class Validator:
             self._run_file(connection, "down.sql", step, states, forwards=False)
             after = quick_snapshot(connection, only=self.touched)
             comparison = compare(parent, after)
-            self.result.schema_diff = comparison.differences
+            # Functions, triggers, views, types ... too: what down.sql leaves behind of them.
+            self.result.schema_diff = comparison.differences + compare_objects(
+                parent_objects, database_objects(connection)
+            )
             self.result.schema_renamed = comparison.renamed
             if self.result.schema_diff:
                 raise ValidationFailed(
