@@ -181,6 +181,33 @@ def add_backend_and_run_options(parser: Any, *, check_help: str) -> None:
     )
 
 
+def run_on_targets(
+    args: Any,
+    stem: str,
+    run_target: Callable[[Target, Any], Any],
+    print_summary: Callable[[list[Any], dict[str, str]], None],
+    above_target: Callable[[Any], bool],
+) -> int:
+    """Run ``run_target`` on each database of ``args.backend`` (a failure is reported and the
+    next one runs), print the summary, and return the exit status (``--check``: a result
+    ``above_target`` fails the run)."""
+    print(f"python {sys.executable}")
+    results: list[Any] = []
+    failures: dict[str, str] = {}
+    for target in default_targets(args.backend, stem):
+        try:
+            results.append(run_target(target, args))
+        except BenchmarkError as error:
+            failures[target.label] = str(error)
+            print(f"   FAILED: {error}", file=sys.stderr)
+    print_summary(results, failures)
+    return exit_status(
+        failed=bool(failures),
+        above_target=any(above_target(result) for result in results),
+        check=args.check,
+    )
+
+
 def seconds_list(times: Iterable[float], digits: int = 2) -> str:
     return " ".join(f"{t:.{digits}f}" for t in times)
 

@@ -39,13 +39,12 @@ from harness import (
     Target,
     add_backend_and_run_options,
     commit_initial_migrations,
-    default_targets,
-    exit_status,
     format_table,
     generate_project,
     median,
     prepared,
     run_main,
+    run_on_targets,
     seconds_list,
 )
 
@@ -231,20 +230,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"python {sys.executable}")
-    results: list[Result] = []
-    failures: dict[str, str] = {}
-    for target in default_targets(args.backend, "migration_studio_gbench_"):
-        try:
-            results.append(run_target(target, args))
-        except BenchmarkError as error:
-            failures[target.label] = str(error)
-            print(f"   FAILED: {error}", file=sys.stderr)
-    print_summary(results, failures)
-    return exit_status(
-        failed=bool(failures),
-        above_target=any(max(median(r.gate), median(r.drift)) >= TARGET_SECONDS for r in results),
-        check=args.check,
+    return run_on_targets(
+        args,
+        "migration_studio_gbench_",
+        run_target,
+        print_summary,
+        lambda r: max(median(r.gate), median(r.drift)) >= TARGET_SECONDS,
     )
 
 

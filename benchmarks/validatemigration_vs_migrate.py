@@ -54,9 +54,7 @@ from harness import (
     check_written,
     commit_initial_migrations,
     database_name,
-    default_targets,
     describe_database,
-    exit_status,
     forward_statements,
     generate_project,
     median,
@@ -64,6 +62,7 @@ from harness import (
     ratio,
     remove_sqlite,
     run_main,
+    run_on_targets,
     seconds_list,
     write_models,
 )
@@ -686,20 +685,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"python {sys.executable}")
-    results: list[Result] = []
-    failures: dict[str, str] = {}
-    for target in default_targets(args.backend, "migration_studio_vbench_"):
-        try:
-            results.append(run_target(target, args))
-        except BenchmarkError as error:
-            failures[target.label] = str(error)
-            print(f"   FAILED: {error}", file=sys.stderr)
-    print_summary(results, failures)
-    return exit_status(
-        failed=bool(failures),
-        above_target=any(r.single.ratio(r.single.validate) > TARGET_RATIO for r in results),
-        check=args.check,
+    return run_on_targets(
+        args,
+        "migration_studio_vbench_",
+        run_target,
+        print_summary,
+        lambda r: r.single.ratio(r.single.validate) > TARGET_RATIO,
     )
 
 
