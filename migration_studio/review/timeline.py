@@ -108,7 +108,7 @@ def timeline_svg(steps: Sequence[Mapping[str, Any]]) -> str:
     if not any(lane.statements for lane in lanes):
         return ""
     height = TOP + LANE_HEIGHT * len(lanes) + LEGEND_HEIGHT
-    used: set[_Colour] = set()
+    used: set[int] = set()  # the palette's strengths
     parts = [
         f'<svg class="ms-timeline" role="img" aria-label="{escape(_summary(lanes))}" '
         f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
@@ -213,7 +213,7 @@ class _Lane:
     def seconds(self) -> float:
         return sum(statement.seconds for statement in self.statements)
 
-    def render(self, parts: list[str], top: float, used: set[_Colour]) -> None:
+    def render(self, parts: list[str], top: float, used: set[int]) -> None:
         status = escape(self.status)
         parts.append(
             f'<g class="ms-lane{" ms-lane-failed" if self.failed else ""}" '
@@ -251,7 +251,7 @@ class _Lane:
             width = max(statement.seconds * scale, MIN_BAR_WIDTH)
             start += statement.seconds
             paint = _BY_STRENGTH[statement.strength]
-            used.add(paint)
+            used.add(paint.strength)
             parts.append(
                 f'<rect class="ms-bar" data-lock="{escape(statement.mode) or "none"}" '
                 f'x="{x:.2f}" y="{y}" width="{width:.2f}" height="{BAR_HEIGHT}" '
@@ -300,14 +300,14 @@ def _tick_label(seconds: float, span: float) -> str:
     return f"{round(seconds * 1000, 6):g} ms"
 
 
-def _legend(parts: list[str], y: float, used: set[_Colour]) -> None:
+def _legend(parts: list[str], y: float, used: set[int]) -> None:
     """The colours the bars use, strongest lock first."""
     parts.append(
         f'<g class="ms-legend" font-size="11"><text x="10" y="{y + 11}">Strongest lock:</text>'
     )
     x = float(PLOT_X)
     for paint in PALETTE:
-        if paint in used:
+        if paint.strength in used:
             parts.append(
                 f'<rect class="ms-legend-swatch" x="{x:.0f}" y="{y + 1}" width="12" height="12" '
                 f'fill="{paint.fill}"/><text x="{x + 17:.0f}" y="{y + 11}">{paint.legend}</text>'
