@@ -301,18 +301,16 @@ def _tick_label(seconds: float, span: float) -> str:
 
 
 def _legend(parts: list[str], y: float, used: set[int]) -> None:
-    """The colours the bars use, strongest lock first."""
-    parts.append(
-        f'<g class="ms-legend" font-size="11"><text x="10" y="{y + 11}">Strongest lock:</text>'
-    )
-    x = float(PLOT_X)
+    """The colours the bars use, strongest lock first (all five fit in the width)."""
+    parts.append(f'<g class="ms-legend" font-size="11"><text x="10" y="{y + 11}">Lock:</text>')
+    x = 50.0
     for paint in PALETTE:
         if paint.strength in used:
             parts.append(
                 f'<rect class="ms-legend-swatch" x="{x:.0f}" y="{y + 1}" width="12" height="12" '
-                f'fill="{paint.fill}"/><text x="{x + 17:.0f}" y="{y + 11}">{paint.legend}</text>'
+                f'fill="{paint.fill}"/><text x="{x + 16:.0f}" y="{y + 11}">{paint.legend}</text>'
             )
-            x += 30 + len(paint.legend) * CHAR_WIDTH
+            x += 26 + len(paint.legend) * CHAR_WIDTH
     parts.append("</g>")
 
 

@@ -273,6 +273,17 @@ def test_the_legend_shows_the_colours_used_strongest_first() -> None:
     assert swatches == [RED, GREY]
 
 
+def test_the_legend_of_all_colours_fits_in_the_figure() -> None:
+    modes = ["RowShare", None, "AccessExclusive", "ShareUpdateExclusive", "Share"]
+    svg = timeline_svg([step("up", *(statement(0.1, *([("t", m)] if m else [])) for m in modes))])
+    legend = next(g for g in parse(svg).iter(f"{SVG}g") if g.get("class") == "ms-legend")
+    swatches = [rect.get("fill") for rect in legend.iter(f"{SVG}rect")]
+    assert swatches == [RED, ORANGE, YELLOW, GREEN, GREY]
+    last = list(legend.iter(f"{SVG}text"))[-1]
+    assert last.text == "no lock"
+    assert float(last.get("x", "nan")) + 7 * 6.2 < 900
+
+
 @pytest.mark.parametrize(
     ("seconds", "ticks"),
     [
