@@ -68,6 +68,11 @@ class ValidationRun(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     error = models.TextField(blank=True)
     steps = models.JSONField(default=list)
+    step_summary = models.JSONField(
+        default=list,
+        help_text="The steps without their statements (name, status, seconds, detail, "
+        "statements: how many), for lists of runs.",
+    )
     checks = models.JSONField(default=list)
     schema_diff = models.JSONField(default=list)
     locks = models.JSONField(default=list)

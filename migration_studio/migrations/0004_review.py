@@ -23,6 +23,25 @@ def verdicts_of_earlier_runs(apps, schema_editor):
         )
 
 
+def step_summaries_of_earlier_runs(apps, schema_editor):
+    """The steps of the validation runs recorded before this migration, without statements."""
+    ValidationRun = apps.get_model("migration_studio", "ValidationRun")
+    db = schema_editor.connection.alias
+    for run in ValidationRun.objects.using(db).iterator():
+        run.step_summary = [
+            {
+                "name": step.get("name", ""),
+                "status": step.get("status", ""),
+                "seconds": step.get("seconds", 0),
+                "detail": step.get("detail", ""),
+                "statements": len(step.get("statements") or []),
+            }
+            for step in run.steps or []
+            if isinstance(step, dict)
+        ]
+        run.save(update_fields=["step_summary"])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -78,5 +97,11 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['app_label', 'migration_name'], name='ms_gate_verdict')],
             },
         ),
+        migrations.AddField(
+            model_name='validationrun',
+            name='step_summary',
+            field=models.JSONField(default=list, help_text='The steps without their statements (name, status, seconds, detail, statements: how many), for lists of runs.'),
+        ),
         migrations.RunPython(verdicts_of_earlier_runs, migrations.RunPython.noop),
+        migrations.RunPython(step_summaries_of_earlier_runs, migrations.RunPython.noop),
     ]

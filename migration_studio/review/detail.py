@@ -125,8 +125,12 @@ def detail_context(record: MigrationBundle, *, timelines: int = 1) -> dict[str, 
         checks_sql=_sql_file(path, "checks.sql", record.vendor),
         locks=[lock for lock in report.get("locks", []) if isinstance(lock, dict)],
     )
-    runs = list(record.validations.order_by("-started_at", "-pk"))
-    context["runs"] = run_views(record, runs, timelines)
+    # The statements (``steps``) of the runs that get no picture are not loaded: a run of a
+    # 50-operation migration holds hundreds of them.
+    runs = record.validations.order_by("-started_at", "-pk")
+    newest = list(runs[:timelines])
+    older = list(runs.defer("steps", "locks")[timelines:])
+    context["runs"] = run_views(record, newest + older, timelines)
     context["approvals"] = list(
         Approval.objects.filter(app_label=record.app_label, migration_name=record.migration_name)
     )

@@ -5,6 +5,7 @@ thousand unchanged bundles costs one query and a few thousand ``stat`` calls."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from ..exceptions import BundleError, RecordsUnavailable
 from ..models import MigrationBundle, ValidationRun
-from ..validation.records import read_json, signature, sync_bundle
+from ..validation.records import read_json, signature, step_summary, sync_bundle
 
 
 @dataclass
@@ -30,7 +31,7 @@ def bundle_directories(root: Path, result: SyncResult) -> dict[tuple[str, str], 
     """Every ``<root>/<app>/<migration>/`` holding a bundle.json, by (app, migration)."""
     found: dict[tuple[str, str], Path] = {}
     try:
-        apps = sorted(p for p in root.iterdir() if p.is_dir())
+        apps = sorted(entry.path for entry in os.scandir(root) if entry.is_dir())
     except FileNotFoundError:
         return found
     except OSError as error:
@@ -38,13 +39,14 @@ def bundle_directories(root: Path, result: SyncResult) -> dict[tuple[str, str], 
         return found
     for app in apps:
         try:
-            children = sorted(app.iterdir())
+            children = sorted(entry.name for entry in os.scandir(app) if entry.is_dir())
         except OSError as error:
-            result.unreadable.append((str(app), error.strerror or str(error)))
+            result.unreadable.append((app, error.strerror or str(error)))
             continue
-        for path in children:
-            if (path / "bundle.json").is_file():
-                found[(app.name, path.name)] = path
+        app_label = os.path.basename(app)
+        for name in children:
+            if os.path.isfile(os.path.join(app, name, "bundle.json")):
+                found[(app_label, name)] = Path(app, name)
     return found
 
 
@@ -68,19 +70,19 @@ def refresh(root: Path, only: set[int] | None = None) -> SyncResult:
         }
     except DatabaseError as error:
         raise RecordsUnavailable(str(error).strip().splitlines()[0]) from None
-    for key, path in found.items():
-        pk, sign, file = known.get(key, (None, "", ""))
-        forced = only is not None and pk in only
-        if pk is not None and not forced and sign == signature(path, file or None):
-            continue
-        try:
-            with transaction.atomic(using=MigrationBundle.objects.db):
-                record = sync_bundle(path)
-                import_validation(record, path)
-        except BundleError as error:
-            result.unreadable.append((str(path), str(error)))
-            continue
-        result.read += 1
+    with transaction.atomic(using=MigrationBundle.objects.db):  # one commit for them all
+        for key, path in found.items():
+            pk, sign, file = known.get(key, (None, "", ""))
+            forced = only is not None and pk in only
+            if pk is not None and not forced and sign == signature(path, file or None):
+                continue
+            try:
+                record = sync_bundle(path)  # reads every file before it writes
+            except BundleError as error:
+                result.unreadable.append((str(path), str(error)))
+                continue
+            import_validation(record, path)
+            result.read += 1
     unreadable_dirs = {Path(directory) for directory, _ in result.unreadable}
     gone = [
         pk
@@ -116,6 +118,7 @@ def import_validation(record: MigrationBundle, path: Path) -> None:
         status=status,
         error=str(data.get("error") or ""),
         steps=_list(data.get("steps")),
+        step_summary=step_summary(_list(data.get("steps"))),
         checks=_list(data.get("checks")),
         schema_diff=_list(data.get("schema_diff")),
         locks=_list(data.get("locks")),

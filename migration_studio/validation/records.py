@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,11 @@ SIGNED_FILES = ("bundle.json", "up.sql", "down.sql", "checks.sql", "report.json"
 def signature(path: Path, migration_file: str | Path | None) -> str:
     """A digest of the size and modification time of the bundle's files and its migration file
     (missing files count too): what a cheap sync compares before reading anything."""
+    directory = os.fspath(path)
     parts = []
-    for file in [*(path / name for name in SIGNED_FILES), migration_file]:
+    for file in [*(os.path.join(directory, name) for name in SIGNED_FILES), migration_file]:
         try:
-            stat = Path(file).stat() if file else None
+            stat = os.stat(file) if file else None
         except OSError:
             stat = None
         parts.append(f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "-")
@@ -193,6 +195,7 @@ def record_validation(path: Path, result: ValidationResult) -> ValidationRun:
             status=result.status,
             error=result.error,
             steps=data["steps"],
+            step_summary=step_summary(data["steps"]),
             checks=data["checks"],
             schema_diff=result.schema_diff,
             locks=data["locks"],
@@ -200,6 +203,21 @@ def record_validation(path: Path, result: ValidationResult) -> ValidationRun:
         )
     except DatabaseError as error:
         raise RecordsUnavailable(_why(error)) from None
+
+
+def step_summary(steps: Any) -> list[dict[str, Any]]:
+    """A validation's steps without their statements: what a list of runs shows."""
+    return [
+        {
+            "name": step.get("name", ""),
+            "status": step.get("status", ""),
+            "seconds": step.get("seconds", 0),
+            "detail": step.get("detail", ""),
+            "statements": len(step.get("statements") or []),
+        }
+        for step in steps or []
+        if isinstance(step, dict)
+    ]
 
 
 def _why(error: DatabaseError) -> str:
