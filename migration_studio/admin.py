@@ -14,8 +14,10 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from . import conf, services
@@ -55,7 +57,7 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
     list_display = (
         "migration",
         "app_label",
-        "created_at",
+        "created",
         "risk_badge",
         "reversible",
         "last_validation",
@@ -103,15 +105,20 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         if request.method == "GET" and self.has_view_permission(request):
             self._sync(request)
-        context = {"ms_stylesheet": stylesheet(), **(extra_context or {})}
+        context = {
+            "ms_stylesheet": stylesheet(),
+            "title": "Migration bundles",
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, context)
 
     def _sync(self, request: HttpRequest, only: set[int] | None = None) -> int:
         try:
             result = refresh(conf.bundle_root(), only=only)
         except RecordsUnavailable as why:
-            self.message_user(request, f"The list was not updated from the files: {why}.",
-                              messages.ERROR)
+            self.message_user(
+                request, f"The list was not updated from the files: {why}.", messages.ERROR
+            )
             return 0
         if result.problem:
             self.message_user(request, result.problem, messages.ERROR)
@@ -129,6 +136,10 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
     def migration(self, record: MigrationBundle) -> str:
         return record.migration_name
 
+    @admin.display(description="created", ordering="created_at")
+    def created(self, record: MigrationBundle) -> str:
+        return moment(record.created_at)
+
     @admin.display(description="risk", ordering="risk")
     def risk_badge(self, record: MigrationBundle) -> str:
         return risk_badge(record.risk, record.counts)
@@ -141,11 +152,11 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
         older = "" if record.last_content == record.content_sha256 else " (earlier content)"
         return format_html(
             '<span class="ms-validation ms-status-{}" data-status="{}">{}</span>'
-            '<br><small>{} · {}{}</small>',
+            "<br><small>{} · {}{}</small>",
             state,
             state,
             state,
-            record.last_validated_at.strftime("%Y-%m-%d %H:%M"),
+            moment(record.last_validated_at),
             record.last_vendor,
             older,
         )
@@ -158,7 +169,7 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
             '<span class="ms-badge ms-verdict-{}">{}</span><br><small>{}</small>',
             record.gate_status,
             record.gate_status,
-            record.gate_at.strftime("%Y-%m-%d %H:%M"),
+            moment(record.gate_at),
         )
 
     @admin.display(description="approval")
@@ -211,9 +222,7 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{record}: validation passed.", messages.SUCCESS)
             else:
                 first = result.error.strip().splitlines()[0] if result.error.strip() else ""
-                self.message_user(
-                    request, f"{record}: validation FAILED. {first}", messages.ERROR
-                )
+                self.message_user(request, f"{record}: validation FAILED. {first}", messages.ERROR)
             if not_recorded:
                 self.message_user(request, f"{record}: {not_recorded}.", messages.WARNING)
 
@@ -276,9 +285,7 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
         run = get_object_or_404(record.validations, pk=run_pk)
         context = self._context(request, f"Validation of {record}")
         context.update(record=record, view=run_views(record, [run], timelines=1)[0])
-        return TemplateResponse(
-            request, "admin/migration_studio/migrationbundle/run.html", context
-        )
+        return TemplateResponse(request, "admin/migration_studio/migrationbundle/run.html", context)
 
     def rule_view(self, request: HttpRequest, rule_id: str) -> HttpResponse:
         if not self.has_view_permission(request):
@@ -321,6 +328,11 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
             "title": title,
             "ms_stylesheet": stylesheet(),
         }
+
+
+def moment(value: Any) -> str:
+    """A date and time, short, in the current time zone."""
+    return date_format(localtime(value), "Y-m-d H:i") if value else ""
 
 
 def risk_badge(risk: str, counts: dict[str, int] | None = None) -> str:

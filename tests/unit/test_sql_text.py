@@ -1,9 +1,11 @@
-"""The small readings of SQL text in ``sql/text.py``, and the splitter's statement terminator."""
+"""The small readings of SQL text in ``sql/text.py``, its layout for reading (``sql/layout.py``),
+and the splitter's statement terminator."""
 
 from __future__ import annotations
 
 import pytest
 
+from migration_studio.sql.layout import laid_out
 from migration_studio.sql.splitter import split, terminated
 from migration_studio.sql.text import (
     all_parenthesised_after,
@@ -13,6 +15,7 @@ from migration_studio.sql.text import (
     quote_identifier,
     quoted_identifiers,
     runs_concurrently,
+    split_top_level,
     where_clause,
 )
 
@@ -85,3 +88,50 @@ def test_terminated_ends_a_statement_that_ends_in_a_line_comment(vendor) -> None
     assert split(statement + "\nSELECT 1;", vendor) == [statement, "SELECT 1;"]
     assert terminated("UPDATE t SET a = '--'", vendor) == "UPDATE t SET a = '--';"
     assert terminated("SELECT 1", vendor) == "SELECT 1;"
+
+
+def test_split_top_level_ignores_commas_in_parentheses_literals_and_names() -> None:
+    text = "\"a\" int, \"b\" numeric(8, 2), \"c,d\" text DEFAULT 'x,y', CHECK (\"a\" IN (1, 2))"
+    assert [part.strip() for part in split_top_level(text)] == [
+        '"a" int',
+        '"b" numeric(8, 2)',
+        "\"c,d\" text DEFAULT 'x,y'",
+        'CHECK ("a" IN (1, 2))',
+    ]
+
+
+def test_laid_out_puts_each_column_of_a_new_table_on_its_line_and_keeps_the_text() -> None:
+    sql = (
+        'CREATE TABLE "new__shop_order" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, '
+        '"total" decimal(8, 2) NOT NULL, "note" varchar(20) DEFAULT \'a, b\' NOT NULL, '
+        '"customer_id" bigint NOT NULL REFERENCES "shop_customer" ("id") DEFERRABLE INITIALLY '
+        "DEFERRED);"
+    )
+    assert laid_out(sql) == (
+        'CREATE TABLE "new__shop_order" (\n'
+        '  "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,\n'
+        '  "total" decimal(8, 2) NOT NULL,\n'
+        "  \"note\" varchar(20) DEFAULT 'a, b' NOT NULL,\n"
+        '  "customer_id" bigint NOT NULL REFERENCES "shop_customer" ("id") DEFERRABLE INITIALLY '
+        "DEFERRED\n);"
+    )
+    assert " ".join(laid_out(sql).split()).replace("( ", "(").replace(" )", ")") == sql
+
+
+def test_laid_out_leaves_short_statements_as_written_and_breaks_long_queries_at_clauses() -> None:
+    short = 'ALTER TABLE "t" ADD COLUMN "c" integer NULL;'
+    assert laid_out(short) == short
+    query = (
+        'INSERT INTO "new__shop_order" ("id", "created_at", "status") SELECT "id", '
+        '"created_at", "status" FROM "shop_order" WHERE "status" = \'<new>\';'
+    )
+    lines = laid_out(query).splitlines()
+    assert lines[0].startswith('INSERT INTO "new__shop_order" ("id",')
+    assert [line.split()[0] for line in lines if not line.startswith(" ")] == [
+        "INSERT",
+        "SELECT",
+        "FROM",
+        "WHERE",
+    ]
+    assert lines[-1] == "WHERE \"status\" = '<new>';"
+    assert " ".join(laid_out(query).split()) == query
