@@ -15,11 +15,37 @@ USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "migration_studio",
     "example_project.shop",
     "tests.roundtrip",
+]
+
+# The admin review pages (tests/test_admin.py, tests/browser/).
+ROOT_URLCONF = "tests.urls"
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
 ]
 
 DATABASES = {
@@ -73,3 +99,8 @@ if os.environ.get("MS_TEST_MIGRATION_MODULES"):
     MIGRATION_MODULES = json.loads(os.environ["MS_TEST_MIGRATION_MODULES"])
 if os.environ.get("MS_TEST_BUNDLE_ROOT"):
     MIGRATION_STUDIO["BUNDLE_ROOT"] = Path(os.environ["MS_TEST_BUNDLE_ROOT"])
+
+# The admin's stylesheets and scripts, served by the live server of the browser tests
+# (tests/browser/), so that their screenshots show the pages as a reviewer sees them.
+INSTALLED_APPS.append("django.contrib.staticfiles")
+STATIC_URL = "static/"
