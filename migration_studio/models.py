@@ -18,6 +18,24 @@ class MigrationBundle(models.Model):
     operations = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(help_text="When the bundle was written.")
     synced_at = models.DateTimeField(auto_now=True)
+    content_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Hash of the bundle content (what validations and approvals are of).",
+    )
+    forward_risk = models.CharField(max_length=16, blank=True)
+    counts = models.JSONField(default=dict, help_text="Findings per severity (report.json).")
+    stale = models.BooleanField(
+        default=False, help_text="The files no longer match the hashes bundle.json recorded."
+    )
+    stale_reason = models.CharField(max_length=300, blank=True)
+    migration_file = models.CharField(max_length=1000, blank=True)
+    signature = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Sizes and modification times of the files when last read (what a sync "
+        "compares to know whether to read them again).",
+    )
 
     class Meta:
         ordering = ["app_label", "migration_name"]
@@ -93,6 +111,23 @@ class DeploymentCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.database} {self.verdict} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class GateVerdict(models.Model):
+    """The release gate's verdict on one migration in one of its runs (for the bundle list)."""
+
+    deployment_check = models.ForeignKey(
+        DeploymentCheck, on_delete=models.CASCADE, related_name="verdicts"
+    )
+    app_label = models.CharField(max_length=100)
+    migration_name = models.CharField(max_length=255)
+    status = models.CharField(max_length=8, choices=DeploymentCheck.Verdict.choices)
+
+    class Meta:
+        indexes = [models.Index(fields=["app_label", "migration_name"], name="ms_gate_verdict")]
+
+    def __str__(self) -> str:
+        return f"{self.app_label}.{self.migration_name}: {self.status}"
 
 
 class Approval(models.Model):

@@ -6,6 +6,7 @@ the product, from options to results, with no terminal output of its own.
 - :func:`write_with_migrations`: write new migration files and their bundles, all or nothing.
 - :func:`migrations_to_bundle` and :func:`find_migration`: which migrations of an app to bundle.
 - :func:`select_bundles`: which bundles to validate.
+- :func:`validate_bundle`: validate one bundle, write its validation.json and record the run.
 
 Errors meant for the user are :class:`~migration_studio.exceptions.MigrationStudioError`.
 """
@@ -31,11 +32,12 @@ from .bundle.writer import write_bundle
 from .capture.graph import History, Node, graph_order, migration_source
 from .capture.routing import mark_refused
 from .capture.session import capture_migrations
-from .exceptions import BundleError, SelectionError
+from .exceptions import BundleError, RecordsUnavailable, SelectionError
 from .risk.analysis import Report, acknowledgements_of, analyse, unknown_acknowledgements
 from .risk.stats import Stats
-from .validation.records import bundle_paths, has_passed
-from .validation.result import content_hash
+from .validation.records import bundle_paths, has_passed, record_validation
+from .validation.result import Step, ValidationResult, content_hash, write_result
+from .validation.validator import Validator
 
 
 @dataclass
@@ -246,3 +248,36 @@ def _one_bundle(root: Path, paths: list[Path], app_label: str, name: str) -> Pat
             else f"More than one bundle of {app_label} matches '{name}'; be more specific."
         )
     return matches[0]
+
+
+def validate_bundle(
+    path: Path,
+    database: str,
+    *,
+    sample_from: str | None = None,
+    sample_rows: int = 0,
+    use_cache: bool = True,
+    log: Callable[[Step], None] | None = None,
+    history: History | None = None,
+) -> tuple[ValidationResult, str | None]:
+    """Validate the bundle in ``path`` on a scratch database of ``database``'s server, write its
+    ``validation.json`` and record the run: the result, and why it was not recorded (or None).
+
+    Raises :class:`~migration_studio.exceptions.BundleError` when the bundle cannot be read.
+    """
+    validator = Validator(
+        path,
+        database,
+        sample_from=sample_from,
+        sample_rows=sample_rows,
+        use_cache=use_cache,
+        log=log,
+        history=history,
+    )
+    result = validator.run()
+    write_result(path, result)
+    try:
+        record_validation(path, result)
+    except RecordsUnavailable as why:
+        return result, str(why)
+    return result, None

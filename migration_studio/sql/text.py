@@ -33,12 +33,10 @@ def quoted_identifiers(sql: str) -> set[str]:
     return found
 
 
-def balanced(sql: str, opening: int) -> str | None:
-    """The text inside the parenthesis that opens at ``opening``, up to its match, or None.
-
-    Parentheses inside string literals and quoted names do not count.
-    """
-    depth, index, quote = 0, opening, ""
+def _depths(sql: str, start: int = 0):
+    """(index, char, depth) of each character outside string literals and quoted names, from
+    ``start``; depth counts the parentheses open before the character (a ")" has its own)."""
+    depth, index, quote = 0, start, ""
     while index < len(sql):
         char = sql[index]
         if quote:
@@ -49,14 +47,34 @@ def balanced(sql: str, opening: int) -> str | None:
                     quote = ""
         elif char in "'\"`":
             quote = char
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                return sql[opening + 1 : index]
+        else:
+            if char == ")":
+                depth -= 1
+            yield index, char, depth
+            if char == "(":
+                depth += 1
         index += 1
+
+
+def balanced(sql: str, opening: int) -> str | None:
+    """The text inside the parenthesis that opens at ``opening``, up to its match, or None.
+
+    Parentheses inside string literals and quoted names do not count.
+    """
+    for index, char, depth in _depths(sql, opening):
+        if char == ")" and depth == 0:
+            return sql[opening + 1 : index]
     return None
+
+
+def split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside parentheses, literals and quoted names."""
+    parts, start = [], 0
+    for index, char, depth in _depths(text):
+        if char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    return [*parts, text[start:]]
 
 
 def parenthesised_after(sql: str, marker: str) -> str | None:

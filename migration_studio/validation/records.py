@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime
 import json
 from pathlib import Path
+from typing import Any
 
 from django.db import DatabaseError, router
 from django.utils.dateparse import parse_datetime
 
+from ..bundle.model import sha256
 from ..bundle.store import load_bundle
 from ..exceptions import BundleError, RecordsUnavailable
 from ..models import Approval, MigrationBundle, ValidationRun
+from .freshness import migration_file, stale_files
 from .result import ValidationResult, content_hash
 
 
@@ -20,16 +23,32 @@ def bundle_paths(root: Path) -> list[Path]:
     return sorted(p.parent for p in Path(root).glob("*/*/bundle.json"))
 
 
-def sync_bundle(path: Path) -> MigrationBundle:
-    bundle = load_bundle(path)
-    report = path / "report.json"
-    risk = ""
-    if report.exists():
+#: The files a bundle's record is read from: when none of them (nor the migration file) changed
+#: size or modification time, the record is up to date.
+SIGNED_FILES = ("bundle.json", "up.sql", "down.sql", "checks.sql", "report.json", "validation.json")
+
+
+def signature(path: Path, migration_file: str | Path | None) -> str:
+    """A digest of the size and modification time of the bundle's files and its migration file
+    (missing files count too): what a cheap sync compares before reading anything."""
+    parts = []
+    for file in [*(path / name for name in SIGNED_FILES), migration_file]:
         try:
-            risk = json.loads(report.read_text(encoding="utf-8")).get("risk", "")
-        except ValueError:
-            risk = ""
+            stat = Path(file).stat() if file else None
+        except OSError:
+            stat = None
+        parts.append(f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "-")
+    return sha256("|".join(parts))
+
+
+def sync_bundle(path: Path) -> MigrationBundle:
+    """The bundle's record, created or updated from its files."""
+    bundle = load_bundle(path)
+    report = read_json(path / "report.json")
     created = parse_datetime(bundle.created_at) or datetime.datetime.now(datetime.UTC)
+    file = migration_file(bundle.app_label, bundle.migration_name)
+    stale = stale_files(bundle, path, file)
+    counts = report.get("counts")
     try:
         record, _ = MigrationBundle.objects.update_or_create(
             app_label=bundle.app_label,
@@ -40,15 +59,31 @@ def sync_bundle(path: Path) -> MigrationBundle:
                 "up_sha256": bundle.hashes.get("up.sql", ""),
                 "down_sha256": bundle.hashes.get("down.sql", ""),
                 "reversible": bundle.reversible,
-                "risk": risk,
+                "risk": str(report.get("risk") or ""),
+                "forward_risk": str(report.get("forward_risk") or ""),
+                "counts": counts if isinstance(counts, dict) else {},
                 "vendor": bundle.vendor,
                 "operations": len(bundle.operations),
                 "created_at": created,
+                "content_sha256": content_hash(path),
+                "stale": bool(stale),
+                "stale_reason": "; ".join(stale)[:300],
+                "migration_file": str(file or ""),
+                "signature": signature(path, file),
             },
         )
     except DatabaseError as error:
         raise RecordsUnavailable(_why(error)) from None
     return record
+
+
+def read_json(file: Path) -> dict[str, Any]:
+    """The JSON object in ``file``; {} when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def sync_bundles(root: Path) -> list[MigrationBundle]:

@@ -15,9 +15,8 @@ from ... import conf, services
 from ...capture.graph import History
 from ...exceptions import BundleError, MigrationStudioError, RecordsUnavailable
 from ...scratch.database import source_connection
-from ...validation.records import prune_records, record_validation
-from ...validation.result import INTERRUPTED, PASSED, SKIPPED, Step, ValidationResult, write_result
-from ...validation.validator import Validator
+from ...validation.records import prune_records
+from ...validation.result import INTERRUPTED, PASSED, SKIPPED, Step, ValidationResult
 from ..base import StudioCommand
 from ..options import add_database, add_no_cache
 
@@ -129,7 +128,7 @@ class Command(StudioCommand, BaseCommand):
         if self.verbosity >= 1:
             self.stdout.write(self.style.MIGRATE_HEADING(f"Validating {label}:"))
         try:
-            validator = Validator(
+            result, not_recorded = services.validate_bundle(
                 path,
                 options["database"],
                 sample_from=options["sample_from"],
@@ -146,14 +145,9 @@ class Command(StudioCommand, BaseCommand):
                 f"{path.name}"
             )
             return False
-        result = validator.run()
-        write_result(path, result)
         self.finished += 1
-        try:
-            record_validation(path, result)
-        except RecordsUnavailable as why:
-            if self.verbosity >= 1:
-                self.stderr.write(self.style.WARNING(f"  Not recorded: {why}."))
+        if not_recorded and self.verbosity >= 1:
+            self.stderr.write(self.style.WARNING(f"  Not recorded: {not_recorded}."))
         if result.status == PASSED:
             if self.verbosity >= 1:
                 self.stdout.write(self.style.SUCCESS(f"  {label}: {_verdict(result)}"))
