@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from . import conf, services
@@ -71,7 +72,7 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
         "stale",
     )
     search_fields = ("migration_name",)
-    ordering = ("-created_at", "app_label", "migration_name")
+    ordering = ("-created_at", "app_label", "-migration_name")
     list_per_page = 50
     actions = ("resync", "validate")
     show_full_result_count = False
@@ -136,7 +137,7 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
     def last_validation(self, record: Any) -> str:
         state = listing.validation_state(record)
         if state == "never":
-            return format_html('<span class="ms-validation" data-status="never">never</span>')
+            return mark_safe('<span class="ms-validation" data-status="never">never</span>')
         older = "" if record.last_content == record.content_sha256 else " (earlier content)"
         return format_html(
             '<span class="ms-validation ms-status-{}" data-status="{}">{}</span>'
@@ -324,7 +325,7 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
 
 def risk_badge(risk: str, counts: dict[str, int] | None = None) -> str:
     risk = risk or "none"
-    shown = [(s, n) for s, n in (counts or {}).items() if n and s in listing.RISKS]
+    shown = [(s, (counts or {}).get(s)) for s in listing.RISKS if (counts or {}).get(s)]
     return format_html(
         '<span class="ms-badge ms-risk-{}" data-risk="{}">{}</span>{}',
         risk,

@@ -86,10 +86,17 @@ def run_views(record: MigrationBundle, runs: list[ValidationRun], timelines: int
                 current=run.content_sha256 == record.content_sha256,
                 seconds=(run.finished_at - run.started_at).total_seconds(),
                 failing_checks=failing,
-                timeline=timeline_svg(run.steps) if position < timelines else "",
+                timeline=timeline_svg(run.steps, locks_recorded(run))
+                if position < timelines
+                else "",
             )
         )
     return views
+
+
+def locks_recorded(run: ValidationRun) -> set[str]:
+    """The steps whose statements' locks a validation records: the deploy (up) on PostgreSQL."""
+    return {"up"} if run.vendor == "postgresql" else set()
 
 
 def detail_context(record: MigrationBundle, *, timelines: int = 1) -> dict[str, Any]:
@@ -118,7 +125,7 @@ def detail_context(record: MigrationBundle, *, timelines: int = 1) -> dict[str, 
         checks_sql=_sql_file(path, "checks.sql", record.vendor),
         locks=[lock for lock in report.get("locks", []) if isinstance(lock, dict)],
     )
-    runs = list(record.validations.all())
+    runs = list(record.validations.order_by("-started_at", "-pk"))
     context["runs"] = run_views(record, runs, timelines)
     context["approvals"] = list(
         Approval.objects.filter(app_label=record.app_label, migration_name=record.migration_name)

@@ -17,7 +17,7 @@ REVIEW_RISKS = ("critical", "high")
 
 
 def annotated(queryset: QuerySet[MigrationBundle]) -> QuerySet[MigrationBundle]:
-    runs = ValidationRun.objects.filter(bundle=OuterRef("pk")).order_by("-started_at")
+    runs = ValidationRun.objects.filter(bundle=OuterRef("pk")).order_by("-started_at", "-pk")
     approvals = Approval.objects.filter(
         app_label=OuterRef("app_label"), migration_name=OuterRef("migration_name")
     )

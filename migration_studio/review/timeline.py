@@ -12,7 +12,7 @@ Everything taken from the input is escaped: bundle SQL is user content.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -102,9 +102,17 @@ def colour(mode: str | None) -> _Colour:
     return _BY_STRENGTH[lock_strength(mode)]
 
 
-def timeline_svg(steps: Sequence[Mapping[str, Any]]) -> str:
-    """The statements of ``steps`` as an SVG, one lane per step; "" when no step has one."""
+def timeline_svg(
+    steps: Sequence[Mapping[str, Any]], locks_recorded: Collection[str] | None = None
+) -> str:
+    """The statements of ``steps`` as an SVG, one lane per step; "" when no step has one.
+
+    ``locks_recorded`` names the steps whose statements' locks were recorded (None: all); the
+    other lanes say their locks are unknown rather than showing "no lock".
+    """
     lanes = [lane for lane in (_Lane.of(number, step) for number, step in enumerate(steps)) if lane]
+    for lane in lanes:
+        lane.locks_known = locks_recorded is None or lane.name in locks_recorded
     if not any(lane.statements for lane in lanes):
         return ""
     height = TOP + LANE_HEIGHT * len(lanes) + LEGEND_HEIGHT
@@ -136,7 +144,10 @@ class _Statement:
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> _Statement:
         locks = [lock for lock in data.get("locks") or () if isinstance(lock, Mapping)]
-        lock = strongest(locks) if len(locks) != 1 else locks[0]
+        # A lock on a relation the statement creates or on an index (CREATE INDEX holds ACCESS
+        # EXCLUSIVE on its new index) blocks no one's queries: the colour is the table's lock.
+        on_tables = [lock for lock in locks if lock.get("kind", "table") == "table"] or locks
+        lock = strongest(on_tables) if len(on_tables) != 1 else on_tables[0]
         mode = str(lock.get("mode") or "") if lock else ""
         return cls(
             sql=str(data.get("sql") or ""),
@@ -174,7 +185,9 @@ class _Statement:
         return f"{self.mode} on {tables[0]}{more} · {_short_duration(self.seconds)}"
 
     def tooltip(self) -> str:
-        operation = "" if self.operation is None else f" · operation {self.operation}"
+        # Operations are counted from 1 on the pages (from 0 in the files).
+        number = self.operation + 1 if isinstance(self.operation, int) else self.operation
+        operation = "" if number is None else f" · operation {number}"
         sql = " ".join(self.sql[: SQL_IN_TOOLTIP * 4].split())
         if len(sql) > SQL_IN_TOOLTIP:
             sql = sql[:SQL_IN_TOOLTIP] + "…"
@@ -187,6 +200,8 @@ class _Lane:
     status: str
     detail: str
     statements: list[_Statement]
+    #: Whether the locks of this step's statements were recorded.
+    locks_known: bool = True
 
     @classmethod
     def of(cls, number: int, step: Mapping[str, Any]) -> _Lane:
@@ -227,6 +242,8 @@ class _Lane:
             )
         )
         summary = f"{len(self.statements)} statement(s), {_short_duration(self.seconds)}"
+        if not self.locks_known:
+            summary += ", locks not recorded"
         detail = f"<title>{escape(self.detail[:SQL_IN_TOOLTIP])}</title>" if self.detail else ""
         parts.append(
             f'<text class="ms-lane-label" x="10" y="{top + BAR_Y + 10}" font-weight="bold">'
@@ -252,8 +269,9 @@ class _Lane:
             start += statement.seconds
             paint = _BY_STRENGTH[statement.strength]
             used.add(paint.strength)
+            lock = escape(statement.mode) or ("none" if self.locks_known else "unknown")
             parts.append(
-                f'<rect class="ms-bar" data-lock="{escape(statement.mode) or "none"}" '
+                f'<rect class="ms-bar" data-lock="{lock}" '
                 f'x="{x:.2f}" y="{y}" width="{width:.2f}" height="{BAR_HEIGHT}" '
                 f'fill="{paint.fill}" stroke="#ffffff" stroke-width="0.5">'
                 f"<title>{escape(statement.tooltip())}</title></rect>"

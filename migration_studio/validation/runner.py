@@ -96,7 +96,7 @@ class SQLFileRunner:
                 f"This statement failed: {sql}\n  {connection.vendor} said: {first_line(error)}"
             ) from None
         seconds = time.perf_counter() - started
-        taken: list[tuple[str, str]] = []
+        taken: list[tuple[str, str, str]] = []
         if track_locks:
             self._held = held_locks(connection)
             taken = sorted(self._held - before)
@@ -104,20 +104,38 @@ class SQLFileRunner:
             sql,
             seconds,
             operation,
-            [{"relation": relation, "mode": mode} for relation, mode in taken],
+            [{"relation": relation, "mode": mode, "kind": kind} for relation, mode, kind in taken],
         )
 
 
-def held_locks(connection: BaseDatabaseWrapper) -> set[tuple[str, str]]:
-    """(table, lock mode) for every table lock this PostgreSQL session holds."""
+#: What the lock is on, by ``pg_class.relkind``.
+RELATION_KINDS = {
+    "r": "table",
+    "p": "table",
+    "i": "index",
+    "I": "index",
+    "m": "materialized view",
+    "v": "view",
+    "S": "sequence",
+    "f": "foreign table",
+}
+
+
+def held_locks(connection: BaseDatabaseWrapper) -> set[tuple[str, str, str]]:
+    """(relation, lock mode, kind: table, index ...) for every relation lock this PostgreSQL
+    session holds."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "SELECT c.relname, l.mode, c.relkind FROM pg_locks l "
+            "JOIN pg_class c ON c.oid = l.relation "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE l.pid = pg_backend_pid() "
             "AND l.locktype = 'relation' AND n.nspname NOT IN "
             "('pg_catalog', 'information_schema', 'pg_toast')"
         )
-        return {(name, mode.replace("Lock", "")) for name, mode in cursor.fetchall()}
+        return {
+            (name, mode.replace("Lock", ""), RELATION_KINDS.get(kind, "other"))
+            for name, mode, kind in cursor.fetchall()
+        }
 
 
 def first_line(error: BaseException) -> str:

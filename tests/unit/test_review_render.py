@@ -7,6 +7,7 @@ lock, colour and width, not at the exact text.
 
 from __future__ import annotations
 
+import re
 import time
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -181,7 +182,7 @@ def test_tooltip_says_how_long_which_lock_on_which_table_which_operation_and_the
     text = tooltip(bar)
     assert "120.0 ms" in text
     assert "AccessExclusive on shop_order; RowExclusive on shop_item" in text
-    assert "operation 3" in text
+    assert "operation 4" in text  # operation 3 counted from 0 in the files, from 1 on pages
     assert sql[:200] in text and sql[:201] not in text
 
 
@@ -501,3 +502,30 @@ def test_the_rollback_plan_renders() -> None:
     assert html.startswith("<h1>Rollback plan: library.0003_change</h1>\n")
     assert "<h2>What a rollback cannot bring back</h2>\n<ul>\n<li>" in html
     assert "<li><strong>MS156</strong> (medium): Rolling back drops column" in html
+
+
+def test_a_lock_on_an_index_does_not_colour_the_bar_when_the_table_has_one() -> None:
+    """CREATE INDEX holds ACCESS EXCLUSIVE on its new index, which blocks no one; the table's
+    SHARE lock is what writers wait for."""
+    index_build = {
+        "sql": 'CREATE INDEX "i" ON "t" ("c");',
+        "seconds": 0.5,
+        "operation": 0,
+        "locks": [
+            {"relation": "i", "mode": "AccessExclusive", "kind": "index"},
+            {"relation": "t", "mode": "Share", "kind": "table"},
+        ],
+    }
+    svg = timeline_svg([{"name": "up", "status": "passed", "statements": [index_build]}])
+    assert re.findall(r'class="ms-bar" data-lock="(\w+)"', svg) == ["Share"]
+
+
+def test_steps_whose_locks_were_not_recorded_do_not_claim_no_lock() -> None:
+    run = [
+        {"name": "up", "status": "passed", "statements": [{"sql": "SELECT 1", "seconds": 0.1}]},
+        {"name": "down", "status": "passed", "statements": [{"sql": "SELECT 2", "seconds": 0.1}]},
+    ]
+    svg = timeline_svg(run, locks_recorded={"up"})
+    assert re.findall(r'class="ms-bar" data-lock="(\w+)"', svg) == ["none", "unknown"]
+    assert svg.split('data-step="down"')[1].count("locks not recorded") == 1
+    assert "locks not recorded" not in svg.split('data-step="down"')[0]
