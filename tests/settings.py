@@ -99,3 +99,8 @@ if os.environ.get("MS_TEST_MIGRATION_MODULES"):
     MIGRATION_MODULES = json.loads(os.environ["MS_TEST_MIGRATION_MODULES"])
 if os.environ.get("MS_TEST_BUNDLE_ROOT"):
     MIGRATION_STUDIO["BUNDLE_ROOT"] = Path(os.environ["MS_TEST_BUNDLE_ROOT"])
+
+# The admin's stylesheets and scripts, served by the live server of the browser tests
+# (tests/browser/), so that their screenshots show the pages as a reviewer sees them.
+INSTALLED_APPS.append("django.contrib.staticfiles")
+STATIC_URL = "static/"
