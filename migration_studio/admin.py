@@ -38,18 +38,14 @@ APPROVE_PERMISSION = "migration_studio.approve_migrationbundle"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records mirror files and commands' runs: nothing is added or deleted by hand."""
+    """Records mirror files and commands' runs: nothing is added or deleted by hand (without the
+    delete permission, the admin offers no "delete selected" action either)."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
 
 @admin.register(MigrationBundle)
@@ -186,7 +182,7 @@ class MigrationBundleAdmin(ReadOnlyAdmin):
     @admin.display(description="stale", ordering="stale")
     def stale_marker(self, record: MigrationBundle) -> str:
         if not record.stale:
-            return ""
+            return mark_safe('<span class="ms-counts">no</span>')
         return format_html(
             '<span class="ms-badge ms-stale" title="{}">stale</span>', record.stale_reason
         )

@@ -84,7 +84,7 @@ def run_views(record: MigrationBundle, runs: list[ValidationRun], timelines: int
             RunView(
                 run=run,
                 current=run.content_sha256 == record.content_sha256,
-                seconds=(run.finished_at - run.started_at).total_seconds(),
+                seconds=sum(_seconds(step.get("seconds")) for step in run.step_summary),
                 failing_checks=failing,
                 timeline=timeline_svg(run.steps, locks_recorded(run))
                 if position < timelines
@@ -92,6 +92,10 @@ def run_views(record: MigrationBundle, runs: list[ValidationRun], timelines: int
             )
         )
     return views
+
+
+def _seconds(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 def locks_recorded(run: ValidationRun) -> set[str]:

@@ -70,6 +70,8 @@ BAR_HEIGHT = 24
 AXIS_Y = 44
 LEGEND_HEIGHT = 30
 MIN_BAR_WIDTH = 2.0
+#: In the set of legend entries used: a bar of a step whose locks were not recorded.
+UNKNOWN = -1
 CHAR_WIDTH = 6.2  # of the 11px font, roughly: how much text fits in a bar
 SQL_IN_TOOLTIP = 200
 
@@ -242,8 +244,6 @@ class _Lane:
             )
         )
         summary = f"{len(self.statements)} statement(s), {_short_duration(self.seconds)}"
-        if not self.locks_known:
-            summary += ", locks not recorded"
         detail = f"<title>{escape(self.detail[:SQL_IN_TOOLTIP])}</title>" if self.detail else ""
         parts.append(
             f'<text class="ms-lane-label" x="10" y="{top + BAR_Y + 10}" font-weight="bold">'
@@ -251,6 +251,12 @@ class _Lane:
             + (' <tspan fill="#b2182b">FAILED</tspan>' if self.failed else "")
             + f'</text><text x="10" y="{top + BAR_Y + 26}" fill="#555" font-size="10">'
             f"{escape(summary)}</text>"
+            + (
+                ""
+                if self.locks_known
+                else f'<text x="10" y="{top + BAR_Y + 40}" fill="#555" font-size="10">'
+                "locks not recorded</text>"
+            )
         )
         if not self.statements:
             parts.append(
@@ -268,7 +274,7 @@ class _Lane:
             width = max(statement.seconds * scale, MIN_BAR_WIDTH)
             start += statement.seconds
             paint = _BY_STRENGTH[statement.strength]
-            used.add(paint.strength)
+            used.add(paint.strength if self.locks_known or statement.strength else UNKNOWN)
             lock = escape(statement.mode) or ("none" if self.locks_known else "unknown")
             parts.append(
                 f'<rect class="ms-bar" data-lock="{lock}" '
@@ -322,13 +328,16 @@ def _legend(parts: list[str], y: float, used: set[int]) -> None:
     """The colours the bars use, strongest lock first (all five fit in the width)."""
     parts.append(f'<g class="ms-legend" font-size="11"><text x="10" y="{y + 11}">Lock:</text>')
     x = 50.0
-    for paint in PALETTE:
-        if paint.strength in used:
-            parts.append(
-                f'<rect class="ms-legend-swatch" x="{x:.0f}" y="{y + 1}" width="12" height="12" '
-                f'fill="{paint.fill}"/><text x="{x + 16:.0f}" y="{y + 11}">{paint.legend}</text>'
-            )
-            x += 26 + len(paint.legend) * CHAR_WIDTH
+    shown = [paint for paint in PALETTE if paint.strength in used]
+    if UNKNOWN in used:
+        grey = _BY_STRENGTH[0]
+        shown.append(_Colour(UNKNOWN, grey.fill, grey.text, "not recorded"))
+    for paint in shown:
+        parts.append(
+            f'<rect class="ms-legend-swatch" x="{x:.0f}" y="{y + 1}" width="12" height="12" '
+            f'fill="{paint.fill}"/><text x="{x + 16:.0f}" y="{y + 11}">{paint.legend}</text>'
+        )
+        x += 26 + len(paint.legend) * CHAR_WIDTH
     parts.append("</g>")
 
 

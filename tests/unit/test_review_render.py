@@ -529,3 +529,8 @@ def test_steps_whose_locks_were_not_recorded_do_not_claim_no_lock() -> None:
     assert re.findall(r'class="ms-bar" data-lock="(\w+)"', svg) == ["none", "unknown"]
     assert svg.split('data-step="down"')[1].count("locks not recorded") == 1
     assert "locks not recorded" not in svg.split('data-step="down"')[0]
+    legend = svg.split('class="ms-legend"')[1]
+    assert ">no lock</text>" in legend and ">not recorded</text>" in legend
+    nothing_recorded = timeline_svg(run, locks_recorded=set())
+    legend = nothing_recorded.split('class="ms-legend"')[1]
+    assert ">no lock</text>" not in legend and ">not recorded</text>" in legend
