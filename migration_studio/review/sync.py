@@ -70,19 +70,23 @@ def refresh(root: Path, only: set[int] | None = None) -> SyncResult:
         }
     except DatabaseError as error:
         raise RecordsUnavailable(str(error).strip().splitlines()[0]) from None
-    with transaction.atomic(using=MigrationBundle.objects.db):  # one commit for them all
-        for key, path in found.items():
-            pk, sign, file = known.get(key, (None, "", ""))
-            forced = only is not None and pk in only
-            if pk is not None and not forced and sign == signature(path, file or None):
-                continue
-            try:
-                record = sync_bundle(path)  # reads every file before it writes
-            except BundleError as error:
-                result.unreadable.append((str(path), str(error)))
-                continue
-            import_validation(record, path)
-            result.read += 1
+    changed = [
+        path
+        for key, path in found.items()
+        if key not in known
+        or (only is not None and known[key][0] in only)
+        or known[key][1] != signature(path, known[key][2] or None)
+    ]
+    if changed:
+        with transaction.atomic(using=MigrationBundle.objects.db):  # one commit for them all
+            for path in changed:
+                try:
+                    record = sync_bundle(path)  # reads every file before it writes
+                except BundleError as error:
+                    result.unreadable.append((str(path), str(error)))
+                    continue
+                import_validation(record, path)
+                result.read += 1
     unreadable_dirs = {Path(directory) for directory, _ in result.unreadable}
     gone = [
         pk
