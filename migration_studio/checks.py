@@ -96,6 +96,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="migration_studio.E009",
             )
         )
+    batch = user.get("BACKFILL_BATCH_SECONDS", 0.02)
+    if not _positive_number(batch) or batch > 10:
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['BACKFILL_BATCH_SECONDS'] must be a number of seconds above 0 "
+                f"and at most 10, not {batch!r}.",
+                hint="A batch keeps its rows locked until it commits; 0.02 (the default) keeps "
+                "a concurrent write's wait short.",
+                id="migration_studio.E011",
+            )
+        )
     for problem in gate_problems(user.get("GATE", {})):
         errors.append(
             Error(

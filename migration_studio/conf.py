@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     # Where your team serves migration_studio's documentation; bundle READMEs then link each
     # finding to its rule's section there. None: no links (each finding explains itself).
     "DOCS_URL": None,
+    # The time one batch of a generated backfill (data-migration stub) should take, in seconds:
+    # a batch keeps its rows locked until it commits, so a write to one of them waits that long.
+    "BACKFILL_BATCH_SECONDS": 0.02,
     # The release gate's policy (predeploycheck): see migration_studio.gate.policy.DEFAULTS.
     "GATE": {},
 }

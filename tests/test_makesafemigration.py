@@ -271,21 +271,9 @@ class Migration(migrations.Migration):
 """
 
 
-def test_noinput_refuses_a_not_null_field_without_default_like_makemigrations(
-    shop, packages, bundle_root
-) -> None:
-    """The history dropped customer.name (NOT NULL, no default); the models still have it."""
-    packages.add("shop", "0005_drop_name", DROP_NAME)
-    with pytest.raises(SystemExit) as exit_info:
-        run("shop", interactive=False)
-    assert exit_info.value.code == 3
-    assert sorted(p.name for p in shop.glob("0006_*")) == []
-    assert not bundle_root.exists()
-
-
 def test_interactive_one_off_default(shop, packages, bundle_root, monkeypatch) -> None:
     packages.add("shop", "0005_drop_name", DROP_NAME)
-    answers = iter(["1", "'Unknown'"])
+    answers = iter(["2", "'Unknown'"])  # 1 is expand / backfill / contract (test_expand_plan)
     monkeypatch.setattr("builtins.input", lambda *args: next(answers))
     run("shop", name="name_back")
     bundle = load_bundle(bundle_root / "shop" / "0006_name_back")

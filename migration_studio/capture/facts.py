@@ -162,6 +162,7 @@ def operation_facts(
         )
     if isinstance(operation, RunPython):
         facts.reverse_noop = operation.reverse_code is RunPython.noop
+        facts.backfill = declared_backfill(operation)
     elif isinstance(operation, RunSQL):
         facts.reverse_noop = operation.reverse_sql is not None and not operation.reverse_sql
     constraint = getattr(operation, "constraint", None)
@@ -183,3 +184,16 @@ def operation_facts(
             if index.name:
                 facts.indexes[index.name] = model._meta.db_table
     return facts
+
+
+def declared_backfill(operation: RunPython) -> dict[str, Any] | None:
+    """What a data-migration stub declares of its code (``BACKFILL`` in its module): the model,
+    the field and the target time of a batch; None for other code."""
+    declared = (getattr(operation.code, "__globals__", None) or {}).get("BACKFILL")
+    if not isinstance(declared, dict):
+        return None
+    return {
+        "model": str(declared.get("model", "")),
+        "field": str(declared.get("field", "")),
+        "batch_seconds": float(declared.get("batch_seconds") or 0),
+    }

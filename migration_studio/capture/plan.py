@@ -42,12 +42,16 @@ class CapturePlan:
 
 
 def plan_new_migrations(
-    changes: dict[str, list[Migration]], replaced: dict[str, str] | None = None
+    changes: dict[str, list[Migration]],
+    replaced: dict[str, str] | None = None,
+    sources: dict[Node, str] | None = None,
 ) -> CapturePlan:
     """Plan the capture of migrations detected by the autodetector (not written yet).
 
     Capture starts from every migration on disk applied (what a deployed database has), less
     migrations being replaced (``makemigrations --update``), plus earlier new migrations.
+    ``sources`` gives the text of migrations Django's writer does not write (data-migration
+    stubs); the others' is the writer's.
     """
     loader = MigrationLoader(None, ignore_no_migrations=True)
     replaced_nodes = {
@@ -64,7 +68,8 @@ def plan_new_migrations(
     for migration in new:
         writer = MigrationWriter(migration)
         node = (migration.app_label, migration.name)
-        plan.sources[node] = writer.as_string().encode("utf-8")
+        text = (sources or {}).get(node)
+        plan.sources[node] = (text if text is not None else writer.as_string()).encode("utf-8")
         plan.paths[node] = Path(writer.path)
     return plan
 

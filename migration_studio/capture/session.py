@@ -9,7 +9,9 @@ exactly as Django's own SQL collection renders them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -188,14 +190,19 @@ def _run(
     from_state: ProjectState,
     to_state: ProjectState,
 ) -> None:
-    """Run one operation the way ``Migration.apply``/``unapply`` do (same transaction rules)."""
+    """Run one operation the way ``Migration.apply``/``unapply`` do (same transaction rules).
+
+    What the operation's own code prints (a RunPython's progress on the empty scratch tables) is
+    not the capture's output: it is dropped.
+    """
     atomic_operation = operation.atomic or (migration.atomic and operation.atomic is not False)
     run = getattr(operation, method)
-    if not editor.atomic_migration and atomic_operation:
-        with transaction.atomic(editor.connection.alias):
+    with contextlib.redirect_stdout(io.StringIO()):
+        if not editor.atomic_migration and atomic_operation:
+            with transaction.atomic(editor.connection.alias):
+                run(migration.app_label, editor, from_state, to_state)
+        else:
             run(migration.app_label, editor, from_state, to_state)
-    else:
-        run(migration.app_label, editor, from_state, to_state)
 
 
 class CaptureSession:

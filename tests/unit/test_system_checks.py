@@ -82,6 +82,9 @@ BAD = [
     case("migration_studio.E010", {"GATE": {"APPLY_ATTEMPTS": 0}}, "attempts-zero"),
     case("migration_studio.E010", {"GATE": {"APPROVAL_REQUIRED_ABOVE": "big"}}, "approval-risk"),
     case("migration_studio.E010", {"GATE": {"APPLY_BACKOFF": "1s"}}, "backoff-str"),
+    case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": 0}, "batch-zero"),
+    case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": "0.02"}, "batch-str"),
+    case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": 60}, "batch-minute"),
 ]
 
 #: Values of the same settings that are valid: no error at all, so not ``check_id``.
@@ -97,6 +100,7 @@ GOOD = [
     case("migration_studio.E004", {"SCRATCH_CACHE": True}, "True"),
     case("migration_studio.E005", {"CACHE_SIZE": 1}, "one"),
     case("migration_studio.E005", {"CACHE_SIZE": 50}, "fifty"),
+    case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": 0.05}, "batch-50ms"),
     case("migration_studio.E006", {"RULES": (RULE,), "DISABLED_RULES": ("MS103",)}, "tuples"),
     case("migration_studio.E006", {"DISABLED_RULES": ["MS103", "NOPE999"]}, "unknown-id-ignored"),
     case("migration_studio.E006", {"RULES": [], "DISABLED_RULES": []}, "empty"),

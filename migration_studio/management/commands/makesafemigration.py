@@ -9,6 +9,8 @@ from django.core.management.commands import makemigrations
 from ... import conf, services
 from ...bundle.store import ensure_writable
 from ...capture.plan import RecordingAutodetector, plan_new_migrations
+from ...files import write_text_atomic
+from ...rewrites.expand import PlanningAutodetector, Split, split
 from ...risk import inputs as risk_inputs
 from ...scratch.database import source_connection
 from ..base import StudioCommand
@@ -21,7 +23,7 @@ class Command(StudioCommand, makemigrations.Command):
         "Creates new migration(s) for apps, like makemigrations, and writes beside each one a "
         "bundle with the exact SQL that applying and reverting it runs."
     )
-    autodetector = RecordingAutodetector
+    autodetector = PlanningAutodetector
 
     def add_arguments(self, parser: Any) -> None:
         super().add_arguments(parser)
@@ -50,10 +52,17 @@ class Command(StudioCommand, makemigrations.Command):
     def write_migration_files(
         self, changes: dict, update_previous_migration_paths: dict | None = None
     ) -> None:
+        planned = split(changes)
+        changes = planned.changes
+        # Django's writer writes the migrations it can serialize; the stubs are written here.
+        django_changes = {
+            app: [m for m in migrations if (app, m.name) not in planned.stubs]
+            for app, migrations in changes.items()
+        }
         if self.check_changes:
-            super().write_migration_files(changes, update_previous_migration_paths)
+            super().write_migration_files(django_changes, update_previous_migration_paths)
             return
-        plan = plan_new_migrations(changes, update_previous_migration_paths)
+        plan = plan_new_migrations(changes, update_previous_migration_paths, planned.stubs)
         if not self.dry_run:
             services.ensure_migrations_writable(
                 plan.paths.values(), update_previous_migration_paths
@@ -73,14 +82,20 @@ class Command(StudioCommand, makemigrations.Command):
             warn=self.warn,
         )
         if self.dry_run:
-            super().write_migration_files(changes, update_previous_migration_paths)
+            super().write_migration_files(django_changes, update_previous_migration_paths)
+            self._write_stubs(planned, plan.paths)
         else:
+
+            def write() -> None:
+                super(Command, self).write_migration_files(
+                    django_changes, update_previous_migration_paths
+                )
+                self._write_stubs(planned, plan.paths)
+
             services.write_with_migrations(
                 entries,
                 plan.paths,
-                lambda: super(Command, self).write_migration_files(
-                    changes, update_previous_migration_paths
-                ),
+                write,
                 lambda: self.written_files,
                 update_previous_migration_paths,
             )
@@ -88,6 +103,23 @@ class Command(StudioCommand, makemigrations.Command):
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
         if self.empty and not self.dry_run and self.verbosity >= 1:
             self._next_steps_for_empty(plan.paths)
+
+    def _write_stubs(self, planned: Split, paths: dict) -> None:
+        """The data-migration stubs of an expand / backfill / contract plan (after Django's
+        writer wrote the other migrations)."""
+        for node, source in planned.stubs.items():
+            path = paths[node]
+            if self.verbosity >= 1:
+                self.log(self.style.MIGRATE_HEADING(f"Data migration for '{node[0]}':"))
+                self.log(f"  {self.style.MIGRATE_LABEL(relative(path))}")
+                self.log("    " + source.splitlines()[0].strip('"'))
+                self.log("    Decide the value in its new_value() before deploying it.")
+            if self.dry_run:
+                if self.verbosity >= 3:
+                    self.log(source)
+                continue
+            write_text_atomic(path, source)
+            self.written_files.append(str(path))
 
     def _next_steps_for_empty(self, paths: dict) -> None:
         """An empty migration's bundle has no SQL yet: say how to get it."""

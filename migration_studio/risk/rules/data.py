@@ -85,11 +85,37 @@ class RunPythonOperation(Rule):
     def check(self, context: OperationContext) -> Iterable[Finding]:
         if context.operation != "RunPython" or context.op.expressible:
             return  # expressible: RunPython.noop both ways, which does nothing
+        backfill = context.facts.backfill
+        if backfill and context.direction == "forward":
+            yield self._backfill(context, backfill)
+            return
         yield self.finding(
             context,
             "Runs Python code whose queries, duration and locks cannot be known from the SQL: "
             "review it for batching, idempotence and the rows it touches."
             + ("" if context.op.reversible else " It has no reverse_code: no rollback."),
+        )
+
+
+    def _backfill(self, context: OperationContext, backfill: dict) -> Finding:
+        """A data-migration stub: batches of consecutive primary keys, each its own transaction
+        when the migration is not atomic."""
+        what = f"{backfill['model']}.{backfill['field']}"
+        seconds = backfill.get("batch_seconds") or 0
+        if context.migration.bundle.atomic and context.migration.bundle.transactional:
+            return self.finding(
+                context,
+                f"Backfills {what} in batches, but the migration is atomic: every batch runs in "
+                "one transaction, so the rows it updates stay locked until the whole backfill "
+                "commits. Set atomic = False on the migration.",
+                severity=Severity.HIGH,
+            )
+        return self.finding(
+            context,
+            f"Backfills {what} in batches of consecutive primary keys, each committed on its "
+            f"own (about {seconds:g} s each): no table lock; a write to a row of the current "
+            "batch waits for that batch only. Decide the value in new_value() before deploying.",
+            severity=Severity.INFO,
         )
 
 

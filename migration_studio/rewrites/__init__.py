@@ -1,0 +1,2 @@
+"""Migrations written for the user: data-migration stubs, and the expand / backfill / contract
+plan."""

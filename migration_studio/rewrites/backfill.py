@@ -1,0 +1,119 @@
+"""The backfill stub: a data migration that fills a column in batches of consecutive primary
+keys, each committed on its own, with one marked place for the value
+(``templates/migration_studio/stubs/backfill.py-tpl``)."""
+
+from __future__ import annotations
+
+import textwrap
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.apps import apps
+from django.db import models
+from django.db.migrations import Migration
+from django.db.migrations.loader import MigrationLoader
+from django.template import Context, Engine
+
+from .. import conf
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass
+class BackfillStub:
+    app_label: str
+    name: str
+    model_name: str
+    field_name: str
+    #: The field as it ends (NOT NULL): what the value must fit.
+    field: models.Field
+    dependencies: list[tuple[str, str]]
+    summary: str
+    #: The plan's stages, one line each, for the module's docstring.
+    stages: list[str] = field(default_factory=list)
+    backwards_doc: str = (
+        "Nothing to undo: the values stay (reverting the earlier stage drops them)."
+    )
+
+    @property
+    def label(self) -> str:
+        return f"{self.app_label}.{model_label(self.app_label, self.model_name)}.{self.field_name}"
+
+
+def model_label(app_label: str, model_name: str) -> str:
+    """The model's class name ("Order" for "order") when the app has it, else ``model_name``."""
+    try:
+        return apps.get_model(app_label, model_name)._meta.object_name
+    except LookupError:
+        return model_name
+
+
+def value_code(stub: BackfillStub) -> tuple[str, str, str]:
+    """(the body of new_value(), what it gives as generated, the docstring's note)."""
+    field_ = stub.field
+    if isinstance(field_, models.BooleanField):
+        return "return False", "gives every row False", "False."
+    if isinstance(field_, models.IntegerField | models.FloatField | models.DecimalField):
+        return "return 0", "gives every row 0", "0."
+    if isinstance(field_, models.DateTimeField):
+        return "return functions.Now()", "gives every row the time it runs", "the current time."
+    if isinstance(field_, models.DateField):
+        return (
+            "return functions.TruncDate(functions.Now())",
+            "gives every row the day it runs",
+            "the current date.",
+        )
+    if isinstance(field_, models.JSONField):
+        return "return {}", "gives every row an empty object", "an empty JSON object."
+    if field_.empty_strings_allowed and not field_.is_relation:
+        return 'return ""', "gives every row an empty string", "an empty string."
+    message = (
+        f"Decide the value of {stub.label} for the rows that have none: edit new_value() in "
+        f"{stub.app_label}/migrations/{stub.name}.py."
+    )
+    return (
+        f"raise NotImplementedError({message!r})",
+        "stops with a message until you write it (no value fits every "
+        f"{type(field_).__name__} by itself)",
+        "nothing: it stops with a message until you write it.",
+    )
+
+
+def render(stub: BackfillStub) -> str:
+    code, as_generated, comment = value_code(stub)
+    stages = [
+        textwrap.fill(line, width=99, subsequent_indent="   ", break_on_hyphens=False)
+        for line in stub.stages
+    ]
+    engine = Engine(dirs=[str(TEMPLATES_DIR)], autoescape=False)
+    template = engine.get_template("migration_studio/stubs/backfill.py-tpl")
+    return template.render(
+        Context(
+            {
+                "summary": textwrap.fill(stub.summary, width=96, break_on_hyphens=False),
+                "stages": stages,
+                "as_generated": as_generated,
+                "value_comment": comment,
+                "value_code": code,
+                "batch_seconds": repr(float(conf.get("BACKFILL_BATCH_SECONDS"))),
+                "app_label": stub.app_label,
+                "model_name": stub.model_name,
+                "model_label": f"{stub.app_label}.{model_label(stub.app_label, stub.model_name)}",
+                "field_name": stub.field_name,
+                "backwards_doc": stub.backwards_doc,
+                "dependencies": stub.dependencies,
+            }
+        )
+    )
+
+
+def load(app_label: str, name: str, source: str) -> Migration:
+    """The Migration of ``source`` (not on disk yet), its module named as it will be once
+    written. The module is not registered in ``sys.modules``: importing the migration later
+    reads the file."""
+    package, _ = MigrationLoader.migrations_module(app_label)
+    module = types.ModuleType(f"{package}.{name}")
+    module.__file__ = f"<{app_label}/migrations/{name}.py>"
+    exec(compile(source, module.__file__, "exec"), module.__dict__)  # our own rendered text
+    return module.Migration(name, app_label)

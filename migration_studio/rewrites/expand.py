@@ -1,0 +1,295 @@
+"""Expand / backfill / contract: a NOT NULL column added to a table with rows (or a nullable
+column made NOT NULL) becomes three migrations instead of one.
+
+1. **expand**: the column is added nullable, so the code still running keeps inserting rows;
+2. **backfill**: a data migration (:mod:`.backfill`) fills the rows without a value, in short
+   batches, each committed on its own;
+3. **contract**: the column becomes NOT NULL, once every row has a value.
+
+Django's migration state after the three is the state the single migration gives
+(``makemigrations --check`` finds nothing to do). The autodetector asks its questioner for a
+one-off default in these two cases; :class:`PlanningQuestioner` answers with :data:`EXPAND` (when
+the user picks the plan, or always without a terminal) and :func:`split` rewrites the detected
+migrations.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps as django_apps
+from django.db import models
+from django.db.migrations import AddField, AlterField, Migration
+from django.db.migrations.questioner import MigrationQuestioner
+
+from ..capture.graph import Node
+from ..capture.plan import RecordingAutodetector
+from ..exceptions import MigrationStudioError
+from .backfill import BackfillStub, load, model_label, render
+
+
+class _Expand:
+    """The one-off default that stands for "expand / backfill / contract"."""
+
+    def __repr__(self) -> str:
+        return "EXPAND"
+
+    def deconstruct(self) -> tuple[str, list, dict]:  # never written: split() removes it
+        raise MigrationStudioError("The expand / backfill / contract marker reached a file.")
+
+
+EXPAND = _Expand()
+
+CHOICE = (
+    "Expand, backfill, contract (migration_studio): add it nullable now, fill the existing rows "
+    "in short batches with a data migration, then make it NOT NULL in a third migration (no "
+    "table lock; the code still running keeps inserting)"
+)
+
+
+class PlanningQuestioner:
+    """Django's questioner, offering the plan when a NOT NULL column needs a value for the rows
+    already there; without a terminal (``--noinput``) it takes the plan."""
+
+    def __init__(self, inner: MigrationQuestioner) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _interactive(self) -> bool:
+        return hasattr(self.inner, "_choice_input") and not self.inner.dry_run
+
+    def ask_not_null_addition(self, field_name: str, model_name: str) -> Any:
+        if not self._interactive():
+            self._say(f"Adding NOT NULL field '{field_name}' to {model_name}")
+            return EXPAND
+        choice = self.inner._choice_input(
+            f"It is impossible to add a non-nullable field '{field_name}' to {model_name} "
+            "without specifying a default. This is because the database needs something to "
+            "populate existing rows.\nPlease select a fix:",
+            [
+                CHOICE,
+                "Provide a one-off default now (will be set on all existing rows with a null "
+                "value for this column)",
+                "Quit and manually define a default value in models.py.",
+            ],
+        )
+        if choice == 1:
+            return EXPAND
+        if choice == 3:
+            sys.exit(3)
+        return self.inner._ask_default()
+
+    def ask_not_null_alteration(self, field_name: str, model_name: str) -> Any:
+        if not self._interactive():
+            self._say(f"Making field '{field_name}' on {model_name} NOT NULL")
+            return EXPAND
+        choice = self.inner._choice_input(
+            f"It is impossible to change a nullable field '{field_name}' on {model_name} to "
+            "non-nullable without providing a default. This is because the database needs "
+            "something to populate existing rows.\nPlease select a fix:",
+            [
+                CHOICE.replace("add it nullable now, fill", "fill"),
+                "Provide a one-off default now (will be set on all existing rows with a null "
+                "value for this column)",
+                "Ignore for now. Existing rows that contain NULL values will have to be handled "
+                "manually, for example with a RunPython or RunSQL operation.",
+                "Quit and manually define a default value in models.py.",
+            ],
+        )
+        if choice == 1:
+            return EXPAND
+        if choice == 3:
+            return models.NOT_PROVIDED
+        if choice == 4:
+            sys.exit(3)
+        return self.inner._ask_default()
+
+    def _say(self, what: str) -> None:
+        log = getattr(self.inner, "log", None)
+        if callable(log) and getattr(self.inner, "verbosity", 1) >= 1:
+            log(f"{what}: expand / backfill / contract (three migrations, see the bundles).")
+
+
+class PlanningAutodetector(RecordingAutodetector):
+    """The autodetector of ``makesafemigration``: Django's, with :class:`PlanningQuestioner`."""
+
+    def __init__(self, from_state: Any, to_state: Any, questioner: Any = None) -> None:
+        if questioner is not None and not isinstance(questioner, PlanningQuestioner):
+            questioner = PlanningQuestioner(questioner)
+        super().__init__(from_state, to_state, questioner)
+
+
+@dataclass
+class Split:
+    """The migrations to write with Django's writer, and the backfill stubs (source by node)."""
+
+    changes: dict[str, list[Migration]]
+    stubs: dict[Node, str] = field(default_factory=dict)
+    #: The stubs' Migration objects, in the order they come in ``changes``.
+    stub_migrations: list[Migration] = field(default_factory=list)
+
+
+def marked(operation: Any) -> bool:
+    return (
+        isinstance(operation, AddField | AlterField)
+        and not operation.preserve_default
+        and operation.field.default is EXPAND
+    )
+
+
+def split(changes: dict[str, list[Migration]]) -> Split:
+    """``changes`` with each migration holding a marked operation split into the plan's three
+    stages, renumbered; a dependency on the original migration now points at its last stage."""
+    result = Split(changes={})
+    final_names: dict[Node, str] = {}  # (app, provisional name) -> final name
+    aliases: dict[Node, Node] = {}  # (app, original name) -> (app, provisional name of its end)
+    for app_label, migrations in changes.items():
+        number = _number(migrations[0].name) if migrations else None
+        staged: list[tuple[Migration, str]] = []
+        for position, migration in enumerate(migrations):
+            if not any(marked(op) for op in migration.operations):
+                staged.append((migration, _suffix(migration.name)))
+                continue
+            stages = _stages(migration, position)
+            aliases[(app_label, migration.name)] = (app_label, stages[-1][0].name)
+            staged += stages
+        for migration, suffix in staged:
+            final = f"{number:04d}_{suffix}" if number is not None else migration.name
+            final_names[(app_label, migration.name)] = final
+            if number is not None:
+                number += 1
+        result.changes[app_label] = [migration for migration, _ in staged]
+
+    def renamed(dependency: Any) -> tuple[str, str]:
+        node = aliases.get(tuple(dependency), tuple(dependency))
+        return node[0], final_names.get(node, node[1])
+
+    for app_label, migrations in result.changes.items():
+        for migration in migrations:
+            migration.dependencies = [renamed(d) for d in migration.dependencies]
+            migration.name = final_names[(app_label, migration.name)]
+    for app_label, migrations in result.changes.items():
+        for index, migration in enumerate(migrations):
+            stub = getattr(migration, "backfill_stub", None)
+            if stub is None:
+                continue
+            stub.name = migration.name
+            stub.dependencies = list(migration.dependencies)
+            source = render(stub)
+            loaded = load(app_label, migration.name, source)
+            migrations[index] = loaded
+            result.stubs[(app_label, migration.name)] = source
+            result.stub_migrations.append(loaded)
+    return result
+
+
+def _stages(migration: Migration, position: int) -> list[tuple[Migration, str]]:
+    """The expand migration (when anything is left in it), one backfill per column, and the
+    contract migration, with provisional names, and the name each gets after its number."""
+    app_label = migration.app_label
+    expand_ops, contract_ops, targets, added = [], [], [], set()
+    for op in migration.operations:
+        if not marked(op):
+            expand_ops.append(op)
+            continue
+        final = _without_default(op.field)
+        targets.append((op.model_name, op.name, final))
+        if isinstance(op, AddField):
+            expand_ops.append(AddField(op.model_name, op.name, _nullable(final)))
+            added.add(f"{model_label(app_label, op.model_name)}.{op.name}")
+        contract_ops.append(AlterField(op.model_name, op.name, final))
+    stages: list[tuple[Migration, str]] = []
+    previous = list(migration.dependencies)
+    if expand_ops:
+        expand = Migration(f"__expand_{position}", app_label)
+        expand.operations = expand_ops
+        expand.dependencies = previous
+        expand.initial = migration.initial
+        stages.append((expand, _suffix(migration.name)))
+        previous = [(app_label, expand.name)]
+    for model_name, field_name, final in targets:
+        column = f"{model_label(app_label, model_name)}.{field_name}"
+        _require_walkable(app_label, model_name, column)
+        stub = Migration(f"__backfill_{position}_{model_name}_{field_name}", app_label)
+        stub.dependencies = previous
+        stub.backfill_stub = BackfillStub(
+            app_label=app_label,
+            name="",
+            model_name=model_name,
+            field_name=field_name,
+            field=final,
+            dependencies=[],
+            summary=f"Backfill {app_label}.{column}, in batches: stage 2 of expand / backfill "
+            "/ contract.",
+            stages=_stage_lines(column, column in added),
+            backwards_doc="Nothing to undo: the values stay (reverting the expand stage drops "
+            "the column)."
+            if column in added
+            else "Nothing to undo: the rows keep their values (they were NULL before).",
+        )
+        stages.append((stub, f"backfill_{model_name}_{field_name}"))
+        previous = [(app_label, stub.name)]
+    contract = Migration(f"__contract_{position}", app_label)
+    contract.operations = contract_ops
+    contract.dependencies = previous
+    name = "_".join(f"{model}_{field_name}" for model, field_name, _ in targets)
+    stages.append((contract, f"{name}_not_null"[:80]))
+    return stages
+
+
+def _require_walkable(app_label: str, model_name: str, column: str) -> None:
+    """A backfill walks the table by ranges of a single-column primary key."""
+    try:
+        pk = django_apps.get_model(app_label, model_name)._meta.pk
+    except LookupError:
+        return
+    if pk is None or not getattr(pk, "column", None):
+        raise MigrationStudioError(
+            f"{app_label}.{column} cannot be backfilled in batches: the model has no "
+            "single-column primary key to walk the table by. Nothing was written; run "
+            "makesafemigration without --noinput and choose a one-off default, or give the "
+            "field a default in models.py."
+        )
+
+
+def _stage_lines(column: str, added: bool) -> list[str]:
+    first = (
+        f"1. The expand migration before this one adds {column} nullable: deploy it with, or "
+        "before, the code that writes the column."
+        if added
+        else f"1. {column} is nullable before this migration; the code that writes it is "
+        "deployed first."
+    )
+    return [
+        first,
+        "2. This migration gives every row without a value the value of new_value(), in short "
+        "batches.",
+        f"3. The next migration makes {column} NOT NULL: deploy it once this one has run on "
+        "every database (its checks.sql proves no row is left without a value).",
+    ]
+
+
+def _without_default(field_: models.Field) -> models.Field:
+    _name, _path, args, kwargs = field_.deconstruct()
+    kwargs.pop("default", None)
+    return type(field_)(*args, **kwargs)
+
+
+def _nullable(field_: models.Field) -> models.Field:
+    _name, _path, args, kwargs = field_.deconstruct()
+    kwargs["null"] = True
+    return type(field_)(*args, **kwargs)
+
+
+def _number(name: str) -> int | None:
+    match = re.match(r"^(\d+)_", name)
+    return int(match.group(1)) if match else None
+
+
+def _suffix(name: str) -> str:
+    return re.sub(r"^\d+_", "", name)

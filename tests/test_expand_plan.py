@@ -1,0 +1,240 @@
+"""Expand / backfill / contract, on real databases with rows: ``makesafemigration`` writes three
+migrations for a NOT NULL column the table's rows have no value for; they apply, fill the rows in
+batches, reverse, and leave Django's state as the plain migration would; the backfill stub runs as
+generated, changes nothing the second time, and resumes after an interruption."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connections
+
+from migration_studio.bundle.store import load_bundle
+from migration_studio.scratch.database import ScratchDatabase
+
+from .conftest import migrate
+
+#: The history drops customer.name and order.customer; the models still have both (NOT NULL,
+#: no default), so the autodetector adds them back.
+DROP_NAME = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [migrations.RemoveField("customer", "name")]
+"""
+PARENT = "0005_drop_name"
+EXPAND, BACKFILL, CONTRACT = (
+    "0006_restore",
+    "0007_backfill_customer_name",
+    "0008_customer_name_not_null",
+)
+
+
+def make(*args: str, **options) -> str:
+    out = StringIO()
+    call_command(
+        "makesafemigration", *args, stdout=out, stderr=StringIO(), no_color=True, **options
+    )
+    return out.getvalue()
+
+
+@pytest.fixture
+def plan(shop, packages, bundle_root) -> Path:
+    packages.add("shop", PARENT, DROP_NAME)
+    make("shop", interactive=False, name="restore")
+    return shop
+
+
+def test_noinput_writes_the_three_stages_each_with_its_bundle(plan, bundle_root) -> None:
+    assert sorted(p.name for p in plan.glob("000[6-9]_*.py")) == [
+        f"{EXPAND}.py",
+        f"{BACKFILL}.py",
+        f"{CONTRACT}.py",
+    ]
+    expand, backfill, contract = (
+        load_bundle(bundle_root / "shop" / name) for name in (EXPAND, BACKFILL, CONTRACT)
+    )
+    add_name = next(
+        op for op in expand.operations if op.description == "Add field name to customer"
+    )
+    assert add_name.operation_facts.field_after.null
+    assert [op.operation for op in backfill.operations] == ["RunPython"]
+    assert not backfill.atomic and backfill.dependencies == [["shop", EXPAND]]
+    assert [op.operation for op in contract.operations] == ["AlterField"]
+    assert contract.dependencies == [["shop", BACKFILL]]
+    assert not contract.operations[0].operation_facts.field_after.null
+    # The contract's checks prove no row is left without a value before it runs.
+    checks = (bundle_root / "shop" / CONTRACT / "checks.sql").read_text()
+    assert '"name" IS NULL' in checks
+    # Django's state after the three is the models': nothing left to detect.
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    stub = (plan / f"{BACKFILL}.py").read_text()
+    assert ">>> DECIDE HERE <<<" in stub and 'return ""' in stub
+    assert "shop.Customer.name" in stub
+
+
+def test_the_interactive_questioner_offers_the_plan_first(
+    shop, packages, bundle_root, monkeypatch
+) -> None:
+    packages.add("shop", PARENT, DROP_NAME)
+    answers = iter(["1"])
+    monkeypatch.setattr("builtins.input", lambda *args: next(answers))
+    out = make("shop", name="restore")
+    assert "1) Expand, backfill, contract (migration_studio)" in out
+    assert (shop / f"{BACKFILL}.py").exists()
+
+
+def stub_module(directory: Path, name: str):
+    module = importlib.import_module(f"{directory.parent.name}.migrations.{name}")
+    return importlib.reload(module)
+
+
+def add_customers(database: ScratchDatabase, count: int) -> None:
+    with database.activated() as connection, connection.cursor() as cursor:
+        for number in range(count):
+            cursor.execute(
+                "INSERT INTO shop_customer (email, created_at, newsletter_opt_in) "
+                "VALUES (%s, %s, %s)",
+                [f"c{number}@example.com", "2026-01-01 00:00:00", False],
+            )
+
+
+def column_values(database: ScratchDatabase) -> list:
+    with database.activated() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM shop_customer ORDER BY id")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def is_nullable(database: ScratchDatabase) -> bool:
+    with database.activated() as connection, connection.cursor() as cursor:
+        columns = connection.introspection.get_table_description(cursor, "shop_customer")
+        return next(c for c in columns if c.name == "name").null_ok
+
+
+def test_the_plan_applies_fills_the_rows_and_reverses(plan, capsys) -> None:
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", PARENT)
+        add_customers(database, 250)
+        migrate(database, "shop", EXPAND)
+        assert is_nullable(database) and set(column_values(database)) == {None}
+        migrate(database, "shop", CONTRACT)
+        assert column_values(database) == [""] * 250
+        assert not is_nullable(database)
+        out = capsys.readouterr().out
+        assert "Backfilling shop.Customer.name: 250 / 250 rows, done in" in out
+        # Back to the parent state, and forward again.
+        migrate(database, "shop", PARENT)
+        with database.activated() as connection, connection.cursor() as cursor:
+            names = [
+                c.name
+                for c in connection.introspection.get_table_description(cursor, "shop_customer")
+            ]
+        assert "name" not in names
+        migrate(database, "shop", CONTRACT)
+        assert column_values(database) == [""] * 250
+
+
+def test_the_backfill_changes_nothing_twice_and_resumes_after_an_interruption(
+    plan, capsys, monkeypatch
+) -> None:
+    module = stub_module(plan, BACKFILL)
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", PARENT)
+        add_customers(database, 450)
+        migrate(database, "shop", EXPAND)
+        capsys.readouterr()
+        with database.activated() as connection:
+            from django.db.migrations.loader import MigrationLoader
+
+            state = MigrationLoader(connection).project_state(("shop", EXPAND))
+            with connection.schema_editor(atomic=False) as editor:
+                real_atomic = module.transaction.atomic
+                calls = []
+
+                def interrupted_after_two(*args, **kwargs):
+                    calls.append(1)
+                    if len(calls) > 2:
+                        raise KeyboardInterrupt
+                    return real_atomic(*args, **kwargs)
+
+                monkeypatch.setattr(module.transaction, "atomic", interrupted_after_two)
+                with pytest.raises(KeyboardInterrupt):
+                    module.forwards(state.apps, editor)
+                monkeypatch.setattr(module.transaction, "atomic", real_atomic)
+                filled = sum(value is not None for value in column_values(database))
+                assert 0 < filled < 450  # two batches committed, the rest not touched
+                module.forwards(state.apps, editor)  # resumes
+                out = capsys.readouterr().out
+                assert f"{450 - filled:,} / {450 - filled:,} rows" in out
+                assert column_values(database) == [""] * 450
+                module.forwards(state.apps, editor)  # nothing left to do
+                assert "no row needs a value" in capsys.readouterr().out
+
+
+def test_no_rows_and_a_value_left_to_decide(shop, packages, bundle_root) -> None:
+    drop_customer = DROP_NAME.replace(
+        'RemoveField("customer", "name")', 'RemoveField("order", "customer")'
+    )
+    packages.add("shop", PARENT, drop_customer)
+    make("shop", interactive=False, name="restore")
+    stub = next(shop.glob("0007_backfill_order_customer.py"))
+    text = stub.read_text()
+    assert "raise NotImplementedError(" in text
+    assert "Decide the value of shop.Order.customer" in text
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", PARENT)
+        # No rows: the stub runs as generated and says so.
+        migrate(database, "shop", "0008_order_customer_not_null")
+        migrate(database, "shop", PARENT)
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO shop_order (status, created_at, total) VALUES ('new', %s, 1)",
+                ["2026-01-01 00:00:00"],
+            )
+        migrate(database, "shop", "0006_restore")
+        with pytest.raises(NotImplementedError, match="edit new_value\\(\\) in shop/migrations"):
+            migrate(database, "shop", "0007_backfill_order_customer")
+
+
+@pytest.fixture(autouse=True)
+def _forget_stub_modules():
+    yield
+    for name in [n for n in sys.modules if ".migrations.0007_backfill" in n]:
+        del sys.modules[name]
+    connections["default"].close()
+
+
+def test_the_risk_report_knows_the_backfill_is_batched(plan, bundle_root) -> None:
+    report = json.loads((bundle_root / "shop" / BACKFILL / "report.json").read_text())
+    [finding] = [f for f in report["findings"] if f["rule"] == "MS142"]
+    assert finding["severity"] == "info"
+    assert "each committed on its own" in finding["message"]
+    assert report["forward_risk"] in ("info", "low")
+    # Made atomic by hand, the same code holds every row it updates until the end.
+    stub = plan / f"{BACKFILL}.py"
+    stub.write_text(stub.read_text().replace("atomic = False", "atomic = True"))
+    call_command("bundlemigration", "shop", BACKFILL, verbosity=0)
+    report = json.loads((bundle_root / "shop" / BACKFILL / "report.json").read_text())
+    [finding] = [f for f in report["findings"] if f["rule"] == "MS142"]
+    assert finding["severity"] == "high" and "Set atomic = False" in finding["message"]
+
+
+def test_the_output_names_the_stub_and_not_what_the_capture_ran(
+    shop, packages, bundle_root, capsys
+) -> None:
+    packages.add("shop", PARENT, DROP_NAME)
+    out = make("shop", interactive=False, name="restore")
+    printed = out + capsys.readouterr().out
+    assert f"{BACKFILL}.py" in out and "Decide the value in its new_value()" in out
+    assert "Backfilling" not in printed  # the stub ran on the empty scratch table, silently
