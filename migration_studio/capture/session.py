@@ -190,19 +190,14 @@ def _run(
     from_state: ProjectState,
     to_state: ProjectState,
 ) -> None:
-    """Run one operation the way ``Migration.apply``/``unapply`` do (same transaction rules).
-
-    What the operation's own code prints (a RunPython's progress on the empty scratch tables) is
-    not the capture's output: it is dropped.
-    """
+    """Run one operation the way ``Migration.apply``/``unapply`` do (same transaction rules)."""
     atomic_operation = operation.atomic or (migration.atomic and operation.atomic is not False)
     run = getattr(operation, method)
-    with contextlib.redirect_stdout(io.StringIO()):
-        if not editor.atomic_migration and atomic_operation:
-            with transaction.atomic(editor.connection.alias):
-                run(migration.app_label, editor, from_state, to_state)
-        else:
+    if not editor.atomic_migration and atomic_operation:
+        with transaction.atomic(editor.connection.alias):
             run(migration.app_label, editor, from_state, to_state)
+    else:
+        run(migration.app_label, editor, from_state, to_state)
 
 
 class CaptureSession:
@@ -694,7 +689,10 @@ def capture_migrations(
             with session.scratch, session:
                 if log:
                     log(f"Scratch database: {session.origin}.")
-                return [session.capture(migration) for migration in migrations]
+                # What the migrations' own code prints on the scratch database (a RunPython's
+                # progress) is not the command's output; the command's log is not sys.stdout.
+                with contextlib.redirect_stdout(io.StringIO()):
+                    return [session.capture(migration) for migration in migrations]
         except NeedsCommits:
             # On a copy each migration commits, as under ``migrate``.
             in_place = False
