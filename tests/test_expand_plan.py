@@ -238,3 +238,13 @@ def test_the_output_names_the_stub_and_not_what_the_capture_ran(
     printed = out + capsys.readouterr().out
     assert f"{BACKFILL}.py" in out and "Decide the value in its new_value()" in out
     assert "Backfilling" not in printed  # the stub ran on the empty scratch table, silently
+
+
+def test_each_stage_says_what_it_is_in_its_file_and_its_bundle_readme(plan, bundle_root) -> None:
+    for name, stage in ((EXPAND, "Stage 1"), (BACKFILL, "stage 2"), (CONTRACT, "Stage 3")):
+        source = (plan / f"{name}.py").read_text()
+        assert stage in source.split('"""')[1], name
+        readme = (bundle_root / "shop" / name / "README.md").read_text()
+        assert "## Notes from the migration file" in readme and stage in readme, name
+    expand = (plan / f"{EXPAND}.py").read_text()
+    assert f"shop.{CONTRACT} makes the column NOT NULL" in " ".join(expand.split())

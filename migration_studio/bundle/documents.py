@@ -9,6 +9,7 @@ Markdown: nothing is HTML-escaped, and numbers are written without localization.
 
 from __future__ import annotations
 
+import ast
 import functools
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,18 @@ def render(name: str, context: dict[str, Any]) -> str:
     return text.rstrip("\n") + "\n"
 
 
-def render_readme(bundle: Bundle, report: Report | None = None) -> str:
-    """``README.md``: overview, changes, risk (with a report), testing, deployment, rollback."""
-    return render("README.md", readme_context(bundle, report))
+def render_readme(bundle: Bundle, report: Report | None = None, notes: str = "") -> str:
+    """``README.md``: overview, the migration file's own notes (its docstring), changes, risk
+    (with a report), testing, deployment, rollback."""
+    return render("README.md", {**readme_context(bundle, report), "notes": notes.strip()})
+
+
+def docstring_of(migration_source: bytes) -> str:
+    """The module docstring of a migration file ("" when it has none or does not parse)."""
+    try:
+        return ast.get_docstring(ast.parse(migration_source)) or ""
+    except (SyntaxError, ValueError):
+        return ""
 
 
 def rollback_plan(bundle: Bundle, report: Report) -> str:

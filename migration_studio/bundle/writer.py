@@ -9,7 +9,7 @@ from pathlib import Path
 from ..risk.analysis import Report
 from ..risk.report import report_json
 from . import checksfile
-from .documents import render_readme, rollback_plan
+from .documents import docstring_of, render_readme, rollback_plan
 from .model import Bundle, sha256
 from .sqlfile import render_down_sql, render_up_sql
 from .store import bundle_dir, write_directory
@@ -31,7 +31,7 @@ def render_files(
     files = {"up.sql": render_up_sql(bundle), "down.sql": render_down_sql(bundle)}
     bundle.hashes = {"migration": sha256(migration_source)}
     bundle.hashes.update({name: sha256(text) for name, text in files.items()})
-    files["README.md"] = render_readme(bundle, report)
+    files["README.md"] = render_readme(bundle, report, docstring_of(migration_source))
     files["checks.sql"] = _checks_file(bundle, existing)
     if report is not None:
         files["report.json"] = report_json(report)

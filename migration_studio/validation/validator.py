@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -108,6 +109,12 @@ class Validator:
         self._operation: int | None = None
 
     def run(self) -> ValidationResult:
+        """Validate; what the migrations' own code prints on the scratch database (a
+        backfill's progress) is dropped: the steps are the output (through ``log``)."""
+        with contextlib.redirect_stdout(io.StringIO()):
+            return self._run()
+
+    def _run(self) -> ValidationResult:
         vendor = ScratchDatabase(self.alias, use_cache=False).source.vendor
         if vendor != self.bundle.vendor:
             raise ValidationEnvironmentError(

@@ -54,15 +54,16 @@ class Command(StudioCommand, makemigrations.Command):
     ) -> None:
         planned = split(changes)
         changes = planned.changes
-        # Django's writer writes the migrations it can serialize; the stubs are written here.
+        # Django's writer writes the migrations it can serialize; the plan's are written here.
         django_changes = {
-            app: [m for m in migrations if (app, m.name) not in planned.stubs]
+            app: kept
             for app, migrations in changes.items()
+            if (kept := [m for m in migrations if (app, m.name) not in planned.sources])
         }
         if self.check_changes:
             super().write_migration_files(django_changes, update_previous_migration_paths)
             return
-        plan = plan_new_migrations(changes, update_previous_migration_paths, planned.stubs)
+        plan = plan_new_migrations(changes, update_previous_migration_paths, planned.sources)
         if not self.dry_run:
             services.ensure_migrations_writable(
                 plan.paths.values(), update_previous_migration_paths
@@ -83,14 +84,14 @@ class Command(StudioCommand, makemigrations.Command):
         )
         if self.dry_run:
             super().write_migration_files(django_changes, update_previous_migration_paths)
-            self._write_stubs(planned, plan.paths)
+            self._write_plan(planned, plan.paths)
         else:
 
             def write() -> None:
                 super(Command, self).write_migration_files(
                     django_changes, update_previous_migration_paths
                 )
-                self._write_stubs(planned, plan.paths)
+                self._write_plan(planned, plan.paths)
 
             services.write_with_migrations(
                 entries,
@@ -104,22 +105,38 @@ class Command(StudioCommand, makemigrations.Command):
         if self.empty and not self.dry_run and self.verbosity >= 1:
             self._next_steps_for_empty(plan.paths)
 
-    def _write_stubs(self, planned: Split, paths: dict) -> None:
-        """The data-migration stubs of an expand / backfill / contract plan (after Django's
-        writer wrote the other migrations)."""
-        for node, source in planned.stubs.items():
-            path = paths[node]
+    def _write_plan(self, planned: Split, paths: dict) -> None:
+        """The migrations of an expand / backfill / contract plan, listed as Django lists the
+        ones it writes (after them)."""
+        by_app: dict[str, list] = {}
+        for app_label, migrations in planned.changes.items():
+            for migration in migrations:
+                if (app_label, migration.name) in planned.sources:
+                    by_app.setdefault(app_label, []).append(migration)
+        for app_label, migrations in by_app.items():
             if self.verbosity >= 1:
-                self.log(self.style.MIGRATE_HEADING(f"Data migration for '{node[0]}':"))
-                self.log(f"  {self.style.MIGRATE_LABEL(relative(path))}")
-                self.log("    " + source.splitlines()[0].strip('"'))
-                self.log("    Decide the value in its new_value() before deploying it.")
-            if self.dry_run:
-                if self.verbosity >= 3:
-                    self.log(source)
-                continue
-            write_text_atomic(path, source)
-            self.written_files.append(str(path))
+                self.log(
+                    self.style.MIGRATE_HEADING(
+                        f"Expand / backfill / contract for '{app_label}':"
+                    )
+                )
+            for migration in migrations:
+                node = (app_label, migration.name)
+                path, source = paths[node], planned.sources[node]
+                if self.verbosity >= 1:
+                    self.log(f"  {self.style.MIGRATE_LABEL(relative(path))}")
+                    if node in planned.stubs:
+                        self.log("    " + source.splitlines()[0].strip('"'))
+                        self.log("    Decide the value in its new_value() before deploying it.")
+                    else:
+                        for operation in migration.operations:
+                            self.log(f"    {operation.formatted_description()}")
+                if self.dry_run:
+                    if self.verbosity >= 3:
+                        self.log(source)
+                    continue
+                write_text_atomic(path, source)
+                self.written_files.append(str(path))
 
     def _next_steps_for_empty(self, paths: dict) -> None:
         """An empty migration's bundle has no SQL yet: say how to get it."""
