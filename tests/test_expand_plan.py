@@ -248,3 +248,57 @@ def test_each_stage_says_what_it_is_in_its_file_and_its_bundle_readme(plan, bund
         assert "## Notes from the migration file" in readme and stage in readme, name
     expand = (plan / f"{EXPAND}.py").read_text()
     assert f"shop.{CONTRACT} makes the column NOT NULL" in " ".join(expand.split())
+
+
+def test_data_writes_a_batched_data_migration_for_the_models_given(
+    shop, bundle_root, capsys
+) -> None:
+    out = make("shop", data=["Customer"])
+    [path] = shop.glob("0005_data_customer.py")
+    assert "0005_data_customer.py" in out
+    text = path.read_text()
+    assert "def pending_customer(rows):" in text and "def change_customer(batch):" in text
+    report = json.loads((bundle_root / "shop" / path.stem / "report.json").read_text())
+    [finding] = [f for f in report["findings"] if f["rule"] == "MS142"]
+    assert finding["severity"] == "info" and "shop.Customer" in finding["message"]
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", "0004_orderitem_constraints")
+        with database.activated() as connection, connection.cursor() as cursor:
+            for number in range(30):
+                cursor.execute(
+                    "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in) "
+                    "VALUES (%s, %s, %s, %s)",
+                    [f"c{number}@example.com", f"Name {number}", "2026-01-01 00:00:00", False],
+                )
+        capsys.readouterr()
+        migrate(database, "shop", path.stem)  # runs as generated: nothing pending
+        assert "Changing shop.Customer: no row is pending." in capsys.readouterr().out
+        # Decided: the customers without the newsletter get their name in capitals.
+        path.write_text(
+            text.replace("    return rows.none()", "    return rows.exclude(name__startswith='N!')")
+            .replace(
+                '    raise NotImplementedError(\n        "Write change_customer() in shop/migrations/'
+                '0005_data_customer.py: what to do to "\n        "the pending rows of '
+                'shop.Customer."\n    )',
+                '    return batch.update(name=functions.Concat(models.Value("N!"), "name"))',
+            )
+        )
+        for name in [n for n in sys.modules if n.endswith("0005_data_customer")]:
+            del sys.modules[name]
+        migrate(database, "shop", "0004_orderitem_constraints")
+        migrate(database, "shop", path.stem)
+        assert "Changing shop.Customer: 30 / 30 rows, done in" in capsys.readouterr().out
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM shop_customer ORDER BY id")
+            assert [row[0] for row in cursor.fetchall()] == [f"N!Name {n}" for n in range(30)]
+
+
+def test_data_refuses_an_unknown_model_and_more_than_one_app(shop, bundle_root) -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="App 'shop' has no model 'Nope'"):
+        make("shop", data=["Nope"])
+    with pytest.raises(CommandError, match="--data needs exactly one app label"):
+        make(data=["Order"])
+    assert not list(shop.glob("0005_*.py")) and not bundle_root.exists()

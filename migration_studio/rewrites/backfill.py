@@ -16,6 +16,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.template import Context, Engine
 
 from .. import conf
+from ..exceptions import MigrationStudioError
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -117,3 +118,44 @@ def load(app_label: str, name: str, source: str) -> Migration:
     module.__file__ = f"<{app_label}/migrations/{name}.py>"
     exec(compile(source, module.__file__, "exec"), module.__dict__)  # our own rendered text
     return module.Migration(name, app_label)
+
+
+def render_data(
+    app_label: str, name: str, dependencies: list[tuple[str, str]], model_names: list[str]
+) -> str:
+    """A data migration (``makesafemigration --data``) walking each model's table in batches,
+    with the rows to change and the change left to decide (as generated it changes nothing)."""
+    models_ = []
+    for model_name in model_names:
+        model = apps.get_model(app_label, model_name)
+        pk = model._meta.pk
+        if pk is None or not getattr(pk, "column", None):
+            raise MigrationStudioError(
+                f"{model._meta.label} cannot be changed in batches: it has no single-column "
+                "primary key to walk the table by. Nothing was written."
+            )
+        models_.append(
+            {
+                "app_label": app_label,
+                "model_name": model._meta.model_name,
+                "function": model._meta.model_name,
+                "label": model._meta.label,
+            }
+        )
+    labels = ", ".join(m["label"] for m in models_)
+    engine = Engine(dirs=[str(TEMPLATES_DIR)], autoescape=False)
+    return engine.get_template("migration_studio/stubs/data.py-tpl").render(
+        Context(
+            {
+                "summary": textwrap.fill(
+                    f"{name}: a data migration on {labels}, in batches.", width=96
+                ),
+                "models": models_,
+                "models_label": labels,
+                "app_label": app_label,
+                "name": name,
+                "batch_seconds": repr(float(conf.get("BACKFILL_BATCH_SECONDS"))),
+                "dependencies": dependencies,
+            }
+        )
+    )

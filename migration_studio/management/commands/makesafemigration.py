@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
+from django.core.management.base import CommandError
 from django.core.management.commands import makemigrations
 
 from ... import conf, services
 from ...bundle.store import ensure_writable
 from ...capture.plan import RecordingAutodetector, plan_new_migrations
 from ...files import write_text_atomic
+from ...rewrites.backfill import load, render_data
 from ...rewrites.expand import PlanningAutodetector, Split, split
 from ...risk import inputs as risk_inputs
 from ...scratch.database import source_connection
@@ -30,6 +33,16 @@ class Command(StudioCommand, makemigrations.Command):
         add_database(parser)
         add_no_cache(parser)
         risk_inputs.add_arguments(parser)
+        parser.add_argument(
+            "--data",
+            action="append",
+            dest="data_models",
+            metavar="MODEL",
+            default=[],
+            help="Write a data migration for MODEL of the app (repeat for more models), "
+            "pre-filled with the code that changes its rows in short batches, like --empty "
+            "writes an empty one.",
+        )
 
     def handle(self, *app_labels: str, **options: Any) -> None:
         self.database = options["database"]
@@ -37,12 +50,34 @@ class Command(StudioCommand, makemigrations.Command):
         self.use_cache = options["use_cache"]
         self.check_changes = options["check_changes"]
         self.wrote_files = False
+        self.data_models = self._data_models(app_labels, options)
         RecordingAutodetector.last_from_state = None
         connection = source_connection(self.database)
         self.stats = risk_inputs.load(options, connection.vendor, warn=self.warn)
         if not (options["dry_run"] or self.check_changes):
             ensure_writable(conf.bundle_root())
         super().handle(*app_labels, **options)
+
+    def _data_models(self, app_labels: tuple[str, ...], options: dict[str, Any]) -> list[str]:
+        """``--data``: the models named, checked; the run becomes an --empty one."""
+        names = options["data_models"]
+        if not names:
+            return []
+        if len(app_labels) != 1:
+            raise CommandError("--data needs exactly one app label: the app of the models.")
+        try:
+            app = apps.get_app_config(app_labels[0])
+        except LookupError:
+            return []  # makemigrations says the app is unknown (exit status 2)
+        found = []
+        for name in names:
+            try:
+                found.append(app.get_model(name)._meta.model_name)
+            except LookupError:
+                raise CommandError(f"App '{app.label}' has no model '{name}'.") from None
+        options["empty"] = True
+        options["name"] = options["name"] or "data_" + "_".join(found)
+        return found
 
     def written_on_interrupt(self) -> str:
         if getattr(self, "wrote_files", False):
@@ -54,6 +89,8 @@ class Command(StudioCommand, makemigrations.Command):
     ) -> None:
         planned = split(changes)
         changes = planned.changes
+        if self.data_models:
+            self._data_stubs(planned)
         # Django's writer writes the migrations it can serialize; the plan's are written here.
         django_changes = {
             app: kept
@@ -102,8 +139,20 @@ class Command(StudioCommand, makemigrations.Command):
             )
             self.wrote_files = True
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
-        if self.empty and not self.dry_run and self.verbosity >= 1:
+        if self.empty and not self.data_models and not self.dry_run and self.verbosity >= 1:
             self._next_steps_for_empty(plan.paths)
+
+    def _data_stubs(self, planned: Split) -> None:
+        """``--data``: each empty migration becomes the data migration of the models named."""
+        for app_label, migrations in planned.changes.items():
+            for index, migration in enumerate(migrations):
+                node = (app_label, migration.name)
+                source = render_data(
+                    app_label, migration.name, list(migration.dependencies), self.data_models
+                )
+                migrations[index] = load(app_label, migration.name, source)
+                planned.sources[node] = source
+                planned.stubs.add(node)
 
     def _write_plan(self, planned: Split, paths: dict) -> None:
         """The migrations of an expand / backfill / contract plan, listed as Django lists the
@@ -115,11 +164,8 @@ class Command(StudioCommand, makemigrations.Command):
                     by_app.setdefault(app_label, []).append(migration)
         for app_label, migrations in by_app.items():
             if self.verbosity >= 1:
-                self.log(
-                    self.style.MIGRATE_HEADING(
-                        f"Expand / backfill / contract for '{app_label}':"
-                    )
-                )
+                heading = "Data migration" if self.data_models else "Expand / backfill / contract"
+                self.log(self.style.MIGRATE_HEADING(f"{heading} for '{app_label}':"))
             for migration in migrations:
                 node = (app_label, migration.name)
                 path, source = paths[node], planned.sources[node]
@@ -127,7 +173,12 @@ class Command(StudioCommand, makemigrations.Command):
                     self.log(f"  {self.style.MIGRATE_LABEL(relative(path))}")
                     if node in planned.stubs:
                         self.log("    " + source.splitlines()[0].strip('"'))
-                        self.log("    Decide the value in its new_value() before deploying it.")
+                        self.log(
+                            "    Decide the rows and the change (its pending_*() and change_*())"
+                            " before deploying it."
+                            if self.data_models
+                            else "    Decide the value in its new_value() before deploying it."
+                        )
                     else:
                         for operation in migration.operations:
                             self.log(f"    {operation.formatted_description()}")

@@ -100,21 +100,28 @@ class RunPythonOperation(Rule):
     def _backfill(self, context: OperationContext, backfill: dict) -> Finding:
         """A data-migration stub: batches of consecutive primary keys, each its own transaction
         when the migration is not atomic."""
-        what = f"{backfill['model']}.{backfill['field']}"
+        field = backfill.get("field")
+        what = f"{backfill['model']}.{field}" if field else backfill["model"]
+        verb = "Backfills" if field else "Changes the rows of"
+        decide = (
+            "Decide the value in new_value()"
+            if field
+            else "Decide the rows and the change (pending_*() and change_*())"
+        )
         seconds = backfill.get("batch_seconds") or 0
         if context.migration.bundle.atomic and context.migration.bundle.transactional:
             return self.finding(
                 context,
-                f"Backfills {what} in batches, but the migration is atomic: every batch runs in "
+                f"{verb} {what} in batches, but the migration is atomic: every batch runs in "
                 "one transaction, so the rows it updates stay locked until the whole backfill "
                 "commits. Set atomic = False on the migration.",
                 severity=Severity.HIGH,
             )
         return self.finding(
             context,
-            f"Backfills {what} in batches of consecutive primary keys, each committed on its "
+            f"{verb} {what} in batches of consecutive primary keys, each committed on its "
             f"own (about {seconds:g} s each): no table lock; a write to a row of the current "
-            "batch waits for that batch only. Decide the value in new_value() before deploying.",
+            f"batch waits for that batch only. {decide} before deploying.",
             severity=Severity.INFO,
         )
 
