@@ -302,3 +302,18 @@ def test_data_refuses_an_unknown_model_and_more_than_one_app(shop, bundle_root) 
     with pytest.raises(CommandError, match="--data needs exactly one app label"):
         make(data=["Order"])
     assert not list(shop.glob("0005_*.py")) and not bundle_root.exists()
+
+
+def test_check_and_dry_run_name_the_plan_and_write_nothing(
+    shop, packages, bundle_root, capsys
+) -> None:
+    packages.add("shop", PARENT, DROP_NAME)
+    with pytest.raises(SystemExit) as exit_info:
+        make("shop", check=True, name="restore")
+    assert exit_info.value.code == 1
+    out = make("shop", dry_run=True, name="restore", interactive=False)
+    printed = out + capsys.readouterr().out
+    for name in (EXPAND, BACKFILL, CONTRACT):
+        assert f"{name}.py" in out
+    assert "Backfilling" not in printed
+    assert not list(shop.glob("000[6-9]_*.py")) and not bundle_root.exists()

@@ -686,13 +686,12 @@ def capture_migrations(
             scoped=scoped,
         )
         try:
-            with session.scratch, session:
+            # What the migrations' own code prints on the scratch database (a RunPython's
+            # progress) is not the command's output; the command's log is not sys.stdout.
+            with contextlib.redirect_stdout(io.StringIO()), session.scratch, session:
                 if log:
                     log(f"Scratch database: {session.origin}.")
-                # What the migrations' own code prints on the scratch database (a RunPython's
-                # progress) is not the command's output; the command's log is not sys.stdout.
-                with contextlib.redirect_stdout(io.StringIO()):
-                    return [session.capture(migration) for migration in migrations]
+                return [session.capture(migration) for migration in migrations]
         except NeedsCommits:
             # On a copy each migration commits, as under ``migrate``.
             in_place = False

@@ -19,6 +19,7 @@ import re
 import sys
 import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.apps import apps as django_apps
@@ -195,6 +196,16 @@ def split(changes: dict[str, list[Migration]]) -> Split:
             result.sources[node] = source
             result.stubs.add(node)
     return result
+
+
+def planned_paths(planned: Split) -> dict[Node, Path]:
+    """Where the plan's migrations are written."""
+    return {
+        (app_label, migration.name): Path(MigrationWriter(migration).path)
+        for app_label, migrations in planned.changes.items()
+        for migration in migrations
+        if (app_label, migration.name) in planned.sources
+    }
 
 
 def with_docstring(source: str, docstring: str) -> str:

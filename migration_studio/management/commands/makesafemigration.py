@@ -13,7 +13,7 @@ from ...bundle.store import ensure_writable
 from ...capture.plan import RecordingAutodetector, plan_new_migrations
 from ...files import write_text_atomic
 from ...rewrites.backfill import load, render_data
-from ...rewrites.expand import PlanningAutodetector, Split, split
+from ...rewrites.expand import PlanningAutodetector, Split, planned_paths, split
 from ...risk import inputs as risk_inputs
 from ...scratch.database import source_connection
 from ..base import StudioCommand
@@ -99,6 +99,7 @@ class Command(StudioCommand, makemigrations.Command):
         }
         if self.check_changes:
             super().write_migration_files(django_changes, update_previous_migration_paths)
+            self._write_plan(planned, planned_paths(planned))
             return
         plan = plan_new_migrations(changes, update_previous_migration_paths, planned.sources)
         if not self.dry_run:
