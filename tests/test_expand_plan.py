@@ -247,7 +247,7 @@ def test_each_stage_says_what_it_is_in_its_file_and_its_bundle_readme(plan, bund
         readme = (bundle_root / "shop" / name / "README.md").read_text()
         assert "## Notes from the migration file" in readme and stage in readme, name
     expand = (plan / f"{EXPAND}.py").read_text()
-    assert f"shop.{CONTRACT} makes the column NOT NULL" in " ".join(expand.split())
+    assert f"shop.{CONTRACT} completes the change" in " ".join(expand.split())
 
 
 def test_data_writes_a_batched_data_migration_for_the_models_given(
@@ -276,8 +276,9 @@ def test_data_writes_a_batched_data_migration_for_the_models_given(
         assert "Changing shop.Customer: no row is pending." in capsys.readouterr().out
         # Decided: the customers without the newsletter get their name in capitals.
         path.write_text(
-            text.replace("    return rows.none()", "    return rows.exclude(name__startswith='N!')")
-            .replace(
+            text.replace(
+                "    return rows.none()", "    return rows.exclude(name__startswith='N!')"
+            ).replace(
                 '    raise NotImplementedError(\n        "Write change_customer() in shop/migrations/'
                 '0005_data_customer.py: what to do to "\n        "the pending rows of '
                 'shop.Customer."\n    )',
@@ -317,3 +318,61 @@ def test_check_and_dry_run_name_the_plan_and_write_nothing(
         assert f"{name}.py" in out
     assert "Backfilling" not in printed
     assert not list(shop.glob("000[6-9]_*.py")) and not bundle_root.exists()
+
+
+#: The history has customer.name as a number; the models say text.
+NAME_AS_NUMBER = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [migrations.AlterField("customer", "name", models.IntegerField(default=0))]
+"""
+
+
+def test_a_change_of_type_converts_in_batches_when_asked(
+    shop, packages, bundle_root, monkeypatch, capsys
+) -> None:
+    packages.add("shop", "0005_name_number", NAME_AS_NUMBER)
+    answers = iter(["1"])
+    monkeypatch.setattr("builtins.input", lambda *args: next(answers))
+    out = make("shop", name="restore")
+    assert "changes from integer to text" in out
+    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    assert names == ["0006_restore", "0007_convert_customer_name", "0008_customer_name_swap"]
+    stub = (shop / "0007_convert_customer_name.py").read_text()
+    assert "return str(value)" in stub and ">>> DECIDE HERE <<<" in stub
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", "0005_name_number")
+        with database.activated() as connection, connection.cursor() as cursor:
+            for number in range(120):
+                cursor.execute(
+                    "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in) "
+                    "VALUES (%s, %s, %s, %s)",
+                    [f"c{number}@example.com", number, "2026-01-01 00:00:00", False],
+                )
+        capsys.readouterr()
+        migrate(database, "shop", "0008_customer_name_swap")
+        assert "Converting shop.Customer.name: 120 / 120 rows" in capsys.readouterr().out
+        assert column_values(database) == [str(n) for n in range(120)]
+        assert not is_nullable(database)
+        # Rolling the swap back re-creates the old column, without its values: the report says so.
+        migrate(database, "shop", "0005_name_number")
+        assert set(column_values(database)) == {0}
+        report = json.loads(
+            (bundle_root / "shop" / "0008_customer_name_swap" / "report.json").read_text()
+        )
+        assert any(f["data_loss"] or f["data_loss_on_rollback"] for f in report["findings"])
+        for name in [n for n in sys.modules if "0007_convert" in n]:
+            del sys.modules[name]
+
+
+def test_without_a_terminal_a_change_of_type_is_left_to_the_database(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", "0005_name_number", NAME_AS_NUMBER)
+    make("shop", name="retype", interactive=False)
+    assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_retype"]

@@ -159,3 +159,88 @@ def render_data(
             }
         )
     )
+
+
+@dataclass
+class ConvertStub:
+    """The conversion of a column to another type: the new column (``new_name``) is filled from
+    the old one (``old_name``) by a function the user decides."""
+
+    app_label: str
+    name: str
+    model_name: str
+    old_name: str
+    new_name: str
+    old_field: models.Field
+    new_field: models.Field
+    dependencies: list[tuple[str, str]]
+    stages: list[str] = field(default_factory=list)
+
+
+_CONVERSIONS: list[tuple[type, str, str, str]] = [
+    (models.BooleanField, "return bool(value)", "bool(value)", "gives bool(old value)"),
+    (models.IntegerField, "return int(value)", "int(value)", "gives int(old value)"),
+    (models.FloatField, "return float(value)", "float(value)", "gives float(old value)"),
+    (
+        models.DecimalField,
+        "return decimal.Decimal(str(value))",
+        "Decimal(str(value))",
+        "gives Decimal(str(old value))",
+    ),
+]
+
+
+def convert_code(stub: ConvertStub) -> tuple[str, str, str]:
+    """(the body of convert(), the docstring's note, what it does as generated)."""
+    new = stub.new_field
+    if not new.is_relation:
+        for kind, code, note, does in _CONVERSIONS:
+            if isinstance(new, kind):
+                return code, f"{note}.", does
+        if new.empty_strings_allowed:
+            return "return str(value)", "str(value).", "gives str(old value)"
+    label = f"{stub.app_label}.{model_label(stub.app_label, stub.model_name)}.{stub.old_name}"
+    message = (
+        f"Decide how to convert {label} ({type(stub.old_field).__name__} -> "
+        f"{type(new).__name__}): edit convert() in {stub.app_label}/migrations/{stub.name}.py."
+    )
+    return (
+        f"raise NotImplementedError({message!r})",
+        "nothing: it stops with a message until you write it.",
+        f"stops with a message until you write it (no conversion to {type(new).__name__} "
+        "fits every value by itself)",
+    )
+
+
+def render_convert(stub: ConvertStub) -> str:
+    code, note, does = convert_code(stub)
+    model = model_label(stub.app_label, stub.model_name)
+    label = f"{stub.app_label}.{model}.{stub.old_name}"
+    engine = Engine(dirs=[str(TEMPLATES_DIR)], autoescape=False)
+    return engine.get_template("migration_studio/stubs/convert.py-tpl").render(
+        Context(
+            {
+                "summary": textwrap.fill(
+                    f"Convert {label} to {type(stub.new_field).__name__}, in batches: stage 2 of "
+                    "expand / convert / contract.",
+                    width=96,
+                ),
+                "stages": [
+                    textwrap.fill(line, width=99, subsequent_indent="   ") for line in stub.stages
+                ],
+                "as_generated": does,
+                "value_comment": note,
+                "value_code": code,
+                "batch_seconds": repr(float(conf.get("BACKFILL_BATCH_SECONDS"))),
+                "app_label": stub.app_label,
+                "model_name": stub.model_name,
+                "model_label": f"{stub.app_label}.{model}",
+                "label": label,
+                "old_name": stub.old_name,
+                "new_name": stub.new_name,
+                "old_type": type(stub.old_field).__name__,
+                "new_type": type(stub.new_field).__name__,
+                "dependencies": stub.dependencies,
+            }
+        )
+    )

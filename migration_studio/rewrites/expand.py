@@ -24,14 +24,14 @@ from typing import Any
 
 from django.apps import apps as django_apps
 from django.db import models
-from django.db.migrations import AddField, AlterField, Migration
+from django.db.migrations import AddField, AlterField, Migration, RemoveField, RenameField
 from django.db.migrations.questioner import MigrationQuestioner
 from django.db.migrations.writer import MigrationWriter
 
 from ..capture.graph import Node
 from ..capture.plan import RecordingAutodetector
 from ..exceptions import MigrationStudioError
-from .backfill import BackfillStub, load, model_label, render
+from .backfill import BackfillStub, ConvertStub, load, model_label, render, render_convert
 
 
 class _Expand:
@@ -112,6 +112,24 @@ class PlanningQuestioner:
             sys.exit(3)
         return self.inner._ask_default()
 
+    def ask_conversion(self, field_name: str, model_name: str, old: str, new: str) -> bool:
+        """A field changes to another kind of column (``old`` -> ``new``): convert the values
+        in a data migration? Without a terminal: no (the database converts, as Django does)."""
+        if not self._interactive():
+            return False
+        choice = self.inner._choice_input(
+            f"Field '{field_name}' on {model_name} changes from {old} to {new}: the database "
+            "converts every row in one statement, while the table is locked, and only where a "
+            "cast exists.\nPlease select how:",
+            [
+                "Expand, convert, contract (migration_studio): add the new column beside the old "
+                "one, convert the values in short batches with a data migration (you write the "
+                "conversion), then swap the columns in a third migration",
+                "Let the database convert the values (ALTER COLUMN ... TYPE), as Django does",
+            ],
+        )
+        return choice == 1
+
     def _say(self, what: str) -> None:
         log = getattr(self.inner, "log", None)
         if callable(log) and getattr(self.inner, "verbosity", 1) >= 1:
@@ -125,6 +143,53 @@ class PlanningAutodetector(RecordingAutodetector):
         if questioner is not None and not isinstance(questioner, PlanningQuestioner):
             questioner = PlanningQuestioner(questioner)
         super().__init__(from_state, to_state, questioner)
+
+    def changes(self, graph: Any, *args: Any, **kwargs: Any) -> dict[str, list[Migration]]:
+        """Django's changes; a field changing to another kind of column is marked for the
+        conversion plan when the user asks for it."""
+        changes = super().changes(graph, *args, **kwargs)
+        ask = getattr(self.questioner, "ask_conversion", None)
+        for app_label, migrations in changes.items():
+            for migration in migrations:
+                for op in migration.operations:
+                    if not isinstance(op, AlterField) or marked(op):
+                        continue
+                    old = self.from_state.models[app_label, op.model_name_lower].fields.get(
+                        op.name
+                    )
+                    if old is None or not needs_conversion(old, op.field):
+                        continue
+                    if ask and ask(op.name, op.model_name, _kind(old), _kind(op.field)):
+                        op.convert_from = old
+        return changes
+
+
+#: Kinds of columns whose values convert to each other by a plain cast.
+_KINDS = {
+    "integer": ("AutoField", "BigAutoField", "SmallAutoField", "IntegerField",
+                "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
+                "PositiveBigIntegerField", "PositiveSmallIntegerField"),
+    "text": ("CharField", "TextField", "SlugField", "EmailField", "URLField"),
+}  # fmt: skip
+
+
+def _kind(field_: models.Field) -> str:
+    if field_.is_relation:
+        related = getattr(field_.remote_field, "model", None)
+        name = related if isinstance(related, str) else getattr(related, "__name__", "?")
+        return f"ForeignKey to {name}"
+    internal = field_.get_internal_type()
+    for kind, types_ in _KINDS.items():
+        if internal in types_:
+            return kind if kind == "text" else "integer"
+    return internal
+
+
+def needs_conversion(old: models.Field, new: models.Field) -> bool:
+    """The column changes to another kind (text to integer, a value to a foreign key ...)."""
+    if old.is_relation or new.is_relation:
+        return old.is_relation != new.is_relation
+    return _kind(old) != _kind(new)
 
 
 @dataclass
@@ -147,6 +212,12 @@ def marked(operation: Any) -> bool:
     )
 
 
+def converting(operation: Any) -> bool:
+    return (
+        isinstance(operation, AlterField) and getattr(operation, "convert_from", None) is not None
+    )
+
+
 def split(changes: dict[str, list[Migration]]) -> Split:
     """``changes`` with each migration holding a marked operation split into the plan's three
     stages, renumbered; a dependency on the original migration now points at its last stage."""
@@ -157,7 +228,7 @@ def split(changes: dict[str, list[Migration]]) -> Split:
         number = _number(migrations[0].name) if migrations else None
         staged: list[tuple[Migration, str]] = []
         for position, migration in enumerate(migrations):
-            if not any(marked(op) for op in migration.operations):
+            if not any(marked(op) or converting(op) for op in migration.operations):
                 staged.append((migration, _suffix(migration.name)))
                 continue
             stages = _stages(migration, position)
@@ -186,12 +257,14 @@ def split(changes: dict[str, list[Migration]]) -> Split:
                 result.sources[node] = with_docstring(
                     MigrationWriter(migration).as_string(), note(final_names, app_label)
                 )
-            stub = getattr(migration, "backfill_stub", None)
+            stub = getattr(migration, "backfill_stub", None) or getattr(
+                migration, "convert_stub", None
+            )
             if stub is None:
                 continue
             stub.name = migration.name
             stub.dependencies = list(migration.dependencies)
-            source = render(stub)
+            source = render_convert(stub) if isinstance(stub, ConvertStub) else render(stub)
             migrations[index] = load(app_label, migration.name, source)
             result.sources[node] = source
             result.stubs.add(node)
@@ -227,7 +300,18 @@ def _stages(migration: Migration, position: int) -> list[tuple[Migration, str]]:
     contract migration, with provisional names, and the name each gets after its number."""
     app_label = migration.app_label
     expand_ops, contract_ops, targets, added = [], [], [], set()
+    conversions = []
     for op in migration.operations:
+        if converting(op):
+            temporary = f"{op.name}_new"
+            expand_ops.append(AddField(op.model_name, temporary, _temporary(op.field)))
+            conversions.append((op.model_name, op.name, temporary, op.convert_from, op.field))
+            contract_ops += [
+                RemoveField(op.model_name, op.name),
+                RenameField(op.model_name, temporary, op.name),
+                AlterField(op.model_name, op.name, op.field),
+            ]
+            continue
         if not marked(op):
             expand_ops.append(op)
             continue
@@ -239,7 +323,10 @@ def _stages(migration: Migration, position: int) -> list[tuple[Migration, str]]:
         contract_ops.append(AlterField(op.model_name, op.name, final))
     stages: list[tuple[Migration, str]] = []
     previous = list(migration.dependencies)
-    columns = ", ".join(f"{app_label}.{model_label(app_label, m)}.{f}" for m, f, _ in targets)
+    columns = ", ".join(
+        [f"{app_label}.{model_label(app_label, m)}.{f}" for m, f, _ in targets]
+        + [f"{app_label}.{model_label(app_label, m)}.{f}" for m, f, *_ in conversions]
+    )
     later = f"__contract_{position}"
     if expand_ops:
         expand = Migration(f"__expand_{position}", app_label)
@@ -247,10 +334,11 @@ def _stages(migration: Migration, position: int) -> list[tuple[Migration, str]]:
         expand.dependencies = previous
         expand.initial = migration.initial
         expand.plan_note = lambda names, app, later=later: (
-            f"Stage 1 of expand / backfill / contract for {columns}: the column is added "
-            "nullable, so the code still running keeps inserting rows.\n"
-            "Deploy it with, or before, the code that writes the column; the backfill runs "
-            f"next, and {app}.{names[(app, later)]} makes the column NOT NULL once every row "
+            f"Stage 1 of expand / backfill / contract for {columns}: the new column is added "
+            "nullable (beside the old one, for a change of type), so the code still running "
+            "keeps inserting rows.\n"
+            "Deploy it with, or before, the code that writes the new column; the data migration "
+            f"runs next, and {app}.{names[(app, later)]} completes the change once every row "
             "has a value."
         )
         stages.append((expand, _suffix(migration.name)))
@@ -277,16 +365,44 @@ def _stages(migration: Migration, position: int) -> list[tuple[Migration, str]]:
         )
         stages.append((stub, f"backfill_{model_name}_{field_name}"))
         previous = [(app_label, stub.name)]
+    for model_name, field_name, temporary, old, new in conversions:
+        column = f"{model_label(app_label, model_name)}.{field_name}"
+        _require_walkable(app_label, model_name, column)
+        stub = Migration(f"__convert_{position}_{model_name}_{field_name}", app_label)
+        stub.dependencies = previous
+        stub.convert_stub = ConvertStub(
+            app_label=app_label,
+            name="",
+            model_name=model_name,
+            old_name=field_name,
+            new_name=temporary,
+            old_field=old,
+            new_field=new,
+            dependencies=[],
+            stages=[
+                f"1. The expand migration before this one adds {column}_new, the new column, "
+                "beside the old one: deploy it with the code that writes both.",
+                f"2. This migration fills {column}_new from {column} with convert(), in short "
+                "batches.",
+                f"3. The next migration drops the old column and renames {field_name}_new to "
+                f"{field_name}: deploy it once this one has run on every database.",
+            ],
+        )
+        stages.append((stub, f"convert_{model_name}_{field_name}"))
+        previous = [(app_label, stub.name)]
     contract = Migration(later, app_label)
     contract.operations = contract_ops
     contract.dependencies = previous
     contract.plan_note = lambda names, app: (
-        f"Stage 3 of expand / backfill / contract for {columns}: the column becomes NOT NULL.\n"
-        "Deploy it once the backfill before it has run on every database and no code writes "
-        "NULL into the column; its checks.sql finds the rows still without a value."
+        f"Stage 3 of expand / backfill / contract for {columns}: the column becomes NOT NULL "
+        "(for a change of type: the old column is dropped and the new one takes its name).\n"
+        "Deploy it once the data migration before it has run on every database and no code "
+        "writes NULL into the column; its checks.sql finds the rows still without a value."
     )
-    name = "_".join(f"{model}_{field_name}" for model, field_name, _ in targets)
-    stages.append((contract, f"{name}_not_null"[:80]))
+    parts = [f"{model}_{field_name}_not_null" for model, field_name, _ in targets] + [
+        f"{model}_{field_name}_swap" for model, field_name, *_ in conversions
+    ]
+    stages.append((contract, "_".join(parts)[:80]))
     return stages
 
 
@@ -325,6 +441,17 @@ def _stage_lines(column: str, added: bool) -> list[str]:
 def _without_default(field_: models.Field) -> models.Field:
     _name, _path, args, kwargs = field_.deconstruct()
     kwargs.pop("default", None)
+    return type(field_)(*args, **kwargs)
+
+
+def _temporary(field_: models.Field) -> models.Field:
+    """The new column while both exist: nullable, its own column name, no reverse accessor."""
+    _name, _path, args, kwargs = field_.deconstruct()
+    kwargs["null"] = True
+    kwargs.pop("db_column", None)
+    kwargs.pop("default", None)
+    if field_.is_relation:
+        kwargs["related_name"] = "+"
     return type(field_)(*args, **kwargs)
 
 
