@@ -92,6 +92,14 @@ def test_the_interactive_questioner_offers_the_plan_first(
     assert (shop / f"{BACKFILL}.py").exists()
 
 
+def with_body(source: str, function: str, body: str) -> str:
+    """``source`` with the code of ``function`` after its docstring replaced by ``body``."""
+    start = source.index(f"def {function}(")
+    docstring_end = source.index('"""', source.index('"""', start) + 3) + 3
+    end = source.index("\n\n\n", docstring_end)
+    return source[:docstring_end] + "\n" + body + source[end:]
+
+
 def stub_module(directory: Path, name: str):
     module = importlib.import_module(f"{directory.parent.name}.migrations.{name}")
     return importlib.reload(module)
@@ -274,14 +282,14 @@ def test_data_writes_a_batched_data_migration_for_the_models_given(
         capsys.readouterr()
         migrate(database, "shop", path.stem)  # runs as generated: nothing pending
         assert "Changing shop.Customer: no row is pending." in capsys.readouterr().out
-        # Decided: the customers without the newsletter get their name in capitals.
+        # Decided: every customer's name gets a "N!" prefix, once.
+        decided = text.replace(
+            "    return rows.none()", "    return rows.exclude(name__startswith='N!')"
+        )
         path.write_text(
-            text.replace(
-                "    return rows.none()", "    return rows.exclude(name__startswith='N!')"
-            ).replace(
-                '    raise NotImplementedError(\n        "Write change_customer() in shop/migrations/'
-                '0005_data_customer.py: what to do to "\n        "the pending rows of '
-                'shop.Customer."\n    )',
+            with_body(
+                decided,
+                "change_customer",
                 '    return batch.update(name=functions.Concat(models.Value("N!"), "name"))',
             )
         )
@@ -376,3 +384,68 @@ def test_without_a_terminal_a_change_of_type_is_left_to_the_database(
     packages.add("shop", "0005_name_number", NAME_AS_NUMBER)
     make("shop", name="retype", interactive=False)
     assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_retype"]
+
+
+#: The history has order.customer as the customer's email; the models make it a foreign key.
+CUSTOMER_AS_EMAIL = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [
+        migrations.AlterField("order", "customer", models.CharField(max_length=254, default="")),
+    ]
+"""
+
+
+def test_a_value_becomes_a_foreign_key_with_the_lookup_you_write(
+    shop, packages, bundle_root, monkeypatch, capsys
+) -> None:
+    packages.add("shop", "0005_customer_email", CUSTOMER_AS_EMAIL)
+    answers = iter(["1"])
+    monkeypatch.setattr("builtins.input", lambda *args: next(answers))
+    out = make("shop", name="restore")
+    assert "changes from text to ForeignKey to shop.customer" in out
+    path = shop / "0007_convert_order_customer.py"
+    text = path.read_text()
+    assert "raise NotImplementedError(" in text  # no conversion to a foreign key by itself
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    path.write_text(
+        with_body(
+            text,
+            "convert",
+            '    return apps.get_model("shop", "Customer").objects.get(email=value).pk',
+        )
+    )
+    for name in [n for n in sys.modules if "0007_convert" in n]:
+        del sys.modules[name]
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", "0005_customer_email")
+        with database.activated() as connection, connection.cursor() as cursor:
+            for number in range(3):
+                cursor.execute(
+                    "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in) "
+                    "VALUES (%s, %s, %s, %s)",
+                    [f"c{number}@example.com", "N", "2026-01-01 00:00:00", False],
+                )
+            for number in (2, 0, 1, 2):
+                cursor.execute(
+                    "INSERT INTO shop_order (status, created_at, total, customer) "
+                    "VALUES ('new', %s, 1, %s)",
+                    ["2026-01-01 00:00:00", f"c{number}@example.com"],
+                )
+        capsys.readouterr()
+        migrate(database, "shop", "0008_order_customer_swap")
+        assert "Converting shop.Order.customer: 4 / 4 rows" in capsys.readouterr().out
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.email FROM shop_order o JOIN shop_customer c ON c.id = o.customer_id "
+                "ORDER BY o.id"
+            )
+            assert [row[0] for row in cursor.fetchall()] == [
+                f"c{n}@example.com" for n in (2, 0, 1, 2)
+            ]
+    for name in [n for n in sys.modules if "0007_convert" in n]:
+        del sys.modules[name]
