@@ -251,7 +251,6 @@ def fresh_copy(server: PostgresServer, template: str, name: str) -> None:
     """``name`` dropped and created again from ``template``, then a checkpoint, so every run
     starts from the same table state and clean shared buffers."""
     from django.db import connections
-
     from psycopg import sql
 
     connections.close_all()
