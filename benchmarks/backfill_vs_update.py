@@ -150,8 +150,12 @@ class Writes:
         cleanup.callback(stop_process, self.process)
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "ready":
-            stop_process(self.process)
-            raise BenchmarkError(f"the writer did not start: {self.process.stderr.read()}")
+            try:
+                _, stderr = self.process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                stderr = "it did not answer"
+            lines = stderr.strip().splitlines() or ["(no output)"]
+            raise BenchmarkError(f"the writer did not start: {lines[-1]}")
 
     def stop(self, start: float, end: float) -> list[float]:
         """Stop writing; the waits of the writes sent between ``start`` and ``end``."""
