@@ -439,7 +439,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rows", type=positive, default=ROWS, help=f"rows in the table (default: {ROWS:,})"
     )
     parser.add_argument(
-        "--repeat", type=positive, default=1, help="rounds of both methods (default: 1)"
+        "--repeat", type=positive, default=3, help="rounds of both methods (default: 3)"
     )
     parser.add_argument(
         "--server",
