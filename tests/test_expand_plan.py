@@ -186,7 +186,7 @@ def test_the_backfill_changes_nothing_twice_and_resumes_after_an_interruption(
                 assert f"{450 - filled:,} / {450 - filled:,} rows" in out
                 assert column_values(database) == [""] * 450
                 module.forwards(state.apps, editor)  # nothing left to do
-                assert "no row needs a value" in capsys.readouterr().out
+                assert "Backfilling shop.Customer.name: no row to change." in capsys.readouterr().out
 
 
 def test_no_rows_and_a_value_left_to_decide(shop, packages, bundle_root) -> None:
@@ -281,7 +281,7 @@ def test_data_writes_a_batched_data_migration_for_the_models_given(
                 )
         capsys.readouterr()
         migrate(database, "shop", path.stem)  # runs as generated: nothing pending
-        assert "Changing shop.Customer: no row is pending." in capsys.readouterr().out
+        assert "Changing shop.Customer: no row to change." in capsys.readouterr().out
         # Decided: every customer's name gets a "N!" prefix, once.
         decided = text.replace(
             "    return rows.none()", "    return rows.exclude(name__startswith='N!')"

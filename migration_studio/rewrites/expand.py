@@ -289,7 +289,7 @@ def with_docstring(source: str, docstring: str) -> str:
     while header < len(lines) and (lines[header].startswith("#") or not lines[header].strip()):
         header += 1
     text = "\n".join(
-        textwrap.fill(paragraph, width=99, break_on_hyphens=False)
+        textwrap.fill(paragraph, width=96, break_on_hyphens=False)
         for paragraph in docstring.split("\n")
     )
     return "".join(lines[:header]) + f'"""{text}\n"""\n\n' + "".join(lines[header:])
