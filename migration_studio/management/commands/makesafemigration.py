@@ -13,7 +13,8 @@ from ...bundle.store import ensure_writable
 from ...capture.plan import RecordingAutodetector, plan_new_migrations
 from ...files import write_text_atomic
 from ...rewrites.backfill import load, render_data
-from ...rewrites.expand import PlanningAutodetector, Split, planned_paths, split
+from ...rewrites.expand import Split, planned_paths, split
+from ...rewrites.questions import PlanningAutodetector
 from ...risk import inputs as risk_inputs
 from ...scratch.database import source_connection
 from ..base import StudioCommand
