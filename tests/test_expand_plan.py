@@ -186,7 +186,8 @@ def test_the_backfill_changes_nothing_twice_and_resumes_after_an_interruption(
                 assert f"{450 - filled:,} / {450 - filled:,} rows" in out
                 assert column_values(database) == [""] * 450
                 module.forwards(state.apps, editor)  # nothing left to do
-                assert "Backfilling shop.Customer.name: no row to change." in capsys.readouterr().out
+                out = capsys.readouterr().out
+                assert "Backfilling shop.Customer.name: no row to change." in out
 
 
 def test_no_rows_and_a_value_left_to_decide(shop, packages, bundle_root) -> None:
@@ -449,3 +450,37 @@ def test_a_value_becomes_a_foreign_key_with_the_lookup_you_write(
             ]
     for name in [n for n in sys.modules if "0007_convert" in n]:
         del sys.modules[name]
+
+
+def test_a_model_without_a_single_column_key_is_refused_before_anything_is_written(
+    shop, packages, bundle_root, monkeypatch
+) -> None:
+    """A composite primary key (Django 5.2's CompositePrimaryKey has no single column) cannot be
+    walked by key ranges: the command says so and writes nothing; a stub run on such a model
+    stops before changing a row."""
+    from types import SimpleNamespace
+
+    from django.apps import apps as real_apps
+    from django.core.management.base import CommandError
+
+    from migration_studio.rewrites import expand
+
+    composite = SimpleNamespace(_meta=SimpleNamespace(pk=SimpleNamespace(column=None), label="x"))
+
+    class Apps:
+        def get_model(self, app_label, model_name):
+            if (app_label, model_name.lower()) == ("shop", "customer"):
+                return composite
+            return real_apps.get_model(app_label, model_name)
+
+    monkeypatch.setattr(expand, "django_apps", Apps())
+    packages.add("shop", PARENT, DROP_NAME)
+    with pytest.raises(CommandError, match=r"no single-column primary key.*Nothing was written"):
+        make("shop", interactive=False, name="restore")
+    assert not list(shop.glob("000[6-9]_*.py")) and not bundle_root.exists()
+
+    monkeypatch.setattr(expand, "django_apps", real_apps)
+    make("shop", interactive=False, name="restore")
+    module = stub_module(shop, BACKFILL)
+    with pytest.raises(RuntimeError, match="no single-column primary key"):
+        module.walk(composite, None, None, "default", "Backfilling x")
