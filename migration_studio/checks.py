@@ -107,6 +107,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="migration_studio.E011",
             )
         )
+    if not isinstance(user.get("SAFE_REWRITES", False), bool):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['SAFE_REWRITES'] must be True or False, not "
+                f"{user['SAFE_REWRITES']!r}.",
+                id="migration_studio.E012",
+            )
+        )
     for problem in gate_problems(user.get("GATE", {})):
         errors.append(
             Error(

@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     # The time one batch of a generated backfill (data-migration stub) should take, in seconds:
     # a batch keeps its rows locked until it commits, so a write to one of them waits that long.
     "BACKFILL_BATCH_SECONDS": 0.02,
+    # makesafemigration writes the safe versions (--safe) by default.
+    "SAFE_REWRITES": False,
     # The release gate's policy (predeploycheck): see migration_studio.gate.policy.DEFAULTS.
     "GATE": {},
 }

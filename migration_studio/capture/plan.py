@@ -27,7 +27,7 @@ class RecordingAutodetector(MigrationAutodetector):
         self, from_state: ProjectState, to_state: ProjectState, questioner: object = None
     ) -> None:
         super().__init__(from_state, to_state, questioner)
-        type(self).last_from_state = from_state
+        RecordingAutodetector.last_from_state = from_state  # subclasses' instances too
 
 
 @dataclass

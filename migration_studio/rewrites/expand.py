@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,13 @@ class Split:
     stubs: set[Node] = field(default_factory=set)
 
 
-def split(changes: dict[str, list[Migration]]) -> Split:
+Stager = Callable[[Migration, int], "list[tuple[Migration, str]] | None"]
+
+
+def split(changes: dict[str, list[Migration]], also: Stager | None = None) -> Split:
     """``changes`` with each migration holding a marked operation split into the plan's three
-    stages, renumbered; a dependency on the original migration now points at its last stage."""
+    stages (or, for the others, into the stages ``also`` gives: the safe rewrites), renumbered; a
+    dependency on the original migration now points at its last stage."""
     result = Split(changes={})
     final_names: dict[Node, str] = {}  # (app, provisional name) -> final name
     aliases: dict[Node, Node] = {}  # (app, original name) -> (app, provisional name of its end)
@@ -53,10 +58,14 @@ def split(changes: dict[str, list[Migration]]) -> Split:
         number = _number(migrations[0].name) if migrations else None
         staged: list[tuple[Migration, str]] = []
         for position, migration in enumerate(migrations):
-            if not any(marked(op) or converting(op) for op in migration.operations):
+            stages = None
+            if any(marked(op) or converting(op) for op in migration.operations):
+                stages = _stages(migration, position)
+            elif also is not None:
+                stages = also(migration, position)
+            if not stages:
                 staged.append((migration, _suffix(migration.name)))
                 continue
-            stages = _stages(migration, position)
             aliases[(app_label, migration.name)] = (app_label, stages[-1][0].name)
             staged += stages
         for migration, suffix in staged:
@@ -79,9 +88,14 @@ def split(changes: dict[str, list[Migration]]) -> Split:
             node = (app_label, migration.name)
             note = getattr(migration, "plan_note", None)
             if note is not None:
-                result.sources[node] = with_docstring(
-                    MigrationWriter(migration).as_string(), note(final_names, app_label)
-                )
+                text = MigrationWriter(migration).as_string()
+                if migration.atomic is False:
+                    text = text.replace(
+                        "class Migration(migrations.Migration):\n",
+                        "class Migration(migrations.Migration):\n\n    atomic = False\n",
+                        1,
+                    )
+                result.sources[node] = with_docstring(text, note(final_names, app_label))
             stub = getattr(migration, "backfill_stub", None) or getattr(
                 migration, "convert_stub", None
             )

@@ -85,6 +85,7 @@ BAD = [
     case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": 0}, "batch-zero"),
     case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": "0.02"}, "batch-str"),
     case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": 60}, "batch-minute"),
+    case("migration_studio.E012", {"SAFE_REWRITES": "yes"}, "safe-str"),
 ]
 
 #: Values of the same settings that are valid: no error at all, so not ``check_id``.
@@ -101,6 +102,7 @@ GOOD = [
     case("migration_studio.E005", {"CACHE_SIZE": 1}, "one"),
     case("migration_studio.E005", {"CACHE_SIZE": 50}, "fifty"),
     case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": 0.05}, "batch-50ms"),
+    case("migration_studio.E012", {"SAFE_REWRITES": True}, "safe-true"),
     case("migration_studio.E006", {"RULES": (RULE,), "DISABLED_RULES": ("MS103",)}, "tuples"),
     case("migration_studio.E006", {"DISABLED_RULES": ["MS103", "NOPE999"]}, "unknown-id-ignored"),
     case("migration_studio.E006", {"RULES": [], "DISABLED_RULES": []}, "empty"),

@@ -12,6 +12,7 @@ from ... import conf, services
 from ...bundle.store import ensure_writable
 from ...capture.plan import RecordingAutodetector, plan_new_migrations
 from ...files import write_text_atomic
+from ...rewrites import safe
 from ...rewrites.backfill import load, render_data
 from ...rewrites.expand import Split, planned_paths, split
 from ...rewrites.questions import PlanningAutodetector
@@ -35,6 +36,14 @@ class Command(StudioCommand, makemigrations.Command):
         add_no_cache(parser)
         risk_inputs.add_arguments(parser)
         parser.add_argument(
+            "--safe",
+            action="store_true",
+            default=None,
+            help="Write the safe version of what has one (PostgreSQL): index builds and drops "
+            "on existing tables run CONCURRENTLY in migrations of their own. Default: "
+            "MIGRATION_STUDIO['SAFE_REWRITES'].",
+        )
+        parser.add_argument(
             "--data",
             action="append",
             dest="data_models",
@@ -54,6 +63,15 @@ class Command(StudioCommand, makemigrations.Command):
         self.data_models = self._data_models(app_labels, options)
         RecordingAutodetector.last_from_state = None
         connection = source_connection(self.database)
+        self.safe = bool(conf.get("SAFE_REWRITES") if options["safe"] is None else True)
+        self.safe_notice = ""
+        if self.safe and connection.vendor not in safe.VENDORS:
+            self.safe = False
+            self.safe_notice = (
+                f"--safe: nothing to rewrite on {connection.vendor}: the safe versions (CREATE "
+                "INDEX CONCURRENTLY ...) are PostgreSQL's; the migrations are written as "
+                "makemigrations writes them."
+            )
         self.stats = risk_inputs.load(options, connection.vendor, warn=self.warn)
         if not (options["dry_run"] or self.check_changes):
             ensure_writable(conf.bundle_root())
@@ -88,7 +106,12 @@ class Command(StudioCommand, makemigrations.Command):
     def write_migration_files(
         self, changes: dict, update_previous_migration_paths: dict | None = None
     ) -> None:
-        planned = split(changes)
+        if self.safe_notice and self.verbosity >= 1:
+            self.log(self.safe_notice)
+        planned = split(
+            changes,
+            safe.index_stager(RecordingAutodetector.last_from_state) if self.safe else None,
+        )
         changes = planned.changes
         if self.data_models:
             self._data_stubs(planned)
