@@ -62,8 +62,10 @@ def test_index_builds_and_drops_run_concurrently_in_migrations_of_their_own(
         'DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_extra_idx";'
     ]
     assert [op.operation for op in build.operations] == ["AddIndexConcurrently"]
-    assert build.operations[0].forward_sql[0].startswith(
-        'CREATE INDEX CONCURRENTLY "shop_order_status_created_idx"'
+    assert (
+        build.operations[0]
+        .forward_sql[0]
+        .startswith('CREATE INDEX CONCURRENTLY "shop_order_status_created_idx"')
     )
     assert "Index" not in " ".join(op.operation for op in main.operations)
     up = (bundle_root / "shop" / names[2] / "up.sql").read_text()
@@ -106,3 +108,66 @@ def test_sqlite_has_nothing_to_rewrite_and_says_so(shop, packages, bundle_root) 
     out = make("shop", safe=True, name="restore", interactive=False)
     assert "--safe: nothing to rewrite on sqlite" in out
     assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_restore"]
+
+
+#: The history drops the CHECK the models have: the autodetector adds it back.
+DROP_CHECK = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [migrations.RemoveConstraint("orderitem", "shop_orderitem_quantity_positive")]
+"""
+
+
+@postgresql_only
+def test_a_check_is_added_not_valid_and_validated_in_the_next_migration(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", "0005_drop_check", DROP_CHECK)
+    make("shop", safe=True, name="restore", interactive=False)
+    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    assert names == ["0006_restore", "0007_restore_validate"]
+    main, validate = (load_bundle(bundle_root / "shop" / name) for name in names)
+    add = next(op for op in main.operations if op.operation == "SeparateDatabaseAndState")
+    assert add.forward_sql[-1].endswith("NOT VALID;")
+    assert "shop_orderitem_quantity_positive" in add.forward_sql[-1]
+    assert validate.operations[0].forward_sql == [
+        'ALTER TABLE "shop_orderitem" VALIDATE CONSTRAINT "shop_orderitem_quantity_positive";'
+    ]
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    assert_round_trip(
+        bundle_root / "shop" / names[0],
+        parent=("shop", "0005_drop_check"),
+        target=("shop", names[0]),
+    )
+    # A row that breaks the constraint: adding it NOT VALID works, validating it fails.
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", "0005_drop_check")
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in) "
+                "VALUES ('a@b', 'A', now(), false) RETURNING id"
+            )
+            customer = cursor.fetchone()[0]
+            cursor.execute(
+                "INSERT INTO shop_order (status, created_at, total, customer_id) "
+                "VALUES ('new', now(), 1, %s) RETURNING id",
+                [customer],
+            )
+            order = cursor.fetchone()[0]
+            cursor.execute(
+                "INSERT INTO shop_product (sku, name, price, stock, active) "
+                "VALUES ('s', 'p', 1, 0, true) RETURNING id"
+            )
+            product = cursor.fetchone()[0]
+            cursor.execute(
+                "INSERT INTO shop_orderitem (order_id, product_id, quantity, unit_price) "
+                "VALUES (%s, %s, 0, 1)",
+                [order, product],
+            )
+        migrate(database, "shop", names[0])
+        with pytest.raises(Exception, match="shop_orderitem_quantity_positive"):
+            migrate(database, "shop", names[1])

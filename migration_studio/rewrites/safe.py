@@ -1,93 +1,177 @@
 """Safe rewrites (``makesafemigration --safe``, PostgreSQL): the version of a migration that keeps
 its tables writable, with Django's migration state unchanged.
 
-Index builds and drops on tables that exist before the migration move to migrations of their own
-that are not atomic and run ``CREATE INDEX CONCURRENTLY`` / ``DROP INDEX CONCURRENTLY``
-(``AddIndexConcurrently``, ``RemoveIndexConcurrently``): writes go on while the index is built.
-Drops come before the rest of the migration (a dropped column would take its indexes with it),
-builds after it (an index may cover a column the migration adds).
+On tables that exist before the migration:
+
+- index builds and drops move to migrations of their own that are not atomic and run ``CREATE
+  INDEX CONCURRENTLY`` / ``DROP INDEX CONCURRENTLY`` (``AddIndexConcurrently``,
+  ``RemoveIndexConcurrently``): writes go on while the index is built. Drops come before the rest
+  of the migration (a dropped column would take its indexes with it), builds after it (an index
+  may cover a column the migration adds);
+- a CHECK constraint is added ``NOT VALID`` (no scan, a brief lock) and validated in the next
+  migration (``VALIDATE CONSTRAINT`` reads the table under SHARE UPDATE EXCLUSIVE, which lets
+  reads and writes go on). In the same transaction the split would gain nothing: the first
+  statement's ACCESS EXCLUSIVE lock would last until the scan ends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.db.migrations import AddIndex, Migration, RemoveIndex
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.migrations import (
+    AddConstraint,
+    AddIndex,
+    Migration,
+    RemoveIndex,
+    RunSQL,
+    SeparateDatabaseAndState,
+)
 from django.db.migrations.state import ProjectState
+from django.db.models import CheckConstraint
 
 from .backfill import model_label
 
 VENDORS = ("postgresql",)
 
+Stages = list[tuple[Migration, str]]
 
-def index_stager(from_state: ProjectState | None) -> Any:
+
+def index_stager(
+    from_state: ProjectState | None, connection: BaseDatabaseWrapper
+) -> Callable[[Migration, int], Stages | None]:
     """The stager :func:`.expand.split` calls for each migration without a plan of its own."""
 
-    def stages(migration: Migration, position: int) -> list[tuple[Migration, str]] | None:
-        existing = from_state.models if from_state is not None else {}
+    def stages(migration: Migration, position: int) -> Stages | None:
+        if from_state is None:
+            return None
         app_label = migration.app_label
 
         def on_existing(op: Any) -> bool:
-            return (app_label, op.model_name_lower) in existing
+            return (app_label, op.model_name_lower) in from_state.models
 
-        drops = [
-            op for op in migration.operations if isinstance(op, RemoveIndex) and on_existing(op)
+        operations = migration.operations
+        drops = [op for op in operations if isinstance(op, RemoveIndex) and on_existing(op)]
+        builds = [op for op in operations if isinstance(op, AddIndex) and on_existing(op)]
+        checks = [
+            op
+            for op in operations
+            if isinstance(op, AddConstraint)
+            and isinstance(op.constraint, CheckConstraint)
+            and on_existing(op)
         ]
-        builds = [op for op in migration.operations if isinstance(op, AddIndex) and on_existing(op)]
-        if not drops and not builds:
+        if not drops and not builds and not checks:
             return None
         from django.contrib.postgres.operations import (
             AddIndexConcurrently,
             RemoveIndexConcurrently,
         )
 
-        rest = [op for op in migration.operations if op not in drops and op not in builds]
+        rest = [
+            _not_valid(op, app_label, from_state, connection) if op in checks else op
+            for op in operations
+            if op not in drops and op not in builds
+        ]
         suffix = migration.name.split("_", 1)[1] if "_" in migration.name else migration.name
-        result: list[tuple[Migration, str]] = []
+        result: Stages = []
         previous = list(migration.dependencies)
+
+        def add(stage: Migration, name: str) -> None:
+            nonlocal previous
+            stage.dependencies = previous
+            result.append((stage, name))
+            previous = [(app_label, stage.name)]
+
         if drops:
             first = Migration(f"__drop_{position}", app_label)
             first.operations = [RemoveIndexConcurrently(op.model_name, op.name) for op in drops]
-            first.dependencies = previous
             first.atomic = False
             first.plan_note = _note("drop", drops, app_label)
-            result.append((first, f"{suffix}_drop_indexes" if rest or builds else suffix))
-            previous = [(app_label, first.name)]
+            add(first, f"{suffix}_drop_indexes" if rest or builds else suffix)
         if rest:
             main = Migration(f"__main_{position}", app_label)
             main.operations = rest
-            main.dependencies = previous
             main.initial = migration.initial
-            result.append((main, suffix))
-            previous = [(app_label, main.name)]
+            if checks:
+                main.plan_note = _note("not valid", checks, app_label)
+            add(main, suffix)
+        if checks:
+            validate = Migration(f"__validate_{position}", app_label)
+            validate.operations = [_validate(op, app_label, from_state) for op in checks]
+            validate.plan_note = _note("validate", checks, app_label)
+            add(validate, f"{suffix}_validate")
         if builds:
             last = Migration(f"__build_{position}", app_label)
             last.operations = [AddIndexConcurrently(op.model_name, op.index) for op in builds]
-            last.dependencies = previous
             last.atomic = False
             last.plan_note = _note("build", builds, app_label)
-            result.append((last, f"{suffix}_indexes" if rest or drops else suffix))
+            add(last, f"{suffix}_indexes" if rest or drops else suffix)
         return result
 
     return stages
 
 
-def _note(kind: str, operations: list[Any], app_label: str) -> Any:
+def _not_valid(
+    op: AddConstraint, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
+) -> SeparateDatabaseAndState:
+    """The CHECK added NOT VALID (no scan); Django's state gets the constraint as it is."""
+    model = from_state.apps.get_model(app_label, op.model_name_lower)
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        add = str(op.constraint.create_sql(model, editor)).rstrip(";")
+        drop = str(op.constraint.remove_sql(model, editor)).rstrip(";")
+    return SeparateDatabaseAndState(
+        database_operations=[RunSQL(f"{add} NOT VALID;", reverse_sql=f"{drop};")],
+        state_operations=[op],
+    )
+
+
+def _validate(op: AddConstraint, app_label: str, from_state: ProjectState) -> RunSQL:
+    table = from_state.apps.get_model(app_label, op.model_name_lower)._meta.db_table
+    return RunSQL(
+        f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{op.constraint.name}";',
+        reverse_sql=RunSQL.noop,
+    )
+
+
+def _operation_name(op: Any) -> str:
+    if isinstance(op, AddConstraint):
+        return op.constraint.name
+    return getattr(op, "name", None) or op.index.name
+
+
+NOTES = {
+    "build": (
+        "Builds {names} CONCURRENTLY (makesafemigration --safe): writes to the table go on while "
+        "the index is built; the migration is not atomic, as PostgreSQL requires.\n"
+        "If the build fails it leaves an INVALID index: drop it (DROP INDEX CONCURRENTLY) and "
+        "run the migration again."
+    ),
+    "drop": (
+        "Drops {names} CONCURRENTLY (makesafemigration --safe): queries and writes go on while "
+        "the index is dropped; the migration is not atomic, as PostgreSQL requires."
+    ),
+    "not valid": (
+        "Adds {names} NOT VALID (makesafemigration --safe): new and updated rows are checked "
+        "from now on, and the table is not read; the next migration validates the rows already "
+        "there."
+    ),
+    "validate": (
+        "Validates {names} (makesafemigration --safe): the previous migration added it NOT "
+        "VALID, without reading the table; VALIDATE CONSTRAINT reads it under SHARE UPDATE "
+        "EXCLUSIVE, which lets reads and writes go on. It is a migration of its own because in "
+        "the same transaction the first lock (ACCESS EXCLUSIVE) would last until the end of the "
+        "scan.\n"
+        "If a row breaks the constraint, this migration fails and the constraint stays NOT "
+        "VALID: fix the rows and run it again."
+    ),
+}
+
+
+def _note(kind: str, operations: list[Any], app_label: str) -> Callable[..., str]:
     names = ", ".join(
-        f"{getattr(op, 'name', None) or op.index.name} on "
-        f"{app_label}.{model_label(app_label, op.model_name)}"
+        f"{_operation_name(op)} on {app_label}.{model_label(app_label, op.model_name)}"
         for op in operations
     )
-    if kind == "build":
-        text = (
-            f"Builds {names} CONCURRENTLY (makesafemigration --safe): writes to the table go on "
-            "while the index is built; the migration is not atomic, as PostgreSQL requires.\n"
-            "If the build fails it leaves an INVALID index: drop it (DROP INDEX CONCURRENTLY) "
-            "and run the migration again."
-        )
-    else:
-        text = (
-            f"Drops {names} CONCURRENTLY (makesafemigration --safe): queries and writes go on "
-            "while the index is dropped; the migration is not atomic, as PostgreSQL requires."
-        )
-    return lambda names_, app: text
+    text = NOTES[kind].format(names=names)
+    return lambda final_names, app: text

@@ -62,7 +62,7 @@ class Command(StudioCommand, makemigrations.Command):
         self.wrote_files = False
         self.data_models = self._data_models(app_labels, options)
         RecordingAutodetector.last_from_state = None
-        connection = source_connection(self.database)
+        connection = self.source = source_connection(self.database)
         self.safe = bool(conf.get("SAFE_REWRITES") if options["safe"] is None else True)
         self.safe_notice = ""
         if self.safe and connection.vendor not in safe.VENDORS:
@@ -110,7 +110,9 @@ class Command(StudioCommand, makemigrations.Command):
             self.log(self.safe_notice)
         planned = split(
             changes,
-            safe.index_stager(RecordingAutodetector.last_from_state) if self.safe else None,
+            safe.index_stager(RecordingAutodetector.last_from_state, self.source)
+            if self.safe
+            else None,
         )
         changes = planned.changes
         if self.data_models:
