@@ -171,3 +171,62 @@ def test_a_check_is_added_not_valid_and_validated_in_the_next_migration(
         migrate(database, "shop", names[0])
         with pytest.raises(Exception, match="shop_orderitem_quantity_positive"):
             migrate(database, "shop", names[1])
+
+
+#: The history drops the unique constraint the models have: the autodetector adds it back.
+DROP_UNIQUE = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [
+        migrations.RemoveConstraint("orderitem", "shop_orderitem_unique_product_per_order")
+    ]
+"""
+
+
+@postgresql_only
+def test_a_unique_constraint_is_built_concurrently_then_added_using_its_index(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", "0005_drop_unique", DROP_UNIQUE)
+    make("shop", safe=True, name="restore", interactive=False)
+    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    assert names == ["0006_restore_unique_indexes", "0007_restore"]
+    index, main = (load_bundle(bundle_root / "shop" / name) for name in names)
+    assert not index.atomic
+    assert index.operations[0].forward_sql == [
+        'CREATE UNIQUE INDEX CONCURRENTLY "shop_orderitem_unique_product_per_order" ON '
+        '"shop_orderitem" ("order_id", "product_id");'
+    ]
+    using = next(op for op in main.operations if op.operation == "SeparateDatabaseAndState")
+    assert using.forward_sql[-1] == (
+        'ALTER TABLE "shop_orderitem" ADD CONSTRAINT "shop_orderitem_unique_product_per_order" '
+        'UNIQUE USING INDEX "shop_orderitem_unique_product_per_order";'
+    )
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    # The schema is the plain migration's, and the rollback gives the parent back.
+    assert_round_trip(
+        bundle_root / "shop" / names[0],
+        parent=("shop", "0005_drop_unique"),
+        target=("shop", names[0]),
+    )
+    with ScratchDatabase("default", use_cache=False) as by_safe:
+        by_safe.create()
+        migrate(by_safe, "shop", names[-1])
+        with by_safe.activated() as connection, connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, "shop_orderitem")
+            cursor.execute(
+                "SELECT contype FROM pg_constraint WHERE conname = %s",
+                ["shop_orderitem_unique_product_per_order"],
+            )
+            kind = cursor.fetchone()
+        # What the plain AddConstraint makes: a unique constraint, not only an index.
+        made = constraints["shop_orderitem_unique_product_per_order"]
+        assert made["unique"] and made["columns"] == ["order_id", "product_id"]
+        assert kind == ("u",)
+        migrate(by_safe, "shop", "0005_drop_unique")
+        with by_safe.activated() as connection, connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, "shop_orderitem")
+        assert "shop_orderitem_unique_product_per_order" not in constraints

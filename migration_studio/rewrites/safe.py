@@ -8,6 +8,9 @@ On tables that exist before the migration:
   ``RemoveIndexConcurrently``): writes go on while the index is built. Drops come before the rest
   of the migration (a dropped column would take its indexes with it), builds after it (an index
   may cover a column the migration adds);
+- a unique constraint on columns the table has is built as a unique index ``CONCURRENTLY`` in a
+  non-atomic migration before the rest, and the constraint is then added ``USING INDEX`` (no
+  scan);
 - a CHECK constraint is added ``NOT VALID`` (no scan, a brief lock) and validated in the next
   migration (``VALIDATE CONSTRAINT`` reads the table under SHARE UPDATE EXCLUSIVE, which lets
   reads and writes go on). In the same transaction the split would gain nothing: the first
@@ -29,7 +32,7 @@ from django.db.migrations import (
     SeparateDatabaseAndState,
 )
 from django.db.migrations.state import ProjectState
-from django.db.models import CheckConstraint
+from django.db.models import CheckConstraint, UniqueConstraint
 
 from .backfill import model_label
 
@@ -61,7 +64,13 @@ def index_stager(
             and isinstance(op.constraint, CheckConstraint)
             and on_existing(op)
         ]
-        if not drops and not builds and not checks:
+        uniques = [
+            op
+            for op in operations
+            if isinstance(op, AddConstraint)
+            and _plain_unique(op.constraint, app_label, op.model_name_lower, from_state)
+        ]
+        if not drops and not builds and not checks and not uniques:
             return None
         from django.contrib.postgres.operations import (
             AddIndexConcurrently,
@@ -69,7 +78,11 @@ def index_stager(
         )
 
         rest = [
-            _not_valid(op, app_label, from_state, connection) if op in checks else op
+            _not_valid(op, app_label, from_state, connection)
+            if op in checks
+            else _using_index(op, app_label, from_state)
+            if op in uniques
+            else op
             for op in operations
             if op not in drops and op not in builds
         ]
@@ -89,12 +102,20 @@ def index_stager(
             first.atomic = False
             first.plan_note = _note("drop", drops, app_label)
             add(first, f"{suffix}_drop_indexes" if rest or builds else suffix)
+        if uniques:
+            index = Migration(f"__unique_{position}", app_label)
+            index.operations = [_unique_index(op, app_label, from_state) for op in uniques]
+            index.atomic = False
+            index.plan_note = _note("unique index", uniques, app_label)
+            add(index, f"{suffix}_unique_indexes")
         if rest:
             main = Migration(f"__main_{position}", app_label)
             main.operations = rest
             main.initial = migration.initial
-            if checks:
-                main.plan_note = _note("not valid", checks, app_label)
+            notes = [_note("not valid", checks, app_label)] if checks else []
+            notes += [_note("using index", uniques, app_label)] if uniques else []
+            if notes:
+                main.plan_note = lambda names, app: "\n".join(n(names, app) for n in notes)
             add(main, suffix)
         if checks:
             validate = Migration(f"__validate_{position}", app_label)
@@ -126,6 +147,60 @@ def _not_valid(
     )
 
 
+def _plain_unique(
+    constraint: Any, app_label: str, model_name: str, from_state: ProjectState
+) -> bool:
+    """A unique constraint on columns the table already has, and nothing more (no condition,
+    expression, INCLUDE, operator class or deferral): what ADD CONSTRAINT ... USING INDEX takes."""
+    if not isinstance(constraint, UniqueConstraint) or not constraint.fields:
+        return False
+    if (app_label, model_name) not in from_state.models:
+        return False
+    plain = not (
+        constraint.condition
+        or constraint.expressions
+        or constraint.include
+        or constraint.opclasses
+        or constraint.deferrable
+        or getattr(constraint, "nulls_distinct", None) is not None
+    )
+    fields = from_state.models[app_label, model_name].fields
+    return plain and all(name in fields for name in constraint.fields)
+
+
+def _columns(op: AddConstraint, app_label: str, from_state: ProjectState) -> tuple[str, str]:
+    model = from_state.apps.get_model(app_label, op.model_name_lower)
+    columns = ", ".join(f'"{model._meta.get_field(name).column}"' for name in op.constraint.fields)
+    return model._meta.db_table, columns
+
+
+def _unique_index(op: AddConstraint, app_label: str, from_state: ProjectState) -> RunSQL:
+    """The constraint's unique index, built without blocking writes (state: nothing yet)."""
+    table, columns = _columns(op, app_label, from_state)
+    name = op.constraint.name
+    return RunSQL(
+        f'CREATE UNIQUE INDEX CONCURRENTLY "{name}" ON "{table}" ({columns});',
+        reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
+    )
+
+
+def _using_index(
+    op: AddConstraint, app_label: str, from_state: ProjectState
+) -> SeparateDatabaseAndState:
+    """The constraint, made of the index built before it (no scan)."""
+    table, _ = _columns(op, app_label, from_state)
+    name = op.constraint.name
+    return SeparateDatabaseAndState(
+        database_operations=[
+            RunSQL(
+                f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{name}";',
+                reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}";',
+            )
+        ],
+        state_operations=[op],
+    )
+
+
 def _validate(op: AddConstraint, app_label: str, from_state: ProjectState) -> RunSQL:
     table = from_state.apps.get_model(app_label, op.model_name_lower)._meta.db_table
     return RunSQL(
@@ -141,6 +216,17 @@ def _operation_name(op: Any) -> str:
 
 
 NOTES = {
+    "unique index": (
+        "Builds the unique index of {names} CONCURRENTLY (makesafemigration --safe): writes go "
+        "on while it is built; the next migration makes it the constraint (ADD CONSTRAINT ... "
+        "USING INDEX, no scan). The migration is not atomic, as PostgreSQL requires.\n"
+        "If rows break the uniqueness the build fails and leaves an INVALID index: drop it "
+        "(DROP INDEX CONCURRENTLY), fix the rows, and run the migration again."
+    ),
+    "using index": (
+        "Adds {names} USING INDEX (makesafemigration --safe): the previous migration built its "
+        "unique index CONCURRENTLY, so adding the constraint reads no rows."
+    ),
     "build": (
         "Builds {names} CONCURRENTLY (makesafemigration --safe): writes to the table go on while "
         "the index is built; the migration is not atomic, as PostgreSQL requires.\n"
