@@ -34,6 +34,7 @@ from django.db.migrations import (
 from django.db.migrations.state import ProjectState
 from django.db.models import CheckConstraint, UniqueConstraint
 
+from .. import conf
 from .backfill import model_label
 
 VENDORS = ("postgresql",)
@@ -92,6 +93,7 @@ def index_stager(
 
         def add(stage: Migration, name: str) -> None:
             nonlocal previous
+            stage.operations = _with_lock_timeout(stage.operations, stage.atomic)
             stage.dependencies = previous
             result.append((stage, name))
             previous = [(app_label, stage.name)]
@@ -131,6 +133,22 @@ def index_stager(
         return result
 
     return stages
+
+
+def _with_lock_timeout(operations: list[Any], atomic: bool) -> list[Any]:
+    """``operations`` run with the lock_timeout of ``SAFE_LOCK_TIMEOUT``: a statement that waits
+    longer for its lock fails instead of queueing every query behind it (run the migration again
+    later). In a transaction ``SET LOCAL`` ends with it; otherwise the setting is reset after."""
+    timeout = f"{round(float(conf.get('SAFE_LOCK_TIMEOUT')) * 1000)}ms"
+    if atomic:
+        local = f"SET LOCAL lock_timeout = '{timeout}';"
+        return [RunSQL(local, reverse_sql=local), *operations]
+    setting = f"SET lock_timeout = '{timeout}';"
+    return [
+        RunSQL(setting, reverse_sql="RESET lock_timeout;"),
+        *operations,
+        RunSQL("RESET lock_timeout;", reverse_sql=setting),
+    ]
 
 
 def _not_valid(
