@@ -250,3 +250,13 @@ def test_a_unique_constraint_is_built_concurrently_then_added_using_its_index(
         with by_safe.activated() as connection, connection.cursor() as cursor:
             constraints = connection.introspection.get_constraints(cursor, "shop_orderitem")
         assert "shop_orderitem_unique_product_per_order" not in constraints
+
+
+@postgresql_only
+def test_without_safe_the_output_says_what_safe_would_rewrite(shop, packages, bundle_root) -> None:
+    packages.add("shop", PARENT, SWAP_INDEXES)
+    out = make("shop", name="plain", interactive=False)
+    assert "With --safe, writes would not wait for:" in out
+    assert "index shop_order_status_created_idx on shop.Order: built CONCURRENTLY" in out
+    assert "index shop_customer_extra_idx on shop.Customer: dropped CONCURRENTLY" in out
+    assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_plain"]

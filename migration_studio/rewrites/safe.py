@@ -279,3 +279,33 @@ def _note(kind: str, operations: list[Any], app_label: str) -> Callable[..., str
     )
     text = NOTES[kind].format(names=names)
     return lambda final_names, app: text
+
+
+def would_rewrite(
+    changes: dict[str, list[Migration]], from_state: ProjectState | None
+) -> list[str]:
+    """What ``--safe`` would rewrite in ``changes``, one line each (nothing is changed)."""
+    if from_state is None:
+        return []
+    lines = []
+    for app_label, migrations in changes.items():
+        for migration in migrations:
+            for op in migration.operations:
+                if (app_label, getattr(op, "model_name_lower", "")) not in from_state.models:
+                    continue
+                what = f"{app_label}.{model_label(app_label, op.model_name)}"
+                if isinstance(op, AddIndex):
+                    lines.append(f"index {op.index.name} on {what}: built CONCURRENTLY")
+                elif isinstance(op, RemoveIndex):
+                    lines.append(f"index {op.name} on {what}: dropped CONCURRENTLY")
+                elif isinstance(op, AddConstraint) and isinstance(op.constraint, CheckConstraint):
+                    lines.append(
+                        f"check {op.constraint.name} on {what}: added NOT VALID, validated next"
+                    )
+                elif isinstance(op, AddConstraint) and _plain_unique(
+                    op.constraint, app_label, op.model_name_lower, from_state
+                ):
+                    lines.append(
+                        f"unique {op.constraint.name} on {what}: its index built CONCURRENTLY"
+                    )
+    return lines
