@@ -115,6 +115,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="migration_studio.E012",
             )
         )
+    lock_timeout = user.get("SAFE_LOCK_TIMEOUT", 2.0)
+    if not _positive_number(lock_timeout):
+        errors.append(
+            Error(
+                f"{SETTING_NAME}['SAFE_LOCK_TIMEOUT'] must be a number of seconds above 0, not "
+                f"{lock_timeout!r}.",
+                id="migration_studio.E013",
+            )
+        )
     for problem in gate_problems(user.get("GATE", {})):
         errors.append(
             Error(

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "BACKFILL_BATCH_SECONDS": 0.02,
     # makesafemigration writes the safe versions (--safe) by default.
     "SAFE_REWRITES": False,
+    # The lock_timeout, in seconds, of the migrations --safe writes.
+    "SAFE_LOCK_TIMEOUT": 2.0,
     # The release gate's policy (predeploycheck): see migration_studio.gate.policy.DEFAULTS.
     "GATE": {},
 }

@@ -42,6 +42,18 @@ def make(*args: str, **options) -> str:
     return out.getvalue()
 
 
+def changes(bundle) -> list:
+    """The bundle's operations but the lock_timeout settings --safe adds around them."""
+    return [
+        op
+        for op in bundle.operations
+        if not (
+            op.operation == "RunSQL"
+            and all(sql.startswith(("SET ", "RESET ")) for sql in op.forward_sql)
+        )
+    ]
+
+
 postgresql_only = pytest.mark.skipif(
     connections["default"].vendor != "postgresql", reason="CONCURRENTLY is PostgreSQL's"
 )
@@ -57,17 +69,22 @@ def test_index_builds_and_drops_run_concurrently_in_migrations_of_their_own(
     assert names == ["0006_restore_drop_indexes", "0007_restore", "0008_restore_indexes"]
     drop, main, build = (load_bundle(bundle_root / "shop" / name) for name in names)
     assert not drop.atomic and not build.atomic and main.atomic
-    assert [op.operation for op in drop.operations] == ["RemoveIndexConcurrently"]
-    assert drop.operations[0].forward_sql == [
+    assert [op.operation for op in changes(drop)] == ["RemoveIndexConcurrently"]
+    assert changes(drop)[0].forward_sql == [
         'DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_extra_idx";'
     ]
-    assert [op.operation for op in build.operations] == ["AddIndexConcurrently"]
+    assert [op.operation for op in changes(build)] == ["AddIndexConcurrently"]
     assert (
-        build.operations[0]
+        changes(build)[0]
         .forward_sql[0]
         .startswith('CREATE INDEX CONCURRENTLY "shop_order_status_created_idx"')
     )
-    assert "Index" not in " ".join(op.operation for op in main.operations)
+    assert "Index" not in " ".join(op.operation for op in changes(main))
+    # Every rewritten migration runs with SAFE_LOCK_TIMEOUT (2 s): SET LOCAL in a transaction,
+    # SET ... RESET around a migration that is not atomic.
+    assert drop.operations[0].forward_sql == ["SET lock_timeout = '2000ms';"]
+    assert drop.operations[-1].forward_sql == ["RESET lock_timeout;"]
+    assert main.operations[0].forward_sql == ["SET LOCAL lock_timeout = '2000ms';"]
     up = (bundle_root / "shop" / names[2] / "up.sql").read_text()
     assert "BEGIN;" not in up  # never wrapped in a transaction
     # The index built concurrently blocks no writes: no MS131 about it in any bundle.
@@ -75,6 +92,9 @@ def test_index_builds_and_drops_run_concurrently_in_migrations_of_their_own(
         report = json.loads((bundle_root / "shop" / name / "report.json").read_text())
         blocking = [f["message"] for f in report["findings"] if f["rule"] == "MS131"]
         assert not any("shop_order_status_created_idx" in m for m in blocking), name
+        # ... and none says a strong lock has no lock_timeout (MS103), nor flags the settings.
+        assert "MS103" not in {f["rule"] for f in report["findings"]}, name
+        assert not any("lock_timeout" in " ".join(f["statements"]) for f in report["findings"])
     # Each stage says what was rewritten and why, in its file and its README.
     assert "CONCURRENTLY (makesafemigration --safe)" in (shop / f"{names[2]}.py").read_text()
     readme = (bundle_root / "shop" / names[2] / "README.md").read_text()
@@ -133,7 +153,7 @@ def test_a_check_is_added_not_valid_and_validated_in_the_next_migration(
     add = next(op for op in main.operations if op.operation == "SeparateDatabaseAndState")
     assert add.forward_sql[-1].endswith("NOT VALID;")
     assert "shop_orderitem_quantity_positive" in add.forward_sql[-1]
-    assert validate.operations[0].forward_sql == [
+    assert changes(validate)[0].forward_sql == [
         'ALTER TABLE "shop_orderitem" VALIDATE CONSTRAINT "shop_orderitem_quantity_positive";'
     ]
     call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
@@ -171,3 +191,72 @@ def test_a_check_is_added_not_valid_and_validated_in_the_next_migration(
         migrate(database, "shop", names[0])
         with pytest.raises(Exception, match="shop_orderitem_quantity_positive"):
             migrate(database, "shop", names[1])
+
+
+#: The history drops the unique constraint the models have: the autodetector adds it back.
+DROP_UNIQUE = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [
+        migrations.RemoveConstraint("orderitem", "shop_orderitem_unique_product_per_order")
+    ]
+"""
+
+
+@postgresql_only
+def test_a_unique_constraint_is_built_concurrently_then_added_using_its_index(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", "0005_drop_unique", DROP_UNIQUE)
+    make("shop", safe=True, name="restore", interactive=False)
+    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    assert names == ["0006_restore_unique_indexes", "0007_restore"]
+    index, main = (load_bundle(bundle_root / "shop" / name) for name in names)
+    assert not index.atomic
+    assert changes(index)[0].forward_sql == [
+        'CREATE UNIQUE INDEX CONCURRENTLY "shop_orderitem_unique_product_per_order" ON '
+        '"shop_orderitem" ("order_id", "product_id");'
+    ]
+    using = next(op for op in main.operations if op.operation == "SeparateDatabaseAndState")
+    assert using.forward_sql[-1] == (
+        'ALTER TABLE "shop_orderitem" ADD CONSTRAINT "shop_orderitem_unique_product_per_order" '
+        'UNIQUE USING INDEX "shop_orderitem_unique_product_per_order";'
+    )
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    # The schema is the plain migration's, and the rollback gives the parent back.
+    assert_round_trip(
+        bundle_root / "shop" / names[0],
+        parent=("shop", "0005_drop_unique"),
+        target=("shop", names[0]),
+    )
+    with ScratchDatabase("default", use_cache=False) as by_safe:
+        by_safe.create()
+        migrate(by_safe, "shop", names[-1])
+        with by_safe.activated() as connection, connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, "shop_orderitem")
+            cursor.execute(
+                "SELECT contype FROM pg_constraint WHERE conname = %s",
+                ["shop_orderitem_unique_product_per_order"],
+            )
+            kind = cursor.fetchone()
+        # What the plain AddConstraint makes: a unique constraint, not only an index.
+        made = constraints["shop_orderitem_unique_product_per_order"]
+        assert made["unique"] and made["columns"] == ["order_id", "product_id"]
+        assert kind == ("u",)
+        migrate(by_safe, "shop", "0005_drop_unique")
+        with by_safe.activated() as connection, connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, "shop_orderitem")
+        assert "shop_orderitem_unique_product_per_order" not in constraints
+
+
+@postgresql_only
+def test_without_safe_the_output_says_what_safe_would_rewrite(shop, packages, bundle_root) -> None:
+    packages.add("shop", PARENT, SWAP_INDEXES)
+    out = make("shop", name="plain", interactive=False)
+    assert "With --safe, writes would not wait for:" in out
+    assert "index shop_order_status_created_idx on shop.Order: built CONCURRENTLY" in out
+    assert "index shop_customer_extra_idx on shop.Customer: dropped CONCURRENTLY" in out
+    assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_plain"]

@@ -8,6 +8,9 @@ On tables that exist before the migration:
   ``RemoveIndexConcurrently``): writes go on while the index is built. Drops come before the rest
   of the migration (a dropped column would take its indexes with it), builds after it (an index
   may cover a column the migration adds);
+- a unique constraint on columns the table has is built as a unique index ``CONCURRENTLY`` in a
+  non-atomic migration before the rest, and the constraint is then added ``USING INDEX`` (no
+  scan);
 - a CHECK constraint is added ``NOT VALID`` (no scan, a brief lock) and validated in the next
   migration (``VALIDATE CONSTRAINT`` reads the table under SHARE UPDATE EXCLUSIVE, which lets
   reads and writes go on). In the same transaction the split would gain nothing: the first
@@ -29,8 +32,9 @@ from django.db.migrations import (
     SeparateDatabaseAndState,
 )
 from django.db.migrations.state import ProjectState
-from django.db.models import CheckConstraint
+from django.db.models import CheckConstraint, UniqueConstraint
 
+from .. import conf
 from .backfill import model_label
 
 VENDORS = ("postgresql",)
@@ -61,7 +65,13 @@ def index_stager(
             and isinstance(op.constraint, CheckConstraint)
             and on_existing(op)
         ]
-        if not drops and not builds and not checks:
+        uniques = [
+            op
+            for op in operations
+            if isinstance(op, AddConstraint)
+            and _plain_unique(op.constraint, app_label, op.model_name_lower, from_state)
+        ]
+        if not drops and not builds and not checks and not uniques:
             return None
         from django.contrib.postgres.operations import (
             AddIndexConcurrently,
@@ -69,7 +79,11 @@ def index_stager(
         )
 
         rest = [
-            _not_valid(op, app_label, from_state, connection) if op in checks else op
+            _not_valid(op, app_label, from_state, connection)
+            if op in checks
+            else _using_index(op, app_label, from_state)
+            if op in uniques
+            else op
             for op in operations
             if op not in drops and op not in builds
         ]
@@ -79,6 +93,7 @@ def index_stager(
 
         def add(stage: Migration, name: str) -> None:
             nonlocal previous
+            stage.operations = _with_lock_timeout(stage.operations, stage.atomic)
             stage.dependencies = previous
             result.append((stage, name))
             previous = [(app_label, stage.name)]
@@ -89,12 +104,20 @@ def index_stager(
             first.atomic = False
             first.plan_note = _note("drop", drops, app_label)
             add(first, f"{suffix}_drop_indexes" if rest or builds else suffix)
+        if uniques:
+            index = Migration(f"__unique_{position}", app_label)
+            index.operations = [_unique_index(op, app_label, from_state) for op in uniques]
+            index.atomic = False
+            index.plan_note = _note("unique index", uniques, app_label)
+            add(index, f"{suffix}_unique_indexes")
         if rest:
             main = Migration(f"__main_{position}", app_label)
             main.operations = rest
             main.initial = migration.initial
-            if checks:
-                main.plan_note = _note("not valid", checks, app_label)
+            notes = [_note("not valid", checks, app_label)] if checks else []
+            notes += [_note("using index", uniques, app_label)] if uniques else []
+            if notes:
+                main.plan_note = lambda names, app: "\n".join(n(names, app) for n in notes)
             add(main, suffix)
         if checks:
             validate = Migration(f"__validate_{position}", app_label)
@@ -112,6 +135,22 @@ def index_stager(
     return stages
 
 
+def _with_lock_timeout(operations: list[Any], atomic: bool) -> list[Any]:
+    """``operations`` run with the lock_timeout of ``SAFE_LOCK_TIMEOUT``: a statement that waits
+    longer for its lock fails instead of queueing every query behind it (run the migration again
+    later). In a transaction ``SET LOCAL`` ends with it; otherwise the setting is reset after."""
+    timeout = f"{round(float(conf.get('SAFE_LOCK_TIMEOUT')) * 1000)}ms"
+    if atomic:
+        local = f"SET LOCAL lock_timeout = '{timeout}';"
+        return [RunSQL(local, reverse_sql=local), *operations]
+    setting = f"SET lock_timeout = '{timeout}';"
+    return [
+        RunSQL(setting, reverse_sql="RESET lock_timeout;"),
+        *operations,
+        RunSQL("RESET lock_timeout;", reverse_sql=setting),
+    ]
+
+
 def _not_valid(
     op: AddConstraint, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
 ) -> SeparateDatabaseAndState:
@@ -122,6 +161,60 @@ def _not_valid(
         drop = str(op.constraint.remove_sql(model, editor)).rstrip(";")
     return SeparateDatabaseAndState(
         database_operations=[RunSQL(f"{add} NOT VALID;", reverse_sql=f"{drop};")],
+        state_operations=[op],
+    )
+
+
+def _plain_unique(
+    constraint: Any, app_label: str, model_name: str, from_state: ProjectState
+) -> bool:
+    """A unique constraint on columns the table already has, and nothing more (no condition,
+    expression, INCLUDE, operator class or deferral): what ADD CONSTRAINT ... USING INDEX takes."""
+    if not isinstance(constraint, UniqueConstraint) or not constraint.fields:
+        return False
+    if (app_label, model_name) not in from_state.models:
+        return False
+    plain = not (
+        constraint.condition
+        or constraint.expressions
+        or constraint.include
+        or constraint.opclasses
+        or constraint.deferrable
+        or getattr(constraint, "nulls_distinct", None) is not None
+    )
+    fields = from_state.models[app_label, model_name].fields
+    return plain and all(name in fields for name in constraint.fields)
+
+
+def _columns(op: AddConstraint, app_label: str, from_state: ProjectState) -> tuple[str, str]:
+    model = from_state.apps.get_model(app_label, op.model_name_lower)
+    columns = ", ".join(f'"{model._meta.get_field(name).column}"' for name in op.constraint.fields)
+    return model._meta.db_table, columns
+
+
+def _unique_index(op: AddConstraint, app_label: str, from_state: ProjectState) -> RunSQL:
+    """The constraint's unique index, built without blocking writes (state: nothing yet)."""
+    table, columns = _columns(op, app_label, from_state)
+    name = op.constraint.name
+    return RunSQL(
+        f'CREATE UNIQUE INDEX CONCURRENTLY "{name}" ON "{table}" ({columns});',
+        reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
+    )
+
+
+def _using_index(
+    op: AddConstraint, app_label: str, from_state: ProjectState
+) -> SeparateDatabaseAndState:
+    """The constraint, made of the index built before it (no scan)."""
+    table, _ = _columns(op, app_label, from_state)
+    name = op.constraint.name
+    return SeparateDatabaseAndState(
+        database_operations=[
+            RunSQL(
+                f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{name}";',
+                reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}";',
+            )
+        ],
         state_operations=[op],
     )
 
@@ -141,6 +234,17 @@ def _operation_name(op: Any) -> str:
 
 
 NOTES = {
+    "unique index": (
+        "Builds the unique index of {names} CONCURRENTLY (makesafemigration --safe): writes go "
+        "on while it is built; the next migration makes it the constraint (ADD CONSTRAINT ... "
+        "USING INDEX, no scan). The migration is not atomic, as PostgreSQL requires.\n"
+        "If rows break the uniqueness the build fails and leaves an INVALID index: drop it "
+        "(DROP INDEX CONCURRENTLY), fix the rows, and run the migration again."
+    ),
+    "using index": (
+        "Adds {names} USING INDEX (makesafemigration --safe): the previous migration built its "
+        "unique index CONCURRENTLY, so adding the constraint reads no rows."
+    ),
     "build": (
         "Builds {names} CONCURRENTLY (makesafemigration --safe): writes to the table go on while "
         "the index is built; the migration is not atomic, as PostgreSQL requires.\n"
@@ -175,3 +279,33 @@ def _note(kind: str, operations: list[Any], app_label: str) -> Callable[..., str
     )
     text = NOTES[kind].format(names=names)
     return lambda final_names, app: text
+
+
+def would_rewrite(
+    changes: dict[str, list[Migration]], from_state: ProjectState | None
+) -> list[str]:
+    """What ``--safe`` would rewrite in ``changes``, one line each (nothing is changed)."""
+    if from_state is None:
+        return []
+    lines = []
+    for app_label, migrations in changes.items():
+        for migration in migrations:
+            for op in migration.operations:
+                if (app_label, getattr(op, "model_name_lower", "")) not in from_state.models:
+                    continue
+                what = f"{app_label}.{model_label(app_label, op.model_name)}"
+                if isinstance(op, AddIndex):
+                    lines.append(f"index {op.index.name} on {what}: built CONCURRENTLY")
+                elif isinstance(op, RemoveIndex):
+                    lines.append(f"index {op.name} on {what}: dropped CONCURRENTLY")
+                elif isinstance(op, AddConstraint) and isinstance(op.constraint, CheckConstraint):
+                    lines.append(
+                        f"check {op.constraint.name} on {what}: added NOT VALID, validated next"
+                    )
+                elif isinstance(op, AddConstraint) and _plain_unique(
+                    op.constraint, app_label, op.model_name_lower, from_state
+                ):
+                    lines.append(
+                        f"unique {op.constraint.name} on {what}: its index built CONCURRENTLY"
+                    )
+    return lines

@@ -86,6 +86,8 @@ BAD = [
     case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": "0.02"}, "batch-str"),
     case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": 60}, "batch-minute"),
     case("migration_studio.E012", {"SAFE_REWRITES": "yes"}, "safe-str"),
+    case("migration_studio.E013", {"SAFE_LOCK_TIMEOUT": 0}, "lock-timeout-zero"),
+    case("migration_studio.E013", {"SAFE_LOCK_TIMEOUT": "2s"}, "lock-timeout-str"),
 ]
 
 #: Values of the same settings that are valid: no error at all, so not ``check_id``.
@@ -103,6 +105,7 @@ GOOD = [
     case("migration_studio.E005", {"CACHE_SIZE": 50}, "fifty"),
     case("migration_studio.E011", {"BACKFILL_BATCH_SECONDS": 0.05}, "batch-50ms"),
     case("migration_studio.E012", {"SAFE_REWRITES": True}, "safe-true"),
+    case("migration_studio.E013", {"SAFE_LOCK_TIMEOUT": 0.5}, "lock-timeout-half"),
     case("migration_studio.E006", {"RULES": (RULE,), "DISABLED_RULES": ("MS103",)}, "tuples"),
     case("migration_studio.E006", {"DISABLED_RULES": ["MS103", "NOPE999"]}, "unknown-id-ignored"),
     case("migration_studio.E006", {"RULES": [], "DISABLED_RULES": []}, "empty"),

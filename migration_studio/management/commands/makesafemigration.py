@@ -166,6 +166,12 @@ class Command(StudioCommand, makemigrations.Command):
             )
             self.wrote_files = True
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
+        if not self.safe and self.source.vendor in safe.VENDORS and self.verbosity >= 1:
+            lines = safe.would_rewrite(changes, RecordingAutodetector.last_from_state)
+            if lines:
+                self.log(self.style.MIGRATE_HEADING("With --safe, writes would not wait for:"))
+                for line in lines:
+                    self.log(f"  {line}")
         if self.empty and not self.data_models and not self.dry_run and self.verbosity >= 1:
             self._next_steps_for_empty(plan.paths)
 

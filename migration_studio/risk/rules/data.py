@@ -139,6 +139,8 @@ class RunSQLOperation(Rule):
     def check(self, context: OperationContext) -> Iterable[Finding]:
         if context.operation != "RunSQL":
             return
+        if context.statements and all(s.kind == "set" for s in context.statements):
+            return  # session settings (SET lock_timeout ...): nothing to review
         opaque = [s.sql for s in context.statements if s.kind == "other"]
         yield self.finding(
             context,
