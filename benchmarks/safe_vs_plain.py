@@ -130,6 +130,15 @@ KINDS = [
         "        ]\n",
         done="SELECT convalidated FROM pg_constraint WHERE conname = 'benchsafe_item_price_gte_0'",
     ),
+    Kind(
+        "add unique",
+        "unique",
+        meta="        constraints = [\n"
+        '            models.UniqueConstraint(fields=["code"], name="benchsafe_item_code_uniq")\n'
+        "        ]\n",
+        done="SELECT convalidated FROM pg_constraint "
+        "WHERE conname = 'benchsafe_item_code_uniq' AND contype = 'u'",
+    ),
 ]
 
 
