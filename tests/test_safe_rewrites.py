@@ -260,3 +260,60 @@ def test_without_safe_the_output_says_what_safe_would_rewrite(shop, packages, bu
     assert "index shop_order_status_created_idx on shop.Order: built CONCURRENTLY" in out
     assert "index shop_customer_extra_idx on shop.Customer: dropped CONCURRENTLY" in out
     assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_plain"]
+
+
+#: The history drops customer.name; the models have it (NOT NULL, no default).
+DROP_NAME = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [migrations.RemoveField("customer", "name")]
+"""
+
+
+@postgresql_only
+def test_the_not_null_step_of_the_plan_checks_first_and_sets_not_null_without_a_scan(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", "0005_drop_name", DROP_NAME)
+    make("shop", safe=True, name="restore", interactive=False)
+    names = sorted(p.stem for p in shop.glob("00[01][0-9]_*.py") if p.stem[:4] > "0005")
+    assert names == [
+        "0006_restore",
+        "0007_backfill_customer_name",
+        "0008_customer_name_not_null",
+        "0009_customer_name_not_null_validate",
+    ]
+    check, validate = (load_bundle(bundle_root / "shop" / name) for name in names[2:])
+    add = next(op for op in changes(check) if op.operation == "SeparateDatabaseAndState")
+    assert add.forward_sql == [
+        'ALTER TABLE "shop_customer" ADD CONSTRAINT "shop_customer_name_not_null" '
+        'CHECK ("name" IS NOT NULL) NOT VALID;'
+    ]
+    assert [op.forward_sql for op in changes(validate)] == [
+        ['ALTER TABLE "shop_customer" VALIDATE CONSTRAINT "shop_customer_name_not_null";'],
+        ['ALTER TABLE "shop_customer" ALTER COLUMN "name" SET NOT NULL;'],
+        ['ALTER TABLE "shop_customer" DROP CONSTRAINT "shop_customer_name_not_null";'],
+    ]
+    readme = (bundle_root / "shop" / names[2] / "README.md").read_text()
+    assert "Stage 3 of expand / backfill / contract" in readme and "NOT VALID" in readme
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", "0005_drop_name")
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO shop_customer (email, created_at, newsletter_opt_in) "
+                "VALUES ('a@b', now(), false)"
+            )
+        migrate(database, "shop", names[-1])
+        with database.activated() as connection, connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, "shop_customer")
+            columns = connection.introspection.get_table_description(cursor, "shop_customer")
+            cursor.execute("SELECT name FROM shop_customer")
+            assert cursor.fetchall() == [("",)]
+        assert "shop_customer_name_not_null" not in constraints
+        assert not next(c for c in columns if c.name == "name").null_ok
+        migrate(database, "shop", "0005_drop_name")

@@ -44,7 +44,7 @@ class Split:
     stubs: set[Node] = field(default_factory=set)
 
 
-Stager = Callable[[Migration, int], "list[tuple[Migration, str]] | None"]
+Stager = Callable[[Migration, int, str], "list[tuple[Migration, str]] | None"]
 
 
 def split(changes: dict[str, list[Migration]], also: Stager | None = None) -> Split:
@@ -54,6 +54,7 @@ def split(changes: dict[str, list[Migration]], also: Stager | None = None) -> Sp
     result = Split(changes={})
     final_names: dict[Node, str] = {}  # (app, provisional name) -> final name
     aliases: dict[Node, Node] = {}  # (app, original name) -> (app, provisional name of its end)
+    replaced: dict[Node, Node] = {}  # a stage replaced by its safe version -> the version's end
     for app_label, migrations in changes.items():
         number = _number(migrations[0].name) if migrations else None
         staged: list[tuple[Migration, str]] = []
@@ -61,8 +62,17 @@ def split(changes: dict[str, list[Migration]], also: Stager | None = None) -> Sp
             stages = None
             if any(marked(op) or converting(op) for op in migration.operations):
                 stages = _stages(migration, position)
+                if also is not None:  # the plan's last stage may have a safe version too
+                    contract, suffix = stages[-1]
+                    safer = also(contract, position, suffix)
+                    if safer:
+                        note = getattr(contract, "plan_note", None)
+                        for stage, _ in safer:
+                            _prepend_note(stage, note)
+                        stages[-1:] = safer
+                        replaced[(app_label, contract.name)] = (app_label, safer[-1][0].name)
             elif also is not None:
-                stages = also(migration, position)
+                stages = also(migration, position, _suffix(migration.name))
             if not stages:
                 staged.append((migration, _suffix(migration.name)))
                 continue
@@ -74,6 +84,8 @@ def split(changes: dict[str, list[Migration]], also: Stager | None = None) -> Sp
             if number is not None:
                 number += 1
         result.changes[app_label] = [migration for migration, _ in staged]
+    for old, new in replaced.items():
+        final_names[old] = final_names[new]
 
     def renamed(dependency: Any) -> tuple[str, str]:
         node = aliases.get(tuple(dependency), tuple(dependency))
@@ -108,6 +120,16 @@ def split(changes: dict[str, list[Migration]], also: Stager | None = None) -> Sp
             result.sources[node] = source
             result.stubs.add(node)
     return result
+
+
+def _prepend_note(stage: Migration, note: Any) -> None:
+    """``note`` (the plan's) first in the stage's docstring, before the safe rewrite's own."""
+    if note is None:
+        return
+    own = getattr(stage, "plan_note", None)
+    stage.plan_note = (
+        note if own is None else lambda names, app: f"{note(names, app)}\n{own(names, app)}"
+    )
 
 
 def planned_paths(planned: Split) -> dict[Node, Path]:
@@ -156,10 +178,12 @@ def _stages(migration: Migration, position: int) -> list[tuple[Migration, str]]:
             continue
         final = _without_default(op.field)
         targets.append((op.model_name, op.name, final))
+        contract = AlterField(op.model_name, op.name, final)
         if isinstance(op, AddField):
-            expand_ops.append(AddField(op.model_name, op.name, _nullable(final)))
+            contract.previous_field = _nullable(final)
+            expand_ops.append(AddField(op.model_name, op.name, contract.previous_field))
             added.add(f"{model_label(app_label, op.model_name)}.{op.name}")
-        contract_ops.append(AlterField(op.model_name, op.name, final))
+        contract_ops.append(contract)
     stages: list[tuple[Migration, str]] = []
     previous = list(migration.dependencies)
     columns = ", ".join(

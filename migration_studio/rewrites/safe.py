@@ -26,6 +26,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import (
     AddConstraint,
     AddIndex,
+    AlterField,
     Migration,
     RemoveIndex,
     RunSQL,
@@ -35,6 +36,7 @@ from django.db.migrations.state import ProjectState
 from django.db.models import CheckConstraint, UniqueConstraint
 
 from .. import conf
+from ..bundle.model import sha256
 from .backfill import model_label
 
 VENDORS = ("postgresql",)
@@ -47,7 +49,7 @@ def index_stager(
 ) -> Callable[[Migration, int], Stages | None]:
     """The stager :func:`.expand.split` calls for each migration without a plan of its own."""
 
-    def stages(migration: Migration, position: int) -> Stages | None:
+    def stages(migration: Migration, position: int, suffix: str) -> Stages | None:
         if from_state is None:
             return None
         app_label = migration.app_label
@@ -71,7 +73,12 @@ def index_stager(
             if isinstance(op, AddConstraint)
             and _plain_unique(op.constraint, app_label, op.model_name_lower, from_state)
         ]
-        if not drops and not builds and not checks and not uniques:
+        not_nulls = [
+            op
+            for op in operations
+            if isinstance(op, AlterField) and _only_not_null(op, app_label, from_state)
+        ]
+        if not drops and not builds and not checks and not uniques and not not_nulls:
             return None
         from django.contrib.postgres.operations import (
             AddIndexConcurrently,
@@ -83,11 +90,12 @@ def index_stager(
             if op in checks
             else _using_index(op, app_label, from_state)
             if op in uniques
+            else _not_null_check(op, app_label, from_state)
+            if op in not_nulls
             else op
             for op in operations
             if op not in drops and op not in builds
         ]
-        suffix = migration.name.split("_", 1)[1] if "_" in migration.name else migration.name
         result: Stages = []
         previous = list(migration.dependencies)
 
@@ -115,14 +123,19 @@ def index_stager(
             main.operations = rest
             main.initial = migration.initial
             notes = [_note("not valid", checks, app_label)] if checks else []
+            notes += [_note("not null check", not_nulls, app_label)] if not_nulls else []
             notes += [_note("using index", uniques, app_label)] if uniques else []
             if notes:
-                main.plan_note = lambda names, app: "\n".join(n(names, app) for n in notes)
+                main.plan_note = _joined(notes)
             add(main, suffix)
-        if checks:
+        if checks or not_nulls:
             validate = Migration(f"__validate_{position}", app_label)
-            validate.operations = [_validate(op, app_label, from_state) for op in checks]
-            validate.plan_note = _note("validate", checks, app_label)
+            validate.operations = [_validate(op, app_label, from_state) for op in checks] + [
+                step for op in not_nulls for step in _set_not_null(op, app_label, from_state)
+            ]
+            notes = [_note("validate", checks, app_label)] if checks else []
+            notes += [_note("set not null", not_nulls, app_label)] if not_nulls else []
+            validate.plan_note = _joined(notes)
             add(validate, f"{suffix}_validate")
         if builds:
             last = Migration(f"__build_{position}", app_label)
@@ -227,13 +240,87 @@ def _validate(op: AddConstraint, app_label: str, from_state: ProjectState) -> Ru
     )
 
 
+def _only_not_null(op: AlterField, app_label: str, from_state: ProjectState) -> bool:
+    """The field only becomes NOT NULL: no default to write into NULL rows (those are the
+    backfill's), nothing else about the column changes."""
+    if (app_label, op.model_name_lower) not in from_state.models:
+        return False
+    old = getattr(op, "previous_field", None) or from_state.models[
+        app_label, op.model_name_lower
+    ].fields.get(op.name)
+    new = op.field
+    if old is None or not old.null or new.null or new.has_default() or new.has_db_default():
+        return False
+    old_kwargs, new_kwargs = old.deconstruct()[3], new.deconstruct()[3]
+    old_kwargs.pop("null", None)
+    new_kwargs.pop("null", None)
+    return type(old) is type(new) and old_kwargs == new_kwargs
+
+
+def _not_null_names(
+    op: AlterField, app_label: str, from_state: ProjectState
+) -> tuple[str, str, str]:
+    table = from_state.apps.get_model(app_label, op.model_name_lower)._meta.db_table
+    field = op.field.clone()
+    field.set_attributes_from_name(op.name)
+    column = field.column
+    name = f"{table}_{column}_not_null"
+    if len(name) > 63:
+        name = f"{name[:50]}_{sha256(name)[:8]}_nn"
+    return table, column, name
+
+
+def _not_null_check(
+    op: AlterField, app_label: str, from_state: ProjectState
+) -> SeparateDatabaseAndState:
+    """The state becomes NOT NULL; the database gets CHECK (column IS NOT NULL) NOT VALID."""
+    table, column, name = _not_null_names(op, app_label, from_state)
+    return SeparateDatabaseAndState(
+        database_operations=[
+            RunSQL(
+                f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" CHECK ("{column}" IS NOT NULL) '
+                "NOT VALID;",
+                reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}";',
+            )
+        ],
+        state_operations=[op],
+    )
+
+
+def _set_not_null(op: AlterField, app_label: str, from_state: ProjectState) -> list[RunSQL]:
+    """VALIDATE the check (reads and writes go on), SET NOT NULL (no scan on PostgreSQL 12+: the
+    validated check proves it), drop the check."""
+    table, column, name = _not_null_names(op, app_label, from_state)
+    add = f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" CHECK ("{column}" IS NOT NULL) NOT VALID;'
+    return [
+        RunSQL(f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{name}";', reverse_sql=RunSQL.noop),
+        RunSQL(
+            f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET NOT NULL;',
+            reverse_sql=f'ALTER TABLE "{table}" ALTER COLUMN "{column}" DROP NOT NULL;',
+        ),
+        RunSQL(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}";', reverse_sql=add),
+    ]
+
+
 def _operation_name(op: Any) -> str:
     if isinstance(op, AddConstraint):
         return op.constraint.name
+    if isinstance(op, AlterField):
+        return f"NOT NULL of {op.name}"
     return getattr(op, "name", None) or op.index.name
 
 
 NOTES = {
+    "not null check": (
+        "Makes the column NOT NULL in two steps (makesafemigration --safe): {names} is checked "
+        "by a CHECK (column IS NOT NULL) added NOT VALID, which reads no row; the next migration "
+        "validates it and sets NOT NULL without reading the table again."
+    ),
+    "set not null": (
+        "Validates the CHECK (column IS NOT NULL) of {names} (SHARE UPDATE EXCLUSIVE: reads and "
+        "writes go on), sets NOT NULL, which PostgreSQL 12+ does without a scan thanks to the "
+        "validated check, and drops the check. A row still NULL makes it fail, changing nothing."
+    ),
     "unique index": (
         "Builds the unique index of {names} CONCURRENTLY (makesafemigration --safe): writes go "
         "on while it is built; the next migration makes it the constraint (ADD CONSTRAINT ... "
@@ -272,6 +359,11 @@ NOTES = {
 }
 
 
+def _joined(notes: list[Callable[..., str]]) -> Callable[..., str]:
+    """One docstring of several notes (bound now, not when the docstring is written)."""
+    return lambda final_names, app: "\n".join(note(final_names, app) for note in notes)
+
+
 def _note(kind: str, operations: list[Any], app_label: str) -> Callable[..., str]:
     names = ", ".join(
         f"{_operation_name(op)} on {app_label}.{model_label(app_label, op.model_name)}"
@@ -301,6 +393,11 @@ def would_rewrite(
                 elif isinstance(op, AddConstraint) and isinstance(op.constraint, CheckConstraint):
                     lines.append(
                         f"check {op.constraint.name} on {what}: added NOT VALID, validated next"
+                    )
+                elif isinstance(op, AlterField) and _only_not_null(op, app_label, from_state):
+                    lines.append(
+                        f"NOT NULL of {what}.{op.name}: a CHECK added NOT VALID, validated next, "
+                        "then SET NOT NULL without a scan"
                     )
                 elif isinstance(op, AddConstraint) and _plain_unique(
                     op.constraint, app_label, op.model_name_lower, from_state
