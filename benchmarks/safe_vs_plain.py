@@ -57,6 +57,7 @@ PERIOD = 0.005  # seconds between two writes
 TARGET_LONGEST_SECONDS = 0.05
 VARIANTS = ("plain", "safe")
 TIMEOUT = 600
+TIMES = "migrate times: "
 
 INSERT = (
     f"INSERT INTO {TABLE} (hits, label, code, price, note, customer_ref) "
@@ -138,6 +139,18 @@ KINDS = [
         "        ]\n",
         done="SELECT convalidated FROM pg_constraint "
         "WHERE conname = 'benchsafe_item_code_uniq' AND contype = 'u'",
+    ),
+    Kind(
+        "set NOT NULL",
+        "not_null",
+        fields={
+            "note = models.CharField(max_length=40, null=True)": (
+                "note = models.CharField(max_length=40)"
+            )
+        },
+        done="SELECT attnotnull AND NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = "
+        "'benchsafe_item'::regclass AND contype = 'c') FROM pg_attribute "
+        "WHERE attrelid = 'benchsafe_item'::regclass AND attname = 'note'",
     ),
 ]
 
@@ -233,7 +246,7 @@ def apply(app_dir: Path, url: str) -> int:
     start = time.monotonic()
     call_command("migrate", APP, verbosity=0)
     end = time.monotonic()
-    print(json.dumps({"start": start, "end": end}))
+    print(f"\n{TIMES}{json.dumps({'start': start, 'end': end})}", flush=True)
     return 0
 
 
@@ -379,9 +392,11 @@ def measure(kind: Kind, variant: str, app_dir: Path, bench: Bench) -> Run:
     fresh_copy(bench.server, bench.names["template"], bench.names["run"])
     conninfo = bench.url("run")
     writes = Writes(bench.children, conninfo, bench.rows)
-    times = json.loads(
-        bench.children.run("--apply", str(app_dir), conninfo).strip().splitlines()[-1]
-    )
+    printed = bench.children.run("--apply", str(app_dir), conninfo).splitlines()
+    found = [line for line in printed if line.startswith(TIMES)]
+    if not found:
+        raise BenchmarkError(f"{kind.name}, {variant}: migrate printed no times: {printed}")
+    times = json.loads(found[-1].removeprefix(TIMES))
     waits = writes.stop(times["start"], times["end"])
     done = server_value(conninfo, kind.done)
     if done is not True:
@@ -413,7 +428,7 @@ def ms(seconds: float) -> str:
 
 def describe(run: Run) -> str:
     return (
-        f"   {run.kind:<11} {run.variant:<5}  migrate {run.seconds:6.2f} s  writes "
+        f"   {run.kind:<12} {run.variant:<5}  migrate {run.seconds:6.2f} s  writes "
         f"{len(run.waits):5,}  longest {ms(run.longest):>10}  p99 "
         f"{ms(percentile(run.waits, 99)):>9}"
     )
@@ -505,7 +520,7 @@ def prepare(tmp: Path, bench: Bench, kinds: list[Kind]) -> dict[tuple[str, str],
             app_dir = write_app(
                 tmp / f"{kind.slug}_{variant}", kind.models_py(), base / APP / "migrations"
             )
-            command = ["makesafemigration", APP, "--name", kind.slug, "--no-cache"]
+            command = ["makesafemigration", APP, "--name", kind.slug, "--no-cache", "--noinput"]
             command += ["--safe"] if variant == "safe" else []
             children.run("--generate", str(app_dir), template_url, *command)
             written = new_migrations(app_dir)
