@@ -1,14 +1,15 @@
 #!/usr/bin/env python
 """Benchmark ``makesafemigration --safe`` against the plain migration, under writes.
 
-For each change kind (an index added, a CHECK constraint added, ...) to a table of ``--rows`` rows,
-the migration is generated twice from the same change to the app's ``models.py``: by plain
-``makesafemigration`` (what Django's ``makemigrations`` writes) and by ``makesafemigration
---safe``. Each version is then applied with ``call_command("migrate")`` on a fresh copy of a
-template database (``CREATE DATABASE ... TEMPLATE``, then ``CHECKPOINT``) while a separate process
-writes: an ``INSERT`` of a new row and an ``UPDATE`` of a random row, one short transaction each,
-one write every 5 ms. Each statement returns ``clock_timestamp() - statement_timestamp()``: the
-server measures how long the write waited, so the client's scheduling does not count.
+For each change kind (an index, a CHECK or a unique constraint, a foreign key added; a column made
+NOT NULL) to a table of ``--rows`` rows, the migration is generated twice from the same change to
+the app's ``models.py``: by plain ``makesafemigration`` (what Django's ``makemigrations`` writes)
+and by ``makesafemigration --safe``. Each version is then applied with ``call_command("migrate")``
+on a fresh copy of a template database (``CREATE DATABASE ... TEMPLATE``, then ``CHECKPOINT``) while
+a separate process writes: an ``INSERT`` of a new row and an ``UPDATE`` of a random row, one short
+transaction each, one write every 5 ms. Each statement returns ``clock_timestamp() -
+statement_timestamp()``: the server measures how long the write waited, so the client's scheduling
+does not count.
 
 Target: with the safe version, the longest write wait under 50 ms for every kind. Each step runs
 in a process of its own (``--generate``, ``--apply``, ``--writer``), since each version has its own
@@ -151,6 +152,19 @@ KINDS = [
         done="SELECT attnotnull AND NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = "
         "'benchsafe_item'::regclass AND contype = 'c') FROM pg_attribute "
         "WHERE attrelid = 'benchsafe_item'::regclass AND attname = 'note'",
+    ),
+    Kind(
+        "add FK",
+        "fk",
+        fields={
+            "customer_ref = models.BigIntegerField(null=True)\n": (
+                "customer_ref = models.BigIntegerField(null=True)\n"
+                "    customer = models.ForeignKey(Customer, models.SET_NULL, null=True)\n"
+            )
+        },
+        done="SELECT c.convalidated AND EXISTS (SELECT FROM pg_index i WHERE i.indrelid = "
+        "c.conrelid AND i.indkey[0] = c.conkey[1] AND i.indisvalid) FROM pg_constraint c "
+        "WHERE c.conrelid = 'benchsafe_item'::regclass AND c.contype = 'f'",
     ),
 ]
 
