@@ -317,3 +317,61 @@ def test_the_not_null_step_of_the_plan_checks_first_and_sets_not_null_without_a_
         assert "shop_customer_name_not_null" not in constraints
         assert not next(c for c in columns if c.name == "name").null_ok
         migrate(database, "shop", "0005_drop_name")
+
+
+#: The history drops order.customer, a NOT NULL foreign key: the plan adds it back, nullable
+#: first; --safe adds its constraint NOT VALID and builds its index CONCURRENTLY.
+DROP_CUSTOMER = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [migrations.RemoveField("order", "customer")]
+"""
+
+
+@postgresql_only
+def test_a_foreign_key_is_added_not_valid_validated_next_and_indexed_concurrently(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", "0005_drop_customer", DROP_CUSTOMER)
+    make("shop", safe=True, name="restore", interactive=False)
+    names = sorted(p.stem for p in shop.glob("00[01][0-9]_*.py") if p.stem[:4] > "0005")
+    assert names == [
+        "0006_restore",
+        "0007_restore_validate",
+        "0008_restore_indexes",
+        "0009_backfill_order_customer",
+        "0010_order_customer_not_null",
+        "0011_order_customer_not_null_validate",
+    ]
+    expand, validate, indexes = (load_bundle(bundle_root / "shop" / n) for n in names[:3])
+    add = next(op for op in changes(expand) if op.operation == "SeparateDatabaseAndState")
+    assert add.forward_sql[0] == 'ALTER TABLE "shop_order" ADD COLUMN "customer_id" bigint NULL;'
+    assert add.forward_sql[-1].endswith("DEFERRABLE INITIALLY DEFERRED NOT VALID;")
+    assert "REFERENCES" not in add.forward_sql[0] and "CREATE INDEX" not in " ".join(
+        add.forward_sql
+    )
+    assert (
+        changes(validate)[0]
+        .forward_sql[0]
+        .startswith('ALTER TABLE "shop_order" VALIDATE CONSTRAINT "shop_order_customer_id_')
+    )
+    assert not indexes.atomic
+    assert (
+        changes(indexes)[0]
+        .forward_sql[0]
+        .startswith('CREATE INDEX CONCURRENTLY "shop_order_customer_id_')
+    )
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", "0005_drop_customer")
+        migrate(database, "shop", names[-1])  # no rows: the undecided value is never needed
+        with database.activated() as connection, connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, "shop_order")
+        on_customer = [c for c in constraints.values() if c["columns"] == ["customer_id"]]
+        assert any(c["foreign_key"] == ("shop_customer", "id") for c in on_customer)
+        assert any(c["index"] and not c["unique"] for c in on_customer)
+        migrate(database, "shop", "0005_drop_customer")

@@ -44,7 +44,7 @@ class Split:
     stubs: set[Node] = field(default_factory=set)
 
 
-Stager = Callable[[Migration, int, str], "list[tuple[Migration, str]] | None"]
+Stager = Callable[[Migration, Any, str], "list[tuple[Migration, str]] | None"]
 
 
 def split(changes: dict[str, list[Migration]], also: Stager | None = None) -> Split:
@@ -62,15 +62,8 @@ def split(changes: dict[str, list[Migration]], also: Stager | None = None) -> Sp
             stages = None
             if any(marked(op) or converting(op) for op in migration.operations):
                 stages = _stages(migration, position)
-                if also is not None:  # the plan's last stage may have a safe version too
-                    contract, suffix = stages[-1]
-                    safer = also(contract, position, suffix)
-                    if safer:
-                        note = getattr(contract, "plan_note", None)
-                        for stage, _ in safer:
-                            _prepend_note(stage, note)
-                        stages[-1:] = safer
-                        replaced[(app_label, contract.name)] = (app_label, safer[-1][0].name)
+                if also is not None:  # the plan's stages may have safe versions too
+                    stages = _safer(stages, also, position, app_label, replaced)
             elif also is not None:
                 stages = also(migration, position, _suffix(migration.name))
             if not stages:
@@ -119,6 +112,38 @@ def split(changes: dict[str, list[Migration]], also: Stager | None = None) -> Sp
             migrations[index] = load(app_label, migration.name, source)
             result.sources[node] = source
             result.stubs.add(node)
+    return result
+
+
+def _safer(
+    stages: list[tuple[Migration, str]],
+    also: Stager,
+    position: int,
+    app_label: str,
+    replaced: dict[Node, Node],
+) -> list[tuple[Migration, str]]:
+    """The plan's stages, each replaced by its safe version when it has one (the stubs have
+    none); ``replaced`` learns where each replaced stage now ends."""
+    result: list[tuple[Migration, str]] = []
+    for number, (stage, suffix) in enumerate(stages):
+        safer = None
+        if not hasattr(stage, "backfill_stub") and not hasattr(stage, "convert_stub"):
+            safer = also(stage, f"{position}_{number}", suffix)
+        if not safer:
+            result.append((stage, suffix))
+            continue
+        note = getattr(stage, "plan_note", None)
+        for new, _ in safer:
+            _prepend_note(new, note)
+        replaced[(app_label, stage.name)] = (app_label, safer[-1][0].name)
+        # The stages after this one depended on it: they now depend on its safe version's end.
+        result += safer
+    names = {old[1]: new[1] for old, new in replaced.items()}
+    for stage, _ in result:
+        stage.dependencies = [
+            (app, names.get(name, name)) if app == app_label else (app, name)
+            for app, name in stage.dependencies
+        ]
     return result
 
 

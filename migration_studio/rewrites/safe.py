@@ -25,6 +25,7 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import (
     AddConstraint,
+    AddField,
     AddIndex,
     AlterField,
     Migration,
@@ -78,8 +79,16 @@ def index_stager(
             for op in operations
             if isinstance(op, AlterField) and _only_not_null(op, app_label, from_state)
         ]
-        if not drops and not builds and not checks and not uniques and not not_nulls:
+        foreign_keys = [
+            op
+            for op in operations
+            if isinstance(op, AddField) and _nullable_foreign_key(op, app_label, from_state)
+        ]
+        if not (drops or builds or checks or uniques or not_nulls or foreign_keys):
             return None
+        fk_sql = {
+            op: _foreign_key_sql(op, app_label, from_state, connection) for op in foreign_keys
+        }
         from django.contrib.postgres.operations import (
             AddIndexConcurrently,
             RemoveIndexConcurrently,
@@ -92,6 +101,8 @@ def index_stager(
             if op in uniques
             else _not_null_check(op, app_label, from_state)
             if op in not_nulls
+            else _column_then_not_valid(op, fk_sql[op])
+            if op in foreign_keys
             else op
             for op in operations
             if op not in drops and op not in builds
@@ -124,24 +135,30 @@ def index_stager(
             main.initial = migration.initial
             notes = [_note("not valid", checks, app_label)] if checks else []
             notes += [_note("not null check", not_nulls, app_label)] if not_nulls else []
+            notes += [_note("fk not valid", foreign_keys, app_label)] if foreign_keys else []
             notes += [_note("using index", uniques, app_label)] if uniques else []
             if notes:
                 main.plan_note = _joined(notes)
             add(main, suffix)
-        if checks or not_nulls:
+        if checks or not_nulls or foreign_keys:
             validate = Migration(f"__validate_{position}", app_label)
-            validate.operations = [_validate(op, app_label, from_state) for op in checks] + [
-                step for op in not_nulls for step in _set_not_null(op, app_label, from_state)
-            ]
+            validate.operations = (
+                [_validate(op, app_label, from_state) for op in checks]
+                + [step for op in not_nulls for step in _set_not_null(op, app_label, from_state)]
+                + [fk_sql[op]["validate"] for op in foreign_keys]
+            )
             notes = [_note("validate", checks, app_label)] if checks else []
             notes += [_note("set not null", not_nulls, app_label)] if not_nulls else []
+            notes += [_note("fk validate", foreign_keys, app_label)] if foreign_keys else []
             validate.plan_note = _joined(notes)
             add(validate, f"{suffix}_validate")
-        if builds:
+        if builds or any(fk_sql[op]["index"] for op in foreign_keys):
             last = Migration(f"__build_{position}", app_label)
-            last.operations = [AddIndexConcurrently(op.model_name, op.index) for op in builds]
+            last.operations = [AddIndexConcurrently(op.model_name, op.index) for op in builds] + [
+                fk_sql[op]["index"] for op in foreign_keys if fk_sql[op]["index"]
+            ]
             last.atomic = False
-            last.plan_note = _note("build", builds, app_label)
+            last.plan_note = _note("build", builds + foreign_keys, app_label)
             add(last, f"{suffix}_indexes" if rest or drops else suffix)
         return result
 
@@ -302,15 +319,79 @@ def _set_not_null(op: AlterField, app_label: str, from_state: ProjectState) -> l
     ]
 
 
+def _nullable_foreign_key(op: AddField, app_label: str, from_state: ProjectState) -> bool:
+    """A nullable foreign key with its constraint, added to a table that exists."""
+    field = op.field
+    return (
+        (app_label, op.model_name_lower) in from_state.models
+        and field.many_to_one
+        and field.null
+        and field.db_constraint
+        and not field.has_default()
+        and not field.has_db_default()
+    )
+
+
+def _foreign_key_sql(
+    op: AddField, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
+) -> dict[str, Any]:
+    """The constraint (NOT VALID), its validation and the column's index, as Django names them."""
+    state = from_state.clone()
+    op.state_forwards(app_label, state)
+    model = state.apps.get_model(app_label, op.model_name_lower)
+    field = model._meta.get_field(op.name)
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        constraint = editor._create_fk_sql(model, field, "_fk_%(to_table)s_%(to_column)s")
+        index = editor._create_index_sql(model, fields=[field]) if field.db_index else None
+    table = model._meta.db_table
+    name = constraint.parts["name"]
+    drop = f'ALTER TABLE "{table}" DROP CONSTRAINT {name};'
+    result: dict[str, Any] = {
+        "add": RunSQL(f"{constraint} NOT VALID;", reverse_sql=drop),
+        "validate": RunSQL(
+            f'ALTER TABLE "{table}" VALIDATE CONSTRAINT {name};', reverse_sql=RunSQL.noop
+        ),
+        "index": None,
+    }
+    if index is not None:
+        create = str(index).replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1)
+        result["index"] = RunSQL(
+            f"{create};", reverse_sql=f"DROP INDEX CONCURRENTLY IF EXISTS {index.parts['name']};"
+        )
+    return result
+
+
+def _column_then_not_valid(op: AddField, sql: dict[str, Any]) -> SeparateDatabaseAndState:
+    """The state gets the foreign key; the database gets the column alone (metadata only),
+    then the constraint NOT VALID (no scan); the index is built CONCURRENTLY later."""
+    _name, _path, args, kwargs = op.field.deconstruct()
+    bare = type(op.field)(*args, **{**kwargs, "db_constraint": False, "db_index": False})
+    return SeparateDatabaseAndState(
+        database_operations=[AddField(op.model_name, op.name, bare), sql["add"]],
+        state_operations=[op],
+    )
+
+
 def _operation_name(op: Any) -> str:
     if isinstance(op, AddConstraint):
         return op.constraint.name
     if isinstance(op, AlterField):
         return f"NOT NULL of {op.name}"
+    if isinstance(op, AddField):
+        return f"the foreign key {op.name}"
     return getattr(op, "name", None) or op.index.name
 
 
 NOTES = {
+    "fk not valid": (
+        "Adds {names} in steps (makesafemigration --safe): the column alone (no scan), then its "
+        "constraint NOT VALID, which reads no row; the next migration validates it, and the "
+        "column's index is built CONCURRENTLY."
+    ),
+    "fk validate": (
+        "Validates {names} (SHARE UPDATE EXCLUSIVE on the table: reads and writes go on). A row "
+        "pointing nowhere makes it fail, changing nothing."
+    ),
     "not null check": (
         "Makes the column NOT NULL in two steps (makesafemigration --safe): {names} is checked "
         "by a CHECK (column IS NOT NULL) added NOT VALID, which reads no row; the next migration "
@@ -393,6 +474,11 @@ def would_rewrite(
                 elif isinstance(op, AddConstraint) and isinstance(op.constraint, CheckConstraint):
                     lines.append(
                         f"check {op.constraint.name} on {what}: added NOT VALID, validated next"
+                    )
+                elif isinstance(op, AddField) and _nullable_foreign_key(op, app_label, from_state):
+                    lines.append(
+                        f"foreign key {what}.{op.name}: added NOT VALID, validated next, its "
+                        "index built CONCURRENTLY"
                     )
                 elif isinstance(op, AlterField) and _only_not_null(op, app_label, from_state):
                     lines.append(
