@@ -45,12 +45,12 @@ VENDORS = ("postgresql",)
 Stages = list[tuple[Migration, str]]
 
 
-def index_stager(
+def safe_stager(
     from_state: ProjectState | None, connection: BaseDatabaseWrapper
-) -> Callable[[Migration, int], Stages | None]:
+) -> Callable[[Migration, Any, str], Stages | None]:
     """The stager :func:`.expand.split` calls for each migration without a plan of its own."""
 
-    def stages(migration: Migration, position: int, suffix: str) -> Stages | None:
+    def stages(migration: Migration, position: Any, suffix: str) -> Stages | None:
         if from_state is None:
             return None
         app_label = migration.app_label

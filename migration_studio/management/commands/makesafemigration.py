@@ -110,7 +110,7 @@ class Command(StudioCommand, makemigrations.Command):
             self.log(self.safe_notice)
         planned = split(
             changes,
-            safe.index_stager(RecordingAutodetector.last_from_state, self.source)
+            safe.safe_stager(RecordingAutodetector.last_from_state, self.source)
             if self.safe
             else None,
         )
