@@ -14,7 +14,13 @@ On tables that exist before the migration:
 - a CHECK constraint is added ``NOT VALID`` (no scan, a brief lock) and validated in the next
   migration (``VALIDATE CONSTRAINT`` reads the table under SHARE UPDATE EXCLUSIVE, which lets
   reads and writes go on). In the same transaction the split would gain nothing: the first
-  statement's ACCESS EXCLUSIVE lock would last until the scan ends.
+  statement's ACCESS EXCLUSIVE lock would last until the scan ends;
+- a column made NOT NULL gets ``CHECK (column IS NOT NULL) NOT VALID``; the next migration
+  validates it, sets NOT NULL (no scan on PostgreSQL 12+) and drops the check;
+- a nullable foreign key is added as the column alone, then its constraint ``NOT VALID``,
+  validated in the next migration, and its index is built ``CONCURRENTLY``.
+
+Every migration written here sets ``lock_timeout`` (``SAFE_LOCK_TIMEOUT``) for its statements.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ Stages = list[tuple[Migration, str]]
 def safe_stager(
     from_state: ProjectState | None, connection: BaseDatabaseWrapper
 ) -> Callable[[Migration, Any, str], Stages | None]:
-    """The stager :func:`.expand.split` calls for each migration without a plan of its own."""
+    """The stager :func:`.expand.split` calls for each migration (and each stage of a plan): its
+    safe stages, or None when nothing in it has a safe version."""
 
     def stages(migration: Migration, position: Any, suffix: str) -> Stages | None:
         if from_state is None:
