@@ -1,0 +1,104 @@
+"""``makesafemigration --backup``: a dropped column's values are kept in a backup table, and
+rolling the migration back puts them back, byte for byte, with the column's NOT NULL; Django's
+state is the plain migration's. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+from django.core.management import call_command
+
+from migration_studio.bundle.store import load_bundle
+from migration_studio.scratch.database import ScratchDatabase
+
+from .conftest import assert_round_trip, migrate
+
+#: The history has two columns the models do not: the autodetector drops them.
+EXTRA_COLUMNS = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [
+        migrations.AddField("customer", "nickname", models.CharField(max_length=30, default="")),
+        migrations.AddField("customer", "points", models.IntegerField(default=0)),
+    ]
+"""
+PARENT = "0005_extra_columns"
+VALUES = [("zoë", 7), ("O'Brien; --", -3), ("", 0), ("émoji 🐘", 2**31 - 1)]
+
+
+def make(*args: str, **options) -> str:
+    out = StringIO()
+    call_command(
+        "makesafemigration", *args, stdout=out, stderr=StringIO(), no_color=True, **options
+    )
+    return out.getvalue()
+
+
+def rows(database: ScratchDatabase) -> list[tuple]:
+    with database.activated() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT nickname, points FROM shop_customer ORDER BY id")
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def tables(database: ScratchDatabase) -> set[str]:
+    with database.activated() as connection, connection.cursor() as cursor:
+        return set(connection.introspection.table_names(cursor))
+
+
+def test_a_dropped_column_comes_back_with_its_values_on_rollback(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", PARENT, EXTRA_COLUMNS)
+    out = make("shop", backup=True, name="drop_extra", interactive=False)
+    assert "Backups: dropped column values are copied first into ms_backup_" in out
+    bundle = load_bundle(bundle_root / "shop" / "0006_drop_extra")
+    kept = [op for op in bundle.operations if op.operation == "SeparateDatabaseAndState"]
+    assert len(kept) == 2 and all(op.reversible for op in kept)
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    # The report says the rollback restores the values, and does not count the backup's drop.
+    report = json.loads((bundle_root / "shop" / "0006_drop_extra" / "report.json").read_text())
+    drops = [f for f in report["findings"] if f["rule"] == "MS152"]
+    assert len(drops) == 2
+    assert all("rolling back puts them back" in f["message"] for f in drops)
+    assert not any(f["data_loss"] for f in drops)
+    assert not any("ms_backup_" in f["message"] for f in report["findings"] if f["rule"] == "MS156")
+    assert_round_trip(
+        bundle_root / "shop" / "0006_drop_extra",
+        parent=("shop", PARENT),
+        target=("shop", "0006_drop_extra"),
+    )
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", PARENT)
+        with database.activated() as connection, connection.cursor() as cursor:
+            for number, (nickname, points) in enumerate(VALUES):
+                cursor.execute(
+                    "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in, "
+                    "nickname, points) VALUES (%s, 'N', '2026-01-01 00:00:00', %s, %s, %s)",
+                    [f"c{number}@example.com", False, nickname, points],
+                )
+        migrate(database, "shop", "0006_drop_extra")
+        backups = {t for t in tables(database) if t.startswith("ms_backup_")}
+        assert len(backups) == 2
+        migrate(database, "shop", PARENT)
+        assert rows(database) == VALUES
+        assert not {t for t in tables(database) if t.startswith("ms_backup_")}
+        with database.activated() as connection, connection.cursor() as cursor:
+            columns = connection.introspection.get_table_description(cursor, "shop_customer")
+        assert not next(c for c in columns if c.name == "points").null_ok
+        assert not next(c for c in columns if c.name == "nickname").null_ok
+
+
+def test_without_backup_and_without_sizes_the_drop_is_plain(shop, packages, bundle_root) -> None:
+    packages.add("shop", PARENT, EXTRA_COLUMNS)
+    out = make("shop", name="drop_extra", interactive=False)
+    assert "Backups:" not in out
+    bundle = load_bundle(bundle_root / "shop" / "0006_drop_extra")
+    assert "RemoveField" in {op.operation for op in bundle.operations}
+    report = json.loads((bundle_root / "shop" / "0006_drop_extra" / "report.json").read_text())
+    drops = [f for f in report["findings"] if f["rule"] == "MS152"]
+    assert drops and all(f["data_loss"] for f in drops)
