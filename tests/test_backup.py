@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from io import StringIO
 
+import pytest
 from django.core.management import call_command
 
 from migration_studio.bundle.store import load_bundle
@@ -102,3 +103,37 @@ def test_without_backup_and_without_sizes_the_drop_is_plain(shop, packages, bund
     report = json.loads((bundle_root / "shop" / "0006_drop_extra" / "report.json").read_text())
     drops = [f for f in report["findings"] if f["rule"] == "MS152"]
     assert drops and all(f["data_loss"] for f in drops)
+
+
+def test_migrationbackups_lists_the_backups_and_purges_only_when_told(
+    shop, packages, bundle_root
+) -> None:
+    from django.core.management.base import CommandError
+
+    packages.add("shop", PARENT, EXTRA_COLUMNS)
+    make("shop", backup=True, name="drop_extra", interactive=False)
+
+    def run(*args: str) -> str:
+        out = StringIO()
+        call_command("migrationbackups", *args, stdout=out, stderr=StringIO())
+        return out.getvalue()
+
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", PARENT)
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in, "
+                "nickname, points) VALUES ('a@b', 'N', '2026-01-01 00:00:00', %s, 'x', 1)",
+                [False],
+            )
+        migrate(database, "shop", "0006_drop_extra")
+        with database.activated():
+            listed = run()
+            assert listed.count("ms_backup_") == 2 and "1 row(s)  backed up" in listed
+            with pytest.raises(CommandError, match="--purge needs --older-than"):
+                run("--purge")
+            assert "Dropped 0 backup table(s)" in run("--purge", "--older-than", "1")
+            assert len({t for t in tables(database) if t.startswith("ms_backup_")}) == 2
+            assert "Dropped 2 backup table(s)" in run("--purge", "--older-than", "0")
+            assert "No backup table" in run()

@@ -7,8 +7,8 @@ In the migration's database operations, in order (the rollback runs them backwar
 
 1. nothing forwards; backwards, drop the backup table (last);
 2. the column made nullable (``AlterField``); backwards, NOT NULL again, after the values are back;
-3. ``CREATE TABLE <backup> AS SELECT <pk>, <column> FROM <table>``; backwards, the values copied
-   back by primary key;
+3. ``CREATE TABLE <backup> AS SELECT <pk>, <column>, CURRENT_TIMESTAMP AS ms_backed_up_at FROM
+   <table>``; backwards, the values copied back by primary key;
 4. the column dropped (``RemoveField`` of the nullable column); backwards, added back nullable.
 
 Backup tables are named ``ms_backup_<hash>_<table>``: the hash is of the migration and the
@@ -30,8 +30,8 @@ from django.db.migrations import (
 from django.db.migrations.state import ProjectState
 
 from ..bundle.model import sha256
+from ..sql.text import BACKED_UP_AT, quote_identifier
 from ..sql.text import BACKUP_TABLE_PREFIX as PREFIX
-from ..sql.text import quote_identifier
 
 
 def backup_name(label: str, table: str, column: str) -> str:
@@ -80,7 +80,8 @@ def _with_backup(op: RemoveField, model: Any, field: Any, name: str, vendor: str
         database.append(AlterField(op.model_name, op.name, nullable))
     database += [
         RunSQL(
-            f"CREATE TABLE {q(name)} AS SELECT {q(pk)}, {q(column)} FROM {q(table)};",
+            f"CREATE TABLE {q(name)} AS SELECT {q(pk)}, {q(column)}, CURRENT_TIMESTAMP AS "
+            f"{q(BACKED_UP_AT)} FROM {q(table)};",
             reverse_sql=f"UPDATE {q(table)} SET {q(column)} = (SELECT b.{q(column)} FROM "
             f"{q(name)} b WHERE b.{q(pk)} = {q(table)}.{q(pk)});",
         ),

@@ -152,6 +152,8 @@ def fills_rows(sql: str) -> bool:
 
 #: The name prefix of the backup tables ``makesafemigration --backup`` keeps dropped columns in.
 BACKUP_TABLE_PREFIX = "ms_backup_"
+#: The column of a backup table that says when it was made.
+BACKED_UP_AT = "ms_backed_up_at"
 
 
 def backup_of(statements: Iterable[str], table: str, column: str) -> str | None:
@@ -161,6 +163,6 @@ def backup_of(statements: Iterable[str], table: str, column: str) -> str | None:
         text = sql.strip()
         if not text.upper().startswith(f'CREATE TABLE "{BACKUP_TABLE_PREFIX}'.upper()):
             continue
-        if f'"{column}" FROM "{table}"' in text:
+        if f'"{column}", CURRENT_TIMESTAMP AS "{BACKED_UP_AT}" FROM "{table}"' in text:
             return text.split('"')[1]
     return None

@@ -140,12 +140,12 @@ def test_laid_out_leaves_short_statements_as_written_and_breaks_long_queries_at_
 
 def test_backup_of_finds_the_copy_of_a_column_made_before_its_drop() -> None:
     statements = [
-        'CREATE TABLE "ms_backup_1a2b3c4d_shop_customer" AS SELECT "id", "points" FROM '
-        '"shop_customer";',
+        'CREATE TABLE "ms_backup_1a2b3c4d_shop_customer" AS SELECT "id", "points", '
+        'CURRENT_TIMESTAMP AS "ms_backed_up_at" FROM "shop_customer";',
         'ALTER TABLE "shop_customer" DROP COLUMN "points" CASCADE;',
     ]
     assert backup_of(statements, "shop_customer", "points") == "ms_backup_1a2b3c4d_shop_customer"
     assert backup_of(statements, "shop_customer", "nickname") is None
     assert backup_of(statements[1:], "shop_customer", "points") is None
-    assert backup_of(['CREATE TABLE "copy" AS SELECT "id", "points" FROM "shop_customer";'],
-                     "shop_customer", "points") is None
+    other = 'CREATE TABLE "copy" AS SELECT "id", "points" FROM "shop_customer";'
+    assert backup_of([other], "shop_customer", "points") is None
