@@ -137,3 +137,20 @@ def test_migrationbackups_lists_the_backups_and_purges_only_when_told(
             assert len({t for t in tables(database) if t.startswith("ms_backup_")}) == 2
             assert "Dropped 2 backup table(s)" in run("--purge", "--older-than", "0")
             assert "No backup table" in run()
+
+
+def test_backup_is_on_by_default_for_a_table_the_sizes_say_has_rows(
+    shop, packages, bundle_root, tmp_path
+) -> None:
+    from migration_studio.risk.stats import Stats, TableStats, write_file
+
+    packages.add("shop", PARENT, EXTRA_COLUMNS)
+    sizes = tmp_path / "sizes.json"
+    write_file(Stats(tables={"shop_customer": TableStats(rows=120_000)}, source="test"), sizes)
+    out = make("shop", name="drop_extra", interactive=False, stats_file=str(sizes))
+    assert "Backups: dropped column values are copied first into ms_backup_" in out
+    empty = tmp_path / "empty.json"
+    write_file(Stats(tables={"shop_customer": TableStats(rows=0)}, source="test"), empty)
+    (shop / "0006_drop_extra.py").unlink()
+    out = make("shop", name="drop_extra", interactive=False, stats_file=str(empty))
+    assert "Backups:" not in out
