@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 
 from migration_studio.bundle.store import load_bundle
 from migration_studio.scratch.database import ScratchDatabase
@@ -154,3 +155,48 @@ def test_backup_is_on_by_default_for_a_table_the_sizes_say_has_rows(
     (shop / "0006_drop_extra.py").unlink()
     out = make("shop", name="drop_extra", interactive=False, stats_file=str(empty))
     assert "Backups:" not in out
+
+
+@pytest.mark.skipif(
+    connections["default"].vendor != "postgresql", reason="--safe rewrites PostgreSQL's SQL"
+)
+def test_with_safe_the_column_leaves_the_state_first_and_is_dropped_in_a_later_migration(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", PARENT, EXTRA_COLUMNS)
+    make("shop", safe=True, backup=True, name="drop_extra", interactive=False)
+    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    assert names == ["0006_drop_extra", "0007_drop_extra_drop_columns"]
+    first, later = (load_bundle(bundle_root / "shop" / name) for name in names)
+    first_sql = " ".join(sql for op in first.operations for sql in op.forward_sql)
+    assert "DROP COLUMN" not in first_sql and 'ALTER COLUMN "points" DROP NOT NULL' in first_sql
+    later_sql = [sql for op in later.operations for sql in op.forward_sql]
+    assert any(sql.startswith('CREATE TABLE "ms_backup_') for sql in later_sql)
+    assert 'ALTER TABLE "shop_customer" DROP COLUMN "points" CASCADE;' in later_sql
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    assert "0007_drop_extra_drop_columns drops it" in " ".join(
+        (shop / "0006_drop_extra.py").read_text().split()
+    )
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", PARENT)
+        with database.activated() as connection, connection.cursor() as cursor:
+            for number, (nickname, points) in enumerate(VALUES):
+                cursor.execute(
+                    "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in, "
+                    "nickname, points) VALUES (%s, 'N', '2026-01-01 00:00:00', %s, %s, %s)",
+                    [f"c{number}@example.com", False, nickname, points],
+                )
+        migrate(database, "shop", names[0])
+        # The state no longer has the columns; the table still does, and new rows go in.
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in) "
+                "VALUES ('new@example.com', 'N', now(), false)"
+            )
+            cursor.execute("DELETE FROM shop_customer WHERE email = 'new@example.com'")
+        assert rows(database) == VALUES
+        migrate(database, "shop", names[1])
+        migrate(database, "shop", PARENT)
+        assert rows(database) == VALUES
+        assert not {t for t in tables(database) if t.startswith("ms_backup_")}

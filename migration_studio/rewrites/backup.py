@@ -43,9 +43,13 @@ def protect(
     from_state: ProjectState | None,
     vendor: str,
     wanted: Any,
+    *,
+    later: bool = False,
 ) -> list[str]:
     """Rewrite each ``RemoveField`` of a table that exists before, for which ``wanted(table)``
-    says yes, to keep a backup of the column; the backup tables' names, for the output."""
+    says yes, to keep a backup of the column; the backup tables' names, for the output. With
+    ``later`` (``--safe``, which drops the column in a later migration) the operation is only
+    marked (``backup_table``) for that migration to make the backup."""
     if from_state is None:
         return []
     made = []
@@ -63,28 +67,36 @@ def protect(
                     continue
                 label = f"{app_label}.{migration.name}"
                 name = backup_name(label, model._meta.db_table, field.column)
-                migration.operations[index] = _with_backup(op, model, field, name, vendor)
+                if later:
+                    op.backup_table = name
+                else:
+                    migration.operations[index] = _with_backup(op, model, field, name, vendor)
                 made.append(name)
     return made
 
 
-def _with_backup(op: RemoveField, model: Any, field: Any, name: str, vendor: str) -> Any:
+def backup_sql(model: Any, field: Any, name: str, vendor: str) -> tuple[str, str, str]:
+    """(copy the column into the backup, put the values back, drop the backup)."""
+
     def q(identifier: str) -> str:
         return quote_identifier(identifier, vendor)
 
     table, column, pk = model._meta.db_table, field.column, model._meta.pk.column
+    return (
+        f"CREATE TABLE {q(name)} AS SELECT {q(pk)}, {q(column)}, CURRENT_TIMESTAMP AS "
+        f"{q(BACKED_UP_AT)} FROM {q(table)};",
+        f"UPDATE {q(table)} SET {q(column)} = (SELECT b.{q(column)} FROM {q(name)} b WHERE "
+        f"b.{q(pk)} = {q(table)}.{q(pk)});",
+        f"DROP TABLE {q(name)};",
+    )
+
+
+def _with_backup(op: RemoveField, model: Any, field: Any, name: str, vendor: str) -> Any:
     _n, _p, args, kwargs = field.deconstruct()
     nullable = type(field)(*args, **{**kwargs, "null": True})
-    database: list[Any] = [RunSQL(RunSQL.noop, reverse_sql=f"DROP TABLE {q(name)};")]
+    copy, restore, drop = backup_sql(model, field, name, vendor)
+    database: list[Any] = [RunSQL(RunSQL.noop, reverse_sql=drop)]
     if not field.null:
         database.append(AlterField(op.model_name, op.name, nullable))
-    database += [
-        RunSQL(
-            f"CREATE TABLE {q(name)} AS SELECT {q(pk)}, {q(column)}, CURRENT_TIMESTAMP AS "
-            f"{q(BACKED_UP_AT)} FROM {q(table)};",
-            reverse_sql=f"UPDATE {q(table)} SET {q(column)} = (SELECT b.{q(column)} FROM "
-            f"{q(name)} b WHERE b.{q(pk)} = {q(table)}.{q(pk)});",
-        ),
-        RemoveField(op.model_name, op.name),
-    ]
+    database += [RunSQL(copy, reverse_sql=restore), RemoveField(op.model_name, op.name)]
     return SeparateDatabaseAndState(database_operations=database, state_operations=[op])

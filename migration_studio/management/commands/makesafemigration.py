@@ -124,6 +124,7 @@ class Command(StudioCommand, makemigrations.Command):
             lambda table: (
                 self.backup or (self.backup is None and (self.stats.rows(table) or 0) > 0)
             ),
+            later=self.safe,
         )
         if made and self.verbosity >= 1:
             self.log(
