@@ -14,7 +14,13 @@ On tables that exist before the migration:
 - a CHECK constraint is added ``NOT VALID`` (no scan, a brief lock) and validated in the next
   migration (``VALIDATE CONSTRAINT`` reads the table under SHARE UPDATE EXCLUSIVE, which lets
   reads and writes go on). In the same transaction the split would gain nothing: the first
-  statement's ACCESS EXCLUSIVE lock would last until the scan ends.
+  statement's ACCESS EXCLUSIVE lock would last until the scan ends;
+- a column made NOT NULL gets ``CHECK (column IS NOT NULL) NOT VALID``; the next migration
+  validates it, sets NOT NULL (no scan on PostgreSQL 12+) and drops the check;
+- a nullable foreign key is added as the column alone, then its constraint ``NOT VALID``,
+  validated in the next migration, and its index is built ``CONCURRENTLY``.
+
+Every migration written here sets ``lock_timeout`` (``SAFE_LOCK_TIMEOUT``) for its statements.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from django.db.migrations import (
     AddIndex,
     AlterField,
     Migration,
+    RemoveField,
     RemoveIndex,
     RunSQL,
     SeparateDatabaseAndState,
@@ -39,18 +46,20 @@ from django.db.models import CheckConstraint, UniqueConstraint
 from .. import conf
 from ..bundle.model import sha256
 from .backfill import model_label
+from .backup import backup_sql
 
 VENDORS = ("postgresql",)
 
 Stages = list[tuple[Migration, str]]
 
 
-def index_stager(
+def safe_stager(
     from_state: ProjectState | None, connection: BaseDatabaseWrapper
-) -> Callable[[Migration, int], Stages | None]:
-    """The stager :func:`.expand.split` calls for each migration without a plan of its own."""
+) -> Callable[[Migration, Any, str], Stages | None]:
+    """The stager :func:`.expand.split` calls for each migration (and each stage of a plan): its
+    safe stages, or None when nothing in it has a safe version."""
 
-    def stages(migration: Migration, position: int, suffix: str) -> Stages | None:
+    def stages(migration: Migration, position: Any, suffix: str) -> Stages | None:
         if from_state is None:
             return None
         app_label = migration.app_label
@@ -84,7 +93,12 @@ def index_stager(
             for op in operations
             if isinstance(op, AddField) and _nullable_foreign_key(op, app_label, from_state)
         ]
-        if not (drops or builds or checks or uniques or not_nulls or foreign_keys):
+        removes = [
+            op
+            for op in operations
+            if isinstance(op, RemoveField) and _dropped_column(op, app_label, from_state)
+        ]
+        if not (drops or builds or checks or uniques or not_nulls or foreign_keys or removes):
             return None
         fk_sql = {
             op: _foreign_key_sql(op, app_label, from_state, connection) for op in foreign_keys
@@ -103,6 +117,8 @@ def index_stager(
             if op in not_nulls
             else _column_then_not_valid(op, fk_sql[op])
             if op in foreign_keys
+            else _state_only_removal(op, app_label, from_state)
+            if op in removes
             else op
             for op in operations
             if op not in drops and op not in builds
@@ -137,6 +153,8 @@ def index_stager(
             notes += [_note("not null check", not_nulls, app_label)] if not_nulls else []
             notes += [_note("fk not valid", foreign_keys, app_label)] if foreign_keys else []
             notes += [_note("using index", uniques, app_label)] if uniques else []
+            if removes:
+                notes.append(_removal_note(removes, app_label, f"__dropcolumns_{position}"))
             if notes:
                 main.plan_note = _joined(notes)
             add(main, suffix)
@@ -160,6 +178,15 @@ def index_stager(
             last.atomic = False
             last.plan_note = _note("build", builds + foreign_keys, app_label)
             add(last, f"{suffix}_indexes" if rest or drops else suffix)
+        if removes:
+            drop_columns = Migration(f"__dropcolumns_{position}", app_label)
+            drop_columns.operations = [
+                step
+                for op in removes
+                for step in _drop_column_later(op, app_label, from_state, connection)
+            ]
+            drop_columns.plan_note = _note("drop columns", removes, app_label)
+            add(drop_columns, f"{suffix}_drop_columns")
         return result
 
     return stages
@@ -372,6 +399,64 @@ def _column_then_not_valid(op: AddField, sql: dict[str, Any]) -> SeparateDatabas
     )
 
 
+def _dropped_column(op: RemoveField, app_label: str, from_state: ProjectState) -> bool:
+    if (app_label, op.model_name_lower) not in from_state.models:
+        return False
+    field = from_state.apps.get_model(app_label, op.model_name_lower)._meta.get_field(op.name)
+    return bool(field.column) and not field.many_to_many
+
+
+def _state_only_removal(
+    op: RemoveField, app_label: str, from_state: ProjectState
+) -> SeparateDatabaseAndState:
+    """The field leaves Django's state; the column stays, made nullable so rows inserted by the
+    new code (which does not set it) are accepted."""
+    field = from_state.apps.get_model(app_label, op.model_name_lower)._meta.get_field(op.name)
+    database: list[Any] = []
+    if not field.null:
+        _n, _p, args, kwargs = field.deconstruct()
+        nullable = type(field)(*args, **{**kwargs, "null": True})
+        database.append(AlterField(op.model_name, op.name, nullable))
+    return SeparateDatabaseAndState(database_operations=database, state_operations=[op])
+
+
+def _drop_column_later(
+    op: RemoveField, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
+) -> list[RunSQL]:
+    """Drop the column (with a backup first when one was asked for); the rollback adds it back,
+    nullable, with its constraints and index, and puts the backed-up values back."""
+    model = from_state.apps.get_model(app_label, op.model_name_lower)
+    field = model._meta.get_field(op.name)
+    _n, _p, args, kwargs = field.deconstruct()
+    nullable = type(field)(*args, **{**kwargs, "null": True})
+    nullable.set_attributes_from_name(op.name)
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        editor.add_field(model, nullable)
+    add_back = [sql for sql in editor.collected_sql if sql.strip()]
+    table, column = model._meta.db_table, field.column
+    steps: list[RunSQL] = []
+    name = getattr(op, "backup_table", None)
+    if name:
+        copy, restore, drop = backup_sql(model, field, name, connection.vendor)
+        steps += [RunSQL(RunSQL.noop, reverse_sql=drop), RunSQL(copy, reverse_sql=restore)]
+    steps.append(
+        RunSQL(f'ALTER TABLE "{table}" DROP COLUMN "{column}" CASCADE;', reverse_sql=add_back)
+    )
+    return steps
+
+
+def _removal_note(removes: list[Any], app_label: str, later: str) -> Callable[..., str]:
+    names = ", ".join(
+        f"{app_label}.{model_label(app_label, op.model_name)}.{op.name}" for op in removes
+    )
+    return lambda final_names, app: (
+        f"Removes {names} from Django's state only (makesafemigration --safe): the column stays, "
+        "nullable, so the code still running keeps reading and writing it. "
+        f"{app}.{final_names.get((app, later), later)} drops it: deploy that once no code uses "
+        "the column any more."
+    )
+
+
 def _operation_name(op: Any) -> str:
     if isinstance(op, AddConstraint):
         return op.constraint.name
@@ -379,10 +464,17 @@ def _operation_name(op: Any) -> str:
         return f"NOT NULL of {op.name}"
     if isinstance(op, AddField):
         return f"the foreign key {op.name}"
+    if isinstance(op, RemoveField):
+        return f"the column of {op.name}"
     return getattr(op, "name", None) or op.index.name
 
 
 NOTES = {
+    "drop columns": (
+        "Drops {names} (makesafemigration --safe), which the migration before it removed from "
+        "Django's state only: deploy it once no code running uses the column. With a backup "
+        "(--backup), rolling back puts the values back."
+    ),
     "fk not valid": (
         "Adds {names} in steps (makesafemigration --safe): the column alone (no scan), then its "
         "constraint NOT VALID, which reads no row; the next migration validates it, and the "

@@ -148,3 +148,21 @@ def fills_rows(sql: str) -> bool:
     SQLite table rebuild that fills a column (``INSERT ... SELECT ... COALESCE(col, default)``)."""
     text = sql.lstrip().upper()
     return text.startswith("UPDATE") or (text.startswith("INSERT") and "COALESCE(" in text)
+
+
+#: The name prefix of the backup tables ``makesafemigration --backup`` keeps dropped columns in.
+BACKUP_TABLE_PREFIX = "ms_backup_"
+#: The column of a backup table that says when it was made.
+BACKED_UP_AT = "ms_backed_up_at"
+
+
+def backup_of(statements: Iterable[str], table: str, column: str) -> str | None:
+    """The backup table one of ``statements`` copies ``table.column`` into before it is dropped
+    (``CREATE TABLE "ms_backup_..." AS SELECT <pk>, "column" FROM "table"``), or None."""
+    for sql in statements:
+        text = sql.strip()
+        if not text.upper().startswith(f'CREATE TABLE "{BACKUP_TABLE_PREFIX}'.upper()):
+            continue
+        if f'"{column}", CURRENT_TIMESTAMP AS "{BACKED_UP_AT}" FROM "{table}"' in text:
+            return text.split('"')[1]
+    return None

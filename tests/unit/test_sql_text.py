@@ -9,6 +9,7 @@ from migration_studio.sql.layout import laid_out
 from migration_studio.sql.splitter import split, terminated
 from migration_studio.sql.text import (
     all_parenthesised_after,
+    backup_of,
     calls,
     identifier_list,
     parenthesised_after,
@@ -135,3 +136,16 @@ def test_laid_out_leaves_short_statements_as_written_and_breaks_long_queries_at_
     ]
     assert lines[-1] == "WHERE \"status\" = '<new>';"
     assert " ".join(laid_out(query).split()) == query
+
+
+def test_backup_of_finds_the_copy_of_a_column_made_before_its_drop() -> None:
+    statements = [
+        'CREATE TABLE "ms_backup_1a2b3c4d_shop_customer" AS SELECT "id", "points", '
+        'CURRENT_TIMESTAMP AS "ms_backed_up_at" FROM "shop_customer";',
+        'ALTER TABLE "shop_customer" DROP COLUMN "points" CASCADE;',
+    ]
+    assert backup_of(statements, "shop_customer", "points") == "ms_backup_1a2b3c4d_shop_customer"
+    assert backup_of(statements, "shop_customer", "nickname") is None
+    assert backup_of(statements[1:], "shop_customer", "points") is None
+    other = 'CREATE TABLE "copy" AS SELECT "id", "points" FROM "shop_customer";'
+    assert backup_of([other], "shop_customer", "points") is None

@@ -12,7 +12,7 @@ from ... import conf, services
 from ...bundle.store import ensure_writable
 from ...capture.plan import RecordingAutodetector, plan_new_migrations
 from ...files import write_text_atomic
-from ...rewrites import safe
+from ...rewrites import backup, safe
 from ...rewrites.backfill import load, render_data
 from ...rewrites.expand import Split, planned_paths, split
 from ...rewrites.questions import PlanningAutodetector
@@ -44,6 +44,14 @@ class Command(StudioCommand, makemigrations.Command):
             "MIGRATION_STUDIO['SAFE_REWRITES'].",
         )
         parser.add_argument(
+            "--backup",
+            action="store_true",
+            default=None,
+            help="Before a column is dropped, copy its values into a backup table, so rolling "
+            "the migration back restores them. Default: on for tables the table sizes "
+            "(--stats-from, --stats-file) say have rows.",
+        )
+        parser.add_argument(
             "--data",
             action="append",
             dest="data_models",
@@ -65,6 +73,7 @@ class Command(StudioCommand, makemigrations.Command):
         connection = self.source = source_connection(self.database)
         self.safe = bool(conf.get("SAFE_REWRITES") if options["safe"] is None else True)
         self.safe_notice = ""
+        self.backup = options["backup"]
         if self.safe and connection.vendor not in safe.VENDORS:
             self.safe = False
             self.safe_notice = (
@@ -108,9 +117,23 @@ class Command(StudioCommand, makemigrations.Command):
     ) -> None:
         if self.safe_notice and self.verbosity >= 1:
             self.log(self.safe_notice)
+        made = backup.protect(
+            changes,
+            RecordingAutodetector.last_from_state,
+            self.source.vendor,
+            lambda table: (
+                self.backup or (self.backup is None and (self.stats.rows(table) or 0) > 0)
+            ),
+            later=self.safe,
+        )
+        if made and self.verbosity >= 1:
+            self.log(
+                f"Backups: dropped column values are copied first into {', '.join(made)}; "
+                "rolling back restores them."
+            )
         planned = split(
             changes,
-            safe.index_stager(RecordingAutodetector.last_from_state, self.source)
+            safe.safe_stager(RecordingAutodetector.last_from_state, self.source)
             if self.safe
             else None,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...sql.reader import Action, Statement
+from ...sql.text import BACKUP_TABLE_PREFIX, backup_of
 from ..base import Finding, Rule, Severity
 from ..context import OperationContext, narrowing
 
@@ -210,6 +211,22 @@ class ColumnDropped(Rule):
             )
         for statement, action in context.actions("drop_column"):
             rows = context.rows(statement.table)
+            backup = backup_of(
+                [s.sql for s in context.statements], statement.table or "", action.column or ""
+            )
+            if backup:
+                yield self.finding(
+                    context,
+                    f"Drops {statement.table}.{action.column}, after copying its values into "
+                    f"{backup}: rolling back puts them back (and NOT NULL if it had it). Code "
+                    "still running that selects the column fails until it is deployed.",
+                    statements=[statement.sql],
+                    tables=[statement.table],
+                    breaks_old_code=True,
+                    rows=rows,
+                    severity=Severity.MEDIUM,
+                )
+                continue
             yield self.finding(
                 context,
                 f"Drops {statement.table}.{action.column}: its data is gone (a rollback restores "
@@ -328,7 +345,11 @@ class RollbackLosesData(Rule):
     def check(self, context: OperationContext) -> Iterable[Finding]:
         for statement in context.statements:
             dropped = []
-            if statement.kind == "drop_table" and statement.table not in context.rebuilt_tables:
+            if (
+                statement.kind == "drop_table"
+                and statement.table not in context.rebuilt_tables
+                and not (statement.table or "").startswith(BACKUP_TABLE_PREFIX)
+            ):  # a backup table is dropped once its values are back
                 dropped.append(f"table {statement.table}")
             dropped += [
                 f"column {statement.table}.{a.column}"
