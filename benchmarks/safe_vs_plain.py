@@ -70,8 +70,8 @@ UPDATE = (
     "RETURNING EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp())::float8"
 )
 FILL = (
-    f"INSERT INTO {TABLE} (hits, label, code, price, note, customer_ref) "
-    "SELECT 0, 'item ' || n, n, n %% 1000, 'note ' || n, 1 FROM generate_series(1, %s) AS n"
+    f"INSERT INTO {TABLE} (hits, label, code, price, note, customer_ref, legacy) "
+    "SELECT 0, 'item ' || n, n, n %% 1000, 'note ' || n, 1, n FROM generate_series(1, %s) AS n"
 )
 
 MODELS_PY = """\
@@ -89,6 +89,7 @@ class Item(models.Model):
     price = models.IntegerField()
     note = models.CharField(max_length=40, null=True)
     customer_ref = models.BigIntegerField(null=True)
+    legacy = models.IntegerField(null=True)
 {meta}"""
 
 
@@ -165,6 +166,13 @@ KINDS = [
         done="SELECT c.convalidated AND EXISTS (SELECT FROM pg_index i WHERE i.indrelid = "
         "c.conrelid AND i.indkey[0] = c.conkey[1] AND i.indisvalid) FROM pg_constraint c "
         "WHERE c.conrelid = 'benchsafe_item'::regclass AND c.contype = 'f'",
+    ),
+    Kind(
+        "drop column",
+        "drop",
+        fields={"    legacy = models.IntegerField(null=True)\n": ""},
+        done="SELECT NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = "
+        "'benchsafe_item'::regclass AND attname = 'legacy' AND NOT attisdropped)",
     ),
 ]
 
