@@ -40,6 +40,17 @@ def make(*args: str, **options) -> str:
     return out.getvalue()
 
 
+def add_customers(database: ScratchDatabase) -> None:
+    """The customers of :data:`VALUES`, at the parent state (with the two extra columns)."""
+    with database.activated() as connection, connection.cursor() as cursor:
+        for number, (nickname, points) in enumerate(VALUES):
+            cursor.execute(
+                "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in, "
+                "nickname, points) VALUES (%s, 'N', '2026-01-01 00:00:00', %s, %s, %s)",
+                [f"c{number}@example.com", False, nickname, points],
+            )
+
+
 def rows(database: ScratchDatabase) -> list[tuple]:
     with database.activated() as connection, connection.cursor() as cursor:
         cursor.execute("SELECT nickname, points FROM shop_customer ORDER BY id")
@@ -76,13 +87,7 @@ def test_a_dropped_column_comes_back_with_its_values_on_rollback(
     with ScratchDatabase("default", use_cache=False) as database:
         database.create()
         migrate(database, "shop", PARENT)
-        with database.activated() as connection, connection.cursor() as cursor:
-            for number, (nickname, points) in enumerate(VALUES):
-                cursor.execute(
-                    "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in, "
-                    "nickname, points) VALUES (%s, 'N', '2026-01-01 00:00:00', %s, %s, %s)",
-                    [f"c{number}@example.com", False, nickname, points],
-                )
+        add_customers(database)
         migrate(database, "shop", "0006_drop_extra")
         backups = {t for t in tables(database) if t.startswith("ms_backup_")}
         assert len(backups) == 2
@@ -180,13 +185,7 @@ def test_with_safe_the_column_leaves_the_state_first_and_is_dropped_in_a_later_m
     with ScratchDatabase("default", use_cache=False) as database:
         database.create()
         migrate(database, "shop", PARENT)
-        with database.activated() as connection, connection.cursor() as cursor:
-            for number, (nickname, points) in enumerate(VALUES):
-                cursor.execute(
-                    "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in, "
-                    "nickname, points) VALUES (%s, 'N', '2026-01-01 00:00:00', %s, %s, %s)",
-                    [f"c{number}@example.com", False, nickname, points],
-                )
+        add_customers(database)
         migrate(database, "shop", names[0])
         # The state no longer has the columns; the table still does, and new rows go in.
         with database.activated() as connection, connection.cursor() as cursor:
