@@ -40,6 +40,17 @@ def make(*args: str, **options) -> str:
     return out.getvalue()
 
 
+def add_customers(database: ScratchDatabase) -> None:
+    """The customers of :data:`VALUES`, at the parent state (with the two extra columns)."""
+    with database.activated() as connection, connection.cursor() as cursor:
+        for number, (nickname, points) in enumerate(VALUES):
+            cursor.execute(
+                "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in, "
+                "nickname, points) VALUES (%s, 'N', '2026-01-01 00:00:00', %s, %s, %s)",
+                [f"c{number}@example.com", False, nickname, points],
+            )
+
+
 def rows(database: ScratchDatabase) -> list[tuple]:
     with database.activated() as connection, connection.cursor() as cursor:
         cursor.execute("SELECT nickname, points FROM shop_customer ORDER BY id")
@@ -76,13 +87,7 @@ def test_a_dropped_column_comes_back_with_its_values_on_rollback(
     with ScratchDatabase("default", use_cache=False) as database:
         database.create()
         migrate(database, "shop", PARENT)
-        with database.activated() as connection, connection.cursor() as cursor:
-            for number, (nickname, points) in enumerate(VALUES):
-                cursor.execute(
-                    "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in, "
-                    "nickname, points) VALUES (%s, 'N', '2026-01-01 00:00:00', %s, %s, %s)",
-                    [f"c{number}@example.com", False, nickname, points],
-                )
+        add_customers(database)
         migrate(database, "shop", "0006_drop_extra")
         backups = {t for t in tables(database) if t.startswith("ms_backup_")}
         assert len(backups) == 2
@@ -166,7 +171,7 @@ def test_with_safe_the_column_leaves_the_state_first_and_is_dropped_in_a_later_m
     packages.add("shop", PARENT, EXTRA_COLUMNS)
     make("shop", safe=True, backup=True, name="drop_extra", interactive=False)
     names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
-    assert names == ["0006_drop_extra", "0007_drop_extra_drop_columns"]
+    assert names == ["0006_drop_extra", "0007_drop_extra_drop_later"]
     first, later = (load_bundle(bundle_root / "shop" / name) for name in names)
     first_sql = " ".join(sql for op in first.operations for sql in op.forward_sql)
     assert "DROP COLUMN" not in first_sql and 'ALTER COLUMN "points" DROP NOT NULL' in first_sql
@@ -174,19 +179,13 @@ def test_with_safe_the_column_leaves_the_state_first_and_is_dropped_in_a_later_m
     assert any(sql.startswith('CREATE TABLE "ms_backup_') for sql in later_sql)
     assert 'ALTER TABLE "shop_customer" DROP COLUMN "points" CASCADE;' in later_sql
     call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
-    assert "0007_drop_extra_drop_columns drops it" in " ".join(
+    assert "0007_drop_extra_drop_later drops them" in " ".join(
         (shop / "0006_drop_extra.py").read_text().split()
     )
     with ScratchDatabase("default", use_cache=False) as database:
         database.create()
         migrate(database, "shop", PARENT)
-        with database.activated() as connection, connection.cursor() as cursor:
-            for number, (nickname, points) in enumerate(VALUES):
-                cursor.execute(
-                    "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in, "
-                    "nickname, points) VALUES (%s, 'N', '2026-01-01 00:00:00', %s, %s, %s)",
-                    [f"c{number}@example.com", False, nickname, points],
-                )
+        add_customers(database)
         migrate(database, "shop", names[0])
         # The state no longer has the columns; the table still does, and new rows go in.
         with database.activated() as connection, connection.cursor() as cursor:
@@ -199,4 +198,68 @@ def test_with_safe_the_column_leaves_the_state_first_and_is_dropped_in_a_later_m
         migrate(database, "shop", names[1])
         migrate(database, "shop", PARENT)
         assert rows(database) == VALUES
+        assert not {t for t in tables(database) if t.startswith("ms_backup_")}
+
+
+#: The history has a model the models do not: the autodetector deletes it.
+EXTRA_MODEL = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [
+        migrations.CreateModel(
+            "Coupon",
+            [
+                ("id", models.BigAutoField(primary_key=True)),
+                ("code", models.CharField(max_length=20, unique=True)),
+                ("percent", models.IntegerField()),
+            ],
+        ),
+    ]
+"""
+COUPONS = [(1, "WELCOME", 10), (2, "Ünïcode €", 15), (7, "x'; DROP", 99)]
+
+
+def coupons(database: ScratchDatabase) -> list[tuple]:
+    with database.activated() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT id, code, percent FROM shop_coupon ORDER BY id")
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def test_a_dropped_table_comes_back_with_its_rows_on_rollback(
+    shop, packages, bundle_root, vendor
+) -> None:
+    packages.add("shop", "0005_coupon", EXTRA_MODEL)
+    safe = vendor == "postgresql"
+    make("shop", backup=True, safe=safe, name="no_coupon", interactive=False)
+    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    assert names == (
+        ["0006_no_coupon", "0007_no_coupon_drop_later"] if safe else ["0006_no_coupon"]
+    )
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    report = json.loads((bundle_root / "shop" / names[-1] / "report.json").read_text())
+    [dropped] = [f for f in report["findings"] if f["rule"] == "MS153"]
+    assert "rolling back creates it again and puts them back" in dropped["message"]
+    assert not dropped["data_loss"]
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", "0005_coupon")
+        with database.activated() as connection, connection.cursor() as cursor:
+            for row in COUPONS:
+                cursor.execute(
+                    "INSERT INTO shop_coupon (id, code, percent) VALUES (%s, %s, %s)", row
+                )
+        if safe:
+            migrate(database, "shop", names[0])
+            assert "shop_coupon" in tables(database)  # the state let go, the table stays
+        migrate(database, "shop", names[-1])
+        assert "shop_coupon" not in tables(database)
+        migrate(database, "shop", "0005_coupon")
+        assert coupons(database) == COUPONS
+        # New rows get ids after the ones put back.
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute("INSERT INTO shop_coupon (code, percent) VALUES ('NEW', 1)")
+        assert coupons(database)[-1][0] > 7
         assert not {t for t in tables(database) if t.startswith("ms_backup_")}

@@ -1,7 +1,8 @@
-"""Loss-free rollback of a dropped column (``makesafemigration --backup``): before the column
-is dropped, its values are copied with the primary key into a backup table; the rollback adds the
-column back (nullable), puts the values back from the backup, restores NOT NULL and drops the
-backup. Django's state is the plain ``RemoveField``'s.
+"""Loss-free rollback of a dropped column or table (``makesafemigration --backup``): before the
+column is dropped, its values are copied with the primary key into a backup table; the rollback
+adds the column back (nullable), puts the values back from the backup, restores NOT NULL and
+drops the backup. A dropped table is copied whole, and its rows are put back into the table the
+rollback creates again. Django's state is the plain ``RemoveField``'s or ``DeleteModel``'s.
 
 In the migration's database operations, in order (the rollback runs them backwards):
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from django.db.migrations import (
     AlterField,
+    DeleteModel,
     Migration,
     RemoveField,
     RunSQL,
@@ -56,6 +58,29 @@ def protect(
     for app_label, migrations in changes.items():
         for migration in migrations:
             for index, op in enumerate(migration.operations):
+                if isinstance(op, DeleteModel):
+                    key = (app_label, op.name_lower)
+                    if key not in from_state.models:
+                        continue
+                    model = from_state.apps.get_model(*key)
+                    table = model._meta.db_table
+                    if not wanted(table):
+                        continue
+                    name = backup_name(f"{app_label}.{migration.name}", table, "")
+                    if later:
+                        op.backup_table = name
+                    else:
+                        copy, restore, drop = table_backup_sql(model, name, vendor)
+                        migration.operations[index] = SeparateDatabaseAndState(
+                            database_operations=[
+                                RunSQL(RunSQL.noop, reverse_sql=drop),
+                                RunSQL(copy, reverse_sql=restore),
+                                DeleteModel(op.name),
+                            ],
+                            state_operations=[op],
+                        )
+                    made.append(name)
+                    continue
                 if not isinstance(op, RemoveField):
                     continue
                 key = (app_label, op.model_name_lower)
@@ -87,6 +112,34 @@ def backup_sql(model: Any, field: Any, name: str, vendor: str) -> tuple[str, str
         f"{q(BACKED_UP_AT)} FROM {q(table)};",
         f"UPDATE {q(table)} SET {q(column)} = (SELECT b.{q(column)} FROM {q(name)} b WHERE "
         f"b.{q(pk)} = {q(table)}.{q(pk)});",
+        f"DROP TABLE {q(name)};",
+    )
+
+
+def table_backup_sql(model: Any, name: str, vendor: str) -> tuple[str, list[str], str]:
+    """(copy the table into the backup, put the rows back, drop the backup). On PostgreSQL the
+    primary key's sequence is moved past the rows put back."""
+
+    def q(identifier: str) -> str:
+        return quote_identifier(identifier, vendor)
+
+    table = model._meta.db_table
+    columns = ", ".join(q(f.column) for f in model._meta.concrete_fields if f.column)
+    restore = [f"INSERT INTO {q(table)} ({columns}) SELECT {columns} FROM {q(name)};"]
+    pk = model._meta.pk
+    if vendor == "postgresql" and pk.get_internal_type() in (
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+    ):
+        restore.append(
+            f"SELECT setval(pg_get_serial_sequence('{q(table)}', '{pk.column}'), "
+            f"COALESCE(MAX({q(pk.column)}), 1)) FROM {q(table)};"
+        )
+    return (
+        f"CREATE TABLE {q(name)} AS SELECT *, CURRENT_TIMESTAMP AS {q(BACKED_UP_AT)} FROM "
+        f"{q(table)};",
+        restore,
         f"DROP TABLE {q(name)};",
     )
 

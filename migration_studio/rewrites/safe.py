@@ -34,6 +34,7 @@ from django.db.migrations import (
     AddField,
     AddIndex,
     AlterField,
+    DeleteModel,
     Migration,
     RemoveField,
     RemoveIndex,
@@ -46,7 +47,7 @@ from django.db.models import CheckConstraint, UniqueConstraint
 from .. import conf
 from ..bundle.model import sha256
 from .backfill import model_label
-from .backup import backup_sql
+from .backup import backup_sql, table_backup_sql
 
 VENDORS = ("postgresql",)
 
@@ -98,7 +99,14 @@ def safe_stager(
             for op in operations
             if isinstance(op, RemoveField) and _dropped_column(op, app_label, from_state)
         ]
-        if not (drops or builds or checks or uniques or not_nulls or foreign_keys or removes):
+        deletes = [
+            op
+            for op in operations
+            if isinstance(op, DeleteModel) and (app_label, op.name_lower) in from_state.models
+        ]
+        if not (
+            drops or builds or checks or uniques or not_nulls or foreign_keys or removes or deletes
+        ):
             return None
         fk_sql = {
             op: _foreign_key_sql(op, app_label, from_state, connection) for op in foreign_keys
@@ -119,6 +127,8 @@ def safe_stager(
             if op in foreign_keys
             else _state_only_removal(op, app_label, from_state)
             if op in removes
+            else SeparateDatabaseAndState(state_operations=[op])
+            if op in deletes
             else op
             for op in operations
             if op not in drops and op not in builds
@@ -153,8 +163,8 @@ def safe_stager(
             notes += [_note("not null check", not_nulls, app_label)] if not_nulls else []
             notes += [_note("fk not valid", foreign_keys, app_label)] if foreign_keys else []
             notes += [_note("using index", uniques, app_label)] if uniques else []
-            if removes:
-                notes.append(_removal_note(removes, app_label, f"__dropcolumns_{position}"))
+            if removes or deletes:
+                notes.append(_removal_note(removes + deletes, app_label, f"__droplater_{position}"))
             if notes:
                 main.plan_note = _joined(notes)
             add(main, suffix)
@@ -178,15 +188,20 @@ def safe_stager(
             last.atomic = False
             last.plan_note = _note("build", builds + foreign_keys, app_label)
             add(last, f"{suffix}_indexes" if rest or drops else suffix)
-        if removes:
-            drop_columns = Migration(f"__dropcolumns_{position}", app_label)
-            drop_columns.operations = [
+        if removes or deletes:
+            # Columns first: a foreign key column dropped here may point at a table dropped here.
+            later = Migration(f"__droplater_{position}", app_label)
+            later.operations = [
                 step
                 for op in removes
                 for step in _drop_column_later(op, app_label, from_state, connection)
+            ] + [
+                step
+                for op in deletes
+                for step in _drop_table_later(op, app_label, from_state, connection)
             ]
-            drop_columns.plan_note = _note("drop columns", removes, app_label)
-            add(drop_columns, f"{suffix}_drop_columns")
+            later.plan_note = _note("drop later", removes + deletes, app_label)
+            add(later, f"{suffix}_drop_later")
         return result
 
     return stages
@@ -434,26 +449,52 @@ def _drop_column_later(
         editor.add_field(model, nullable)
     add_back = [sql for sql in editor.collected_sql if sql.strip()]
     table, column = model._meta.db_table, field.column
-    steps: list[RunSQL] = []
+    drop_column = f'ALTER TABLE "{table}" DROP COLUMN "{column}" CASCADE;'
     name = getattr(op, "backup_table", None)
-    if name:
-        copy, restore, drop = backup_sql(model, field, name, connection.vendor)
-        steps += [RunSQL(RunSQL.noop, reverse_sql=drop), RunSQL(copy, reverse_sql=restore)]
-    steps.append(
-        RunSQL(f'ALTER TABLE "{table}" DROP COLUMN "{column}" CASCADE;', reverse_sql=add_back)
-    )
-    return steps
+    if not name:
+        return [RunSQL(drop_column, reverse_sql=add_back)]
+    # The copy and the drop in one operation, so the analysis sees the drop is backed up.
+    copy, restore, forget = backup_sql(model, field, name, connection.vendor)
+    return [
+        RunSQL(RunSQL.noop, reverse_sql=forget),
+        RunSQL([copy, drop_column], reverse_sql=[*add_back, restore]),
+    ]
+
+
+def _drop_table_later(
+    op: DeleteModel, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
+) -> list[RunSQL]:
+    """Drop the table (after a backup when one was asked for); the rollback creates it again as
+    Django would, and puts the backed-up rows back."""
+    model = from_state.apps.get_model(app_label, op.name_lower)
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        editor.delete_model(model)
+    drop = [sql for sql in editor.collected_sql if sql.strip()]
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        editor.create_model(model)
+    create = [sql for sql in editor.collected_sql if sql.strip()]
+    name = getattr(op, "backup_table", None)
+    if not name:
+        return [RunSQL(drop, reverse_sql=create)]
+    copy, restore, forget = table_backup_sql(model, name, connection.vendor)
+    return [
+        RunSQL(RunSQL.noop, reverse_sql=forget),
+        RunSQL([copy, *drop], reverse_sql=[*create, *restore]),
+    ]
 
 
 def _removal_note(removes: list[Any], app_label: str, later: str) -> Callable[..., str]:
     names = ", ".join(
-        f"{app_label}.{model_label(app_label, op.model_name)}.{op.name}" for op in removes
+        f"{app_label}.{model_label(app_label, op.model_name)}.{op.name}"
+        if isinstance(op, RemoveField)
+        else f"the table of {app_label}.{op.name}"
+        for op in removes
     )
     return lambda final_names, app: (
-        f"Removes {names} from Django's state only (makesafemigration --safe): the column stays, "
-        "nullable, so the code still running keeps reading and writing it. "
-        f"{app}.{final_names.get((app, later), later)} drops it: deploy that once no code uses "
-        "the column any more."
+        f"Removes {names} from Django's state only (makesafemigration --safe): the columns and "
+        "tables stay (a column made nullable), so the code still running keeps reading and "
+        f"writing them. {app}.{final_names.get((app, later), later)} drops them: deploy that "
+        "once no code uses them any more."
     )
 
 
@@ -466,13 +507,15 @@ def _operation_name(op: Any) -> str:
         return f"the foreign key {op.name}"
     if isinstance(op, RemoveField):
         return f"the column of {op.name}"
+    if isinstance(op, DeleteModel):
+        return "the table"
     return getattr(op, "name", None) or op.index.name
 
 
 NOTES = {
-    "drop columns": (
+    "drop later": (
         "Drops {names} (makesafemigration --safe), which the migration before it removed from "
-        "Django's state only: deploy it once no code running uses the column. With a backup "
+        "Django's state only: deploy it once no code running uses them. With a backup "
         "(--backup), rolling back puts the values back."
     ),
     "fk not valid": (
@@ -539,7 +582,8 @@ def _joined(notes: list[Callable[..., str]]) -> Callable[..., str]:
 
 def _note(kind: str, operations: list[Any], app_label: str) -> Callable[..., str]:
     names = ", ".join(
-        f"{_operation_name(op)} on {app_label}.{model_label(app_label, op.model_name)}"
+        f"{_operation_name(op)} on {app_label}."
+        f"{model_label(app_label, getattr(op, 'model_name', None) or op.name)}"
         for op in operations
     )
     text = NOTES[kind].format(names=names)

@@ -156,13 +156,15 @@ BACKUP_TABLE_PREFIX = "ms_backup_"
 BACKED_UP_AT = "ms_backed_up_at"
 
 
-def backup_of(statements: Iterable[str], table: str, column: str) -> str | None:
-    """The backup table one of ``statements`` copies ``table.column`` into before it is dropped
-    (``CREATE TABLE "ms_backup_..." AS SELECT <pk>, "column" FROM "table"``), or None."""
+def backup_of(statements: Iterable[str], table: str, column: str | None = None) -> str | None:
+    """The backup table one of ``statements`` copies ``table.column`` (or, without ``column``,
+    the whole table) into before it is dropped (``CREATE TABLE "ms_backup_..." AS SELECT <pk>,
+    "column" ...`` or ``AS SELECT *, ...``), or None."""
+    copied = f'"{column}"' if column else "SELECT *"
     for sql in statements:
         text = sql.strip()
         if not text.upper().startswith(f'CREATE TABLE "{BACKUP_TABLE_PREFIX}'.upper()):
             continue
-        if f'"{column}", CURRENT_TIMESTAMP AS "{BACKED_UP_AT}" FROM "{table}"' in text:
+        if f'{copied}, CURRENT_TIMESTAMP AS "{BACKED_UP_AT}" FROM "{table}"' in text:
             return text.split('"')[1]
     return None

@@ -149,3 +149,9 @@ def test_backup_of_finds_the_copy_of_a_column_made_before_its_drop() -> None:
     assert backup_of(statements[1:], "shop_customer", "points") is None
     other = 'CREATE TABLE "copy" AS SELECT "id", "points" FROM "shop_customer";'
     assert backup_of([other], "shop_customer", "points") is None
+    whole = (
+        'CREATE TABLE "ms_backup_9f8e7d6c_shop_coupon" AS SELECT *, CURRENT_TIMESTAMP AS '
+        '"ms_backed_up_at" FROM "shop_coupon";'
+    )
+    assert backup_of([whole], "shop_coupon") == "ms_backup_9f8e7d6c_shop_coupon"
+    assert backup_of([whole], "shop_customer") is None

@@ -259,6 +259,20 @@ class TableDropped(Rule):
                 and statement.table not in context.rebuilt_tables
             ):
                 rows = context.rows(statement.table)
+                backup = backup_of([s.sql for s in context.statements], statement.table or "")
+                if backup:
+                    yield self.finding(
+                        context,
+                        f"Drops table {statement.table}, after copying its rows into {backup}: "
+                        "rolling back creates it again and puts them back. Code still running "
+                        "that uses it fails.",
+                        statements=[statement.sql],
+                        tables=[statement.table],
+                        breaks_old_code=True,
+                        rows=rows,
+                        severity=Severity.MEDIUM if rows == 0 else Severity.HIGH,
+                    )
+                    continue
                 yield self.finding(
                     context,
                     f"Drops table {statement.table}: every row is gone (a rollback recreates it "
