@@ -312,7 +312,9 @@ class Writes:
     """The writer process, started on ``conninfo`` and stopped by :meth:`stop`."""
 
     def __init__(self, children: Children, conninfo: str, rows: int) -> None:
-        self.process = children.start("--writer", conninfo, "--rows", str(rows), stdin=-1)
+        self.process = children.start(
+            "--writer", conninfo, "--rows", str(rows), stdin=subprocess.PIPE
+        )
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != "ready":
             try:
