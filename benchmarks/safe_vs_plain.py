@@ -103,6 +103,7 @@ class Kind:
     done: str
     meta: str = ""
     fields: dict[str, str] = field(default_factory=dict)
+    options: tuple[str, ...] = ()  # more makesafemigration options, for both versions
 
     def models_py(self) -> str:
         text = MODELS_PY.format(meta=f"\n    class Meta:\n{self.meta}" if self.meta else "")
@@ -173,6 +174,14 @@ KINDS = [
         fields={"    legacy = models.IntegerField(null=True)\n": ""},
         done="SELECT NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = "
         "'benchsafe_item'::regclass AND attname = 'legacy' AND NOT attisdropped)",
+    ),
+    Kind(
+        "drop + backup",
+        "drop_backup",
+        fields={"    legacy = models.IntegerField(null=True)\n": ""},
+        done="SELECT NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = "
+        "'benchsafe_item'::regclass AND attname = 'legacy' AND NOT attisdropped)",
+        options=("--backup",),
     ),
 ]
 
@@ -452,7 +461,7 @@ def ms(seconds: float) -> str:
 
 def describe(run: Run) -> str:
     return (
-        f"   {run.kind:<12} {run.variant:<5}  migrate {run.seconds:6.2f} s  writes "
+        f"   {run.kind:<13} {run.variant:<5}  migrate {run.seconds:6.2f} s  writes "
         f"{len(run.waits):5,}  longest {ms(run.longest):>10}  p99 "
         f"{ms(percentile(run.waits, 99)):>9}"
     )
@@ -545,7 +554,7 @@ def prepare(tmp: Path, bench: Bench, kinds: list[Kind]) -> dict[tuple[str, str],
                 tmp / f"{kind.slug}_{variant}", kind.models_py(), base / APP / "migrations"
             )
             command = ["makesafemigration", APP, "--name", kind.slug, "--no-cache", "--noinput"]
-            command += ["--safe"] if variant == "safe" else []
+            command += [*kind.options, *(["--safe"] if variant == "safe" else [])]
             children.run("--generate", str(app_dir), template_url, *command)
             written = new_migrations(app_dir)
             if not written:
