@@ -263,3 +263,14 @@ def test_a_dropped_table_comes_back_with_its_rows_on_rollback(
             cursor.execute("INSERT INTO shop_coupon (code, percent) VALUES ('NEW', 1)")
         assert coupons(database)[-1][0] > 7
         assert not {t for t in tables(database) if t.startswith("ms_backup_")}
+
+
+@pytest.mark.skipif(
+    connections["default"].vendor != "postgresql", reason="--safe rewrites PostgreSQL's SQL"
+)
+def test_without_safe_the_output_says_drops_would_take_two_phases(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", PARENT, EXTRA_COLUMNS)
+    out = make("shop", name="drop_extra", interactive=False)
+    assert "column shop.Customer.points: leaves the state first, dropped by a later" in out

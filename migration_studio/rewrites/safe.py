@@ -600,10 +600,21 @@ def would_rewrite(
     for app_label, migrations in changes.items():
         for migration in migrations:
             for op in migration.operations:
+                if isinstance(op, DeleteModel) and (app_label, op.name_lower) in from_state.models:
+                    lines.append(
+                        f"table of {app_label}.{model_label(app_label, op.name)}: leaves the "
+                        "state first, dropped by a later migration"
+                    )
+                    continue
                 if (app_label, getattr(op, "model_name_lower", "")) not in from_state.models:
                     continue
                 what = f"{app_label}.{model_label(app_label, op.model_name)}"
-                if isinstance(op, AddIndex):
+                if isinstance(op, RemoveField) and _dropped_column(op, app_label, from_state):
+                    lines.append(
+                        f"column {what}.{op.name}: leaves the state first, dropped by a later "
+                        "migration"
+                    )
+                elif isinstance(op, AddIndex):
                     lines.append(f"index {op.index.name} on {what}: built CONCURRENTLY")
                 elif isinstance(op, RemoveIndex):
                     lines.append(f"index {op.name} on {what}: dropped CONCURRENTLY")

@@ -150,6 +150,12 @@ class Command(StudioCommand, makemigrations.Command):
             super().write_migration_files(django_changes, update_previous_migration_paths)
             self._write_plan(planned, planned_paths(planned))
             return
+        # Read before the capture, which moves the autodetector's state on.
+        would_rewrite = (
+            safe.would_rewrite(changes, RecordingAutodetector.last_from_state)
+            if not self.safe and self.source.vendor in safe.VENDORS and self.verbosity >= 1
+            else []
+        )
         plan = plan_new_migrations(changes, update_previous_migration_paths, planned.sources)
         if not self.dry_run:
             services.ensure_migrations_writable(
@@ -189,12 +195,10 @@ class Command(StudioCommand, makemigrations.Command):
             )
             self.wrote_files = True
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
-        if not self.safe and self.source.vendor in safe.VENDORS and self.verbosity >= 1:
-            lines = safe.would_rewrite(changes, RecordingAutodetector.last_from_state)
-            if lines:
-                self.log(self.style.MIGRATE_HEADING("With --safe, writes would not wait for:"))
-                for line in lines:
-                    self.log(f"  {line}")
+        if would_rewrite:
+            self.log(self.style.MIGRATE_HEADING("With --safe, writes would not wait for:"))
+            for line in would_rewrite:
+                self.log(f"  {line}")
         if self.empty and not self.data_models and not self.dry_run and self.verbosity >= 1:
             self._next_steps_for_empty(plan.paths)
 
