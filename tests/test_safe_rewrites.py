@@ -375,3 +375,10 @@ def test_a_foreign_key_is_added_not_valid_validated_next_and_indexed_concurrentl
         assert any(c["foreign_key"] == ("shop_customer", "id") for c in on_customer)
         assert any(c["index"] and not c["unique"] for c in on_customer)
         migrate(database, "shop", "0005_drop_customer")
+
+
+def test_safe_false_means_off_whatever_the_setting(shop, packages, bundle_root, settings) -> None:
+    settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "SAFE_REWRITES": True}
+    packages.add("shop", PARENT, SWAP_INDEXES)
+    make("shop", safe=False, name="plain", interactive=False)
+    assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_plain"]

@@ -71,7 +71,7 @@ class Command(StudioCommand, makemigrations.Command):
         self.data_models = self._data_models(app_labels, options)
         RecordingAutodetector.last_from_state = None
         connection = self.source = source_connection(self.database)
-        self.safe = bool(conf.get("SAFE_REWRITES") if options["safe"] is None else True)
+        self.safe = bool(conf.get("SAFE_REWRITES") if options["safe"] is None else options["safe"])
         self.safe_notice = ""
         self.backup = options["backup"]
         if self.safe and connection.vendor not in safe.VENDORS:
