@@ -52,6 +52,9 @@ from harness import (
     exit_status,
     format_table,
     median,
+    ms,
+    percentile,
+    positive,
     run_main,
     seconds_list,
     stop_process,
@@ -252,16 +255,11 @@ class Run:
 
 
 def fresh_copy(server: PostgresServer, template: str, name: str) -> None:
-    """``name`` dropped and created again from ``template``, then a checkpoint, so every run
-    starts from the same table state and clean shared buffers."""
+    """``name`` copied again from ``template`` (this process's connections closed first)."""
     from django.db import connections
-    from psycopg import sql
 
     connections.close_all()
-    server.drop_database(name)
-    create = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
-    server.execute(create.format(sql.Identifier(name), sql.Identifier(template)))
-    server.execute("CHECKPOINT")
+    server.copy_database(template, name)
 
 
 def run_stub() -> tuple[int, str]:
@@ -313,15 +311,8 @@ def server_count(conninfo: str, query: str) -> int:
 # -- output ----------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], percent: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.{2 if seconds < 0.01 else 1}f} ms"
 
 
 def describe(run: Run) -> str:
@@ -423,11 +414,6 @@ def run(args: argparse.Namespace) -> int:
     return exit_status(failed=False, above_target=summary.above_target, check=args.check)
 
 
-def positive(text: str) -> int:
-    value = int(text.replace("_", "").replace(",", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

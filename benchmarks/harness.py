@@ -208,6 +208,28 @@ def run_on_targets(
     )
 
 
+def percentile(values: list[float], percent: float) -> float:
+    """The value below which ``percent`` % of ``values`` fall (nearest rank; 0 when empty)."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.{2 if seconds < 0.01 else 1}f} ms"
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``1_000_000`` and ``1,000,000`` too)."""
+    import argparse
+
+    value = int(text.replace("_", "").replace(",", ""))
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def seconds_list(times: Iterable[float], digits: int = 2) -> str:
     return " ".join(f"{t:.{digits}f}" for t in times)
 
@@ -360,6 +382,16 @@ class PostgresServer:
                 f"Database {name} already exists; the benchmark only uses (and "
                 "drops) a database it creates. Choose another name."
             ) from None
+
+    def copy_database(self, template: str, name: str) -> None:
+        """``name`` dropped and created again from ``template``, then a checkpoint, so every
+        run starts from the same table state and clean shared buffers."""
+        from psycopg import sql
+
+        self.drop_database(name)
+        create = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
+        self.execute(create.format(sql.Identifier(name), sql.Identifier(template)))
+        self.execute("CHECKPOINT")
 
     def drop_database(self, name: str) -> None:
         from psycopg import sql

@@ -44,6 +44,9 @@ from harness import (
     exit_status,
     format_table,
     median,
+    ms,
+    percentile,
+    positive,
     run_main,
     scratch_owner,
     seconds_list,
@@ -397,14 +400,6 @@ class Run:
         return max(self.waits, default=0.0)
 
 
-def fresh_copy(server: PostgresServer, template: str, name: str) -> None:
-    """``name`` dropped and created again from ``template``, then a checkpoint."""
-    from psycopg import sql
-
-    server.drop_database(name)
-    create = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
-    server.execute(create.format(sql.Identifier(name), sql.Identifier(template)))
-    server.execute("CHECKPOINT")
 
 
 @dataclass
@@ -422,7 +417,7 @@ class Bench:
 
 
 def measure(kind: Kind, variant: str, app_dir: Path, bench: Bench) -> Run:
-    fresh_copy(bench.server, bench.names["template"], bench.names["run"])
+    bench.server.copy_database(bench.names["template"], bench.names["run"])
     conninfo = bench.url("run")
     writes = Writes(bench.children, conninfo, bench.rows)
     printed = bench.children.run("--apply", str(app_dir), conninfo).splitlines()
@@ -448,15 +443,8 @@ def server_value(conninfo: str, query: str) -> object:
 # -- output --------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], percent: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))]
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.{2 if seconds < 0.01 else 1}f} ms"
 
 
 def describe(run: Run) -> str:
@@ -606,11 +594,6 @@ def run(args: argparse.Namespace) -> int:
     return exit_status(failed=False, above_target=above, check=args.check)
 
 
-def positive(text: str) -> int:
-    value = int(text.replace("_", "").replace(",", ""))
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
