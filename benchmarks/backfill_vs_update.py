@@ -42,11 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
-    DEFAULT_POSTGRES_SERVER,
     BenchmarkError,
     Cleanup,
     Column,
     PostgresServer,
+    add_load_options,
     database_name,
     django_database,
     exit_status,
@@ -54,7 +54,6 @@ from harness import (
     median,
     ms,
     percentile,
-    positive,
     run_main,
     seconds_list,
     stop_process,
@@ -311,10 +310,6 @@ def server_count(conninfo: str, query: str) -> int:
 # -- output ----------------------------------------------------------------------------------------
 
 
-
-
-
-
 def describe(run: Run) -> str:
     waits = run.waits
     return (
@@ -414,31 +409,18 @@ def run(args: argparse.Namespace) -> int:
     return exit_status(failed=False, above_target=summary.above_target, check=args.check)
 
 
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Time the generated backfill stub against one UPDATE of the whole table, "
         "with a process writing to random rows meanwhile (PostgreSQL).",
     )
-    parser.add_argument(
-        "--rows", type=positive, default=ROWS, help=f"rows in the table (default: {ROWS:,})"
+    add_load_options(
+        parser,
+        rows=ROWS,
+        repeat=3,
+        repeat_help="rounds of both methods",
+        check_help="exit with status 1 when a target is missed",
     )
-    parser.add_argument(
-        "--repeat", type=positive, default=3, help="rounds of both methods (default: 3)"
-    )
-    parser.add_argument(
-        "--server",
-        default=DEFAULT_POSTGRES_SERVER,
-        help=f"the PostgreSQL server, a postgres:// URL without a database (default: "
-        f"{DEFAULT_POSTGRES_SERVER})",
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="exit with status 1 when a target is missed",
-    )
-    parser.add_argument("--writer", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 

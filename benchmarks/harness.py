@@ -230,6 +230,29 @@ def positive(text: str) -> int:
     return value
 
 
+def add_load_options(
+    parser: Any, *, rows: int, repeat: int, repeat_help: str, check_help: str
+) -> None:
+    """``--rows``, ``--repeat``, ``--server``, ``--check`` and the hidden ``--writer``, as the
+    benchmarks that write to a large PostgreSQL table under load read them."""
+    import argparse
+
+    parser.add_argument(
+        "--rows", type=positive, default=rows, help=f"rows in the table (default: {rows:,})"
+    )
+    parser.add_argument(
+        "--repeat", type=positive, default=repeat, help=f"{repeat_help} (default: {repeat})"
+    )
+    parser.add_argument(
+        "--server",
+        default=DEFAULT_POSTGRES_SERVER,
+        help="the PostgreSQL server, a postgres:// URL without a database (default: "
+        f"{DEFAULT_POSTGRES_SERVER})",
+    )
+    parser.add_argument("--check", action="store_true", help=check_help)
+    parser.add_argument("--writer", help=argparse.SUPPRESS)
+
+
 def seconds_list(times: Iterable[float], digits: int = 2) -> str:
     return " ".join(f"{t:.{digits}f}" for t in times)
 

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import (
-    DEFAULT_POSTGRES_SERVER,
     SCRATCH_PREFIX,
     BenchmarkError,
     Cleanup,
     Column,
     PostgresServer,
+    add_load_options,
     database_name,
     django_database,
     exit_status,
@@ -46,7 +46,6 @@ from harness import (
     median,
     ms,
     percentile,
-    positive,
     run_main,
     scratch_owner,
     seconds_list,
@@ -400,8 +399,6 @@ class Run:
         return max(self.waits, default=0.0)
 
 
-
-
 @dataclass
 class Bench:
     """What every step uses: the processes, the server and the databases, the table size."""
@@ -441,10 +438,6 @@ def server_value(conninfo: str, query: str) -> object:
 
 
 # -- output --------------------------------------------------------------------------------------
-
-
-
-
 
 
 def describe(run: Run) -> str:
@@ -594,31 +587,18 @@ def run(args: argparse.Namespace) -> int:
     return exit_status(failed=False, above_target=above, check=args.check)
 
 
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Apply each change kind's plain and --safe migrations to a large table, "
         "with a process writing meanwhile, and compare the writes' waits (PostgreSQL).",
     )
-    parser.add_argument(
-        "--rows", type=positive, default=ROWS, help=f"rows in the table (default: {ROWS:,})"
+    add_load_options(
+        parser,
+        rows=ROWS,
+        repeat=2,
+        repeat_help="rounds of every version",
+        check_help="exit with status 1 when a safe version's longest write wait is 50 ms or more",
     )
-    parser.add_argument(
-        "--repeat", type=positive, default=2, help="rounds of every version (default: 2)"
-    )
-    parser.add_argument(
-        "--server",
-        default=DEFAULT_POSTGRES_SERVER,
-        help=f"the PostgreSQL server, a postgres:// URL without a database (default: "
-        f"{DEFAULT_POSTGRES_SERVER})",
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="exit with status 1 when a safe version's longest write wait is 50 ms or more",
-    )
-    parser.add_argument("--writer", help=argparse.SUPPRESS)
     parser.add_argument("--generate", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.add_argument("--apply", nargs=2, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
