@@ -46,6 +46,7 @@ from harness import (
     Cleanup,
     Column,
     PostgresServer,
+    Writes,
     add_load_options,
     database_name,
     django_database,
@@ -136,36 +137,6 @@ def writer(conninfo: str, rows: int) -> int:
             samples.append((sent, row[0]))
     print(json.dumps(samples))
     return 0
-
-
-class Writes:
-    """The writer process, started on ``conninfo`` and stopped by :meth:`stop`."""
-
-    def __init__(self, conninfo: str, rows: int, cleanup: Cleanup) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "--writer", conninfo, "--rows", str(rows)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        cleanup.callback(stop_process, self.process)
-        assert self.process.stdout is not None
-        if self.process.stdout.readline().strip() != "ready":
-            try:
-                _, stderr = self.process.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                stderr = "it did not answer"
-            lines = stderr.strip().splitlines() or ["(no output)"]
-            raise BenchmarkError(f"the writer did not start: {lines[-1]}")
-
-    def stop(self, start: float, end: float) -> list[float]:
-        """Stop writing; the waits of the writes sent between ``start`` and ``end``."""
-        stdout, stderr = self.process.communicate(input="", timeout=60)
-        if self.process.returncode:
-            raise BenchmarkError(f"the writer failed: {stderr.strip()}")
-        samples = json.loads(stdout.strip().splitlines()[-1])
-        return [wait for sent, wait in samples if start <= sent <= end]
 
 
 # -- Django, configured in this process ------------------------------------------------------------
@@ -288,7 +259,15 @@ def measure(method: str, server: PostgresServer, names: dict[str, str], rows: in
     fresh_copy(server, names["template"], names["default"])
     conninfo = server.conninfo_for(names["default"])
     with Cleanup() as cleanup:
-        writes = Writes(conninfo, rows, cleanup)
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--writer", conninfo, "--rows", str(rows)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        cleanup.callback(stop_process, process)
+        writes = Writes(process)
         start = time.monotonic()
         updated, note = run_stub() if method == "stub" else run_update(conninfo)
         end = time.monotonic()

@@ -230,6 +230,30 @@ def positive(text: str) -> int:
     return value
 
 
+class Writes:
+    """A writer process (``ready`` on its first line once connected; on stdin's end, the JSON list
+    of ``[sent, wait]`` of its writes on its last line), stopped by :meth:`stop`."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "ready":
+            try:
+                _, stderr = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                stderr = "it did not answer"
+            lines = (stderr or "").strip().splitlines() or ["(no output)"]
+            raise BenchmarkError(f"the writer did not start: {lines[-1]}")
+
+    def stop(self, start: float, end: float) -> list[float]:
+        """Stop writing; the waits of the writes sent between ``start`` and ``end``."""
+        stdout, stderr = self.process.communicate(input="", timeout=60)
+        if self.process.returncode:
+            raise BenchmarkError(f"the writer failed: {stderr.strip()}")
+        samples = json.loads(stdout.strip().splitlines()[-1])
+        return [wait for sent, wait in samples if start <= sent <= end]
+
+
 def add_load_options(
     parser: Any, *, rows: int, repeat: int, repeat_help: str, check_help: str
 ) -> None:

@@ -38,6 +38,7 @@ from harness import (
     Cleanup,
     Column,
     PostgresServer,
+    Writes,
     add_load_options,
     database_name,
     django_database,
@@ -319,31 +320,6 @@ class Children:
         return sorted(name for name in names if scratch_owner(name) in self.pids)
 
 
-class Writes:
-    """The writer process, started on ``conninfo`` and stopped by :meth:`stop`."""
-
-    def __init__(self, children: Children, conninfo: str, rows: int) -> None:
-        self.process = children.start(
-            "--writer", conninfo, "--rows", str(rows), stdin=subprocess.PIPE
-        )
-        assert self.process.stdout is not None
-        if self.process.stdout.readline().strip() != "ready":
-            try:
-                _, stderr = self.process.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                stderr = "it did not answer"
-            lines = stderr.strip().splitlines() or ["(no output)"]
-            raise BenchmarkError(f"the writer did not start: {lines[-1]}")
-
-    def stop(self, start: float, end: float) -> list[float]:
-        """Stop writing; the waits of the writes sent between ``start`` and ``end``."""
-        stdout, stderr = self.process.communicate(input="", timeout=60)
-        if self.process.returncode:
-            raise BenchmarkError(f"the writer failed: {stderr.strip()}")
-        samples = json.loads(stdout.strip().splitlines()[-1])
-        return [wait for sent, wait in samples if start <= sent <= end]
-
-
 # -- the project: the app, its versions, the template database -------------------------------------
 
 
@@ -416,7 +392,11 @@ class Bench:
 def measure(kind: Kind, variant: str, app_dir: Path, bench: Bench) -> Run:
     bench.server.copy_database(bench.names["template"], bench.names["run"])
     conninfo = bench.url("run")
-    writes = Writes(bench.children, conninfo, bench.rows)
+    writes = Writes(
+        bench.children.start(
+            "--writer", conninfo, "--rows", str(bench.rows), stdin=subprocess.PIPE
+        )
+    )
     printed = bench.children.run("--apply", str(app_dir), conninfo).splitlines()
     found = [line for line in printed if line.startswith(TIMES)]
     if not found:
