@@ -123,8 +123,11 @@ def _safer(
     replaced: dict[Node, Node],
 ) -> list[tuple[Migration, str]]:
     """The plan's stages, each replaced by its safe version when it has one (the stubs have
-    none); ``replaced`` learns where each replaced stage now ends."""
+    none); ``replaced`` learns where each replaced stage now ends. A stage's "drop later"
+    migration (columns and tables the state let go of) goes after the whole plan, to be
+    deployed last."""
     result: list[tuple[Migration, str]] = []
+    later: list[tuple[Migration, str]] = []
     for number, (stage, suffix) in enumerate(stages):
         safer = None
         if not hasattr(stage, "backfill_stub") and not hasattr(stage, "convert_stub"):
@@ -135,6 +138,8 @@ def _safer(
         note = getattr(stage, "plan_note", None)
         for new, _ in safer:
             _prepend_note(new, note)
+        if len(safer) > 1 and safer[-1][0].name.startswith("__droplater_"):
+            later.append(safer.pop())
         replaced[(app_label, stage.name)] = (app_label, safer[-1][0].name)
         # The stages after this one depended on it: they now depend on its safe version's end.
         result += safer
@@ -144,6 +149,9 @@ def _safer(
             (app, names.get(name, name)) if app == app_label else (app, name)
             for app, name in stage.dependencies
         ]
+    for stage, suffix in later:
+        stage.dependencies = [(app_label, result[-1][0].name)]
+        result.append((stage, suffix))
     return result
 
 

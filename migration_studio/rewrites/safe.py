@@ -514,7 +514,7 @@ def _operation_name(op: Any) -> str:
 
 NOTES = {
     "drop later": (
-        "Drops {names} (makesafemigration --safe), which the migration before it removed from "
+        "Drops {names} (makesafemigration --safe), which an earlier migration removed from "
         "Django's state only: deploy it once no code running uses them. With a backup "
         "(--backup), rolling back puts the values back."
     ),
