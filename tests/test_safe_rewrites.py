@@ -73,7 +73,15 @@ def test_index_builds_and_drops_run_concurrently_in_migrations_of_their_own(
     assert changes(drop)[0].forward_sql == [
         'DROP INDEX CONCURRENTLY IF EXISTS "shop_customer_extra_idx";'
     ]
-    assert [op.operation for op in changes(build)] == ["AddIndexConcurrently"]
+    # The models' pending db_index=True on Product.name is built CONCURRENTLY there too.
+    assert [op.operation for op in changes(build)] == [
+        "AddIndexConcurrently",
+        "SeparateDatabaseAndState",
+    ]
+    assert all(
+        sql.startswith('CREATE INDEX CONCURRENTLY "shop_product_name_')
+        for sql in changes(build)[1].forward_sql
+    )
     assert (
         changes(build)[0]
         .forward_sql[0]
@@ -148,9 +156,11 @@ def test_a_check_is_added_not_valid_and_validated_in_the_next_migration(
     packages.add("shop", "0005_drop_check", DROP_CHECK)
     make("shop", safe=True, name="restore", interactive=False)
     names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
-    assert names == ["0006_restore", "0007_restore_validate"]
-    main, validate = (load_bundle(bundle_root / "shop" / name) for name in names)
-    add = next(op for op in main.operations if op.operation == "SeparateDatabaseAndState")
+    # (0008 builds the index the models' Product.name has gained, CONCURRENTLY.)
+    assert names == ["0006_restore", "0007_restore_validate", "0008_restore_indexes"]
+    main, validate = (load_bundle(bundle_root / "shop" / name) for name in names[:2])
+    add = next(op for op in main.operations if "shop_orderitem" in " ".join(op.forward_sql))
+    assert add.operation == "SeparateDatabaseAndState"
     assert add.forward_sql[-1].endswith("NOT VALID;")
     assert "shop_orderitem_quantity_positive" in add.forward_sql[-1]
     assert changes(validate)[0].forward_sql == [
@@ -213,14 +223,14 @@ def test_a_unique_constraint_is_built_concurrently_then_added_using_its_index(
     packages.add("shop", "0005_drop_unique", DROP_UNIQUE)
     make("shop", safe=True, name="restore", interactive=False)
     names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
-    assert names == ["0006_restore_unique_indexes", "0007_restore"]
-    index, main = (load_bundle(bundle_root / "shop" / name) for name in names)
+    assert names == ["0006_restore_unique_indexes", "0007_restore", "0008_restore_indexes"]
+    index, main = (load_bundle(bundle_root / "shop" / name) for name in names[:2])
     assert not index.atomic
     assert changes(index)[0].forward_sql == [
         'CREATE UNIQUE INDEX CONCURRENTLY "shop_orderitem_unique_product_per_order" ON '
         '"shop_orderitem" ("order_id", "product_id");'
     ]
-    using = next(op for op in main.operations if op.operation == "SeparateDatabaseAndState")
+    using = next(op for op in main.operations if "shop_orderitem" in " ".join(op.forward_sql))
     assert using.forward_sql[-1] == (
         'ALTER TABLE "shop_orderitem" ADD CONSTRAINT "shop_orderitem_unique_product_per_order" '
         'UNIQUE USING INDEX "shop_orderitem_unique_product_per_order";'
@@ -256,7 +266,7 @@ def test_a_unique_constraint_is_built_concurrently_then_added_using_its_index(
 def test_without_safe_the_output_says_what_safe_would_rewrite(shop, packages, bundle_root) -> None:
     packages.add("shop", PARENT, SWAP_INDEXES)
     out = make("shop", name="plain", interactive=False)
-    assert "With --safe, writes would not wait for:" in out
+    assert "With --safe:" in out
     assert "index shop_order_status_created_idx on shop.Order: built CONCURRENTLY" in out
     assert "index shop_customer_extra_idx on shop.Customer: dropped CONCURRENTLY" in out
     assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_plain"]
@@ -282,11 +292,12 @@ def test_the_not_null_step_of_the_plan_checks_first_and_sets_not_null_without_a_
     names = sorted(p.stem for p in shop.glob("00[01][0-9]_*.py") if p.stem[:4] > "0005")
     assert names == [
         "0006_restore",
-        "0007_backfill_customer_name",
-        "0008_customer_name_not_null",
-        "0009_customer_name_not_null_validate",
+        "0007_restore_indexes",
+        "0008_backfill_customer_name",
+        "0009_customer_name_not_null",
+        "0010_customer_name_not_null_validate",
     ]
-    check, validate = (load_bundle(bundle_root / "shop" / name) for name in names[2:])
+    check, validate = (load_bundle(bundle_root / "shop" / name) for name in names[3:])
     add = next(op for op in changes(check) if op.operation == "SeparateDatabaseAndState")
     assert add.forward_sql == [
         'ALTER TABLE "shop_customer" ADD CONSTRAINT "shop_customer_name_not_null" '
@@ -297,7 +308,7 @@ def test_the_not_null_step_of_the_plan_checks_first_and_sets_not_null_without_a_
         ['ALTER TABLE "shop_customer" ALTER COLUMN "name" SET NOT NULL;'],
         ['ALTER TABLE "shop_customer" DROP CONSTRAINT "shop_customer_name_not_null";'],
     ]
-    readme = (bundle_root / "shop" / names[2] / "README.md").read_text()
+    readme = (bundle_root / "shop" / names[3] / "README.md").read_text()
     assert "Stage 3 of expand / backfill / contract" in readme and "NOT VALID" in readme
     call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
     with ScratchDatabase("default", use_cache=False) as database:
@@ -407,3 +418,117 @@ def test_the_drop_comes_after_the_whole_plan(shop, packages, bundle_root) -> Non
     assert names[-1].endswith("_drop_later") and len(names) > 2
     assert "not_null_validate" in names[-2]
     call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+
+
+@postgresql_only
+def test_a_new_not_null_column_keeps_its_default_and_a_new_index_is_built_concurrently(
+    shop, packages, bundle_root
+) -> None:
+    # The example's pending changes: Order.discount (NOT NULL, default 0) and Product.name's
+    # db_index=True.
+    call_command("migrate", "migration_studio", verbosity=0)
+    make("shop", safe=True, name="v2", interactive=False)
+    names = sorted(p.stem for p in shop.glob("000[5-9]_*.py"))
+    assert names == ["0005_v2", "0006_v2_indexes"]
+    main, build = (load_bundle(bundle_root / "shop" / name) for name in names)
+    main_sql = [sql for op in changes(main) for sql in op.forward_sql]
+    assert 'ALTER TABLE "shop_order" ADD COLUMN "discount" numeric(12, 2) DEFAULT 0 NOT NULL;' in (
+        main_sql
+    )
+    assert not any("DROP DEFAULT" in sql for sql in main_sql)
+    assert not build.atomic
+    assert [sql.split(" ON ")[0] for op in changes(build) for sql in op.forward_sql] == [
+        'CREATE INDEX CONCURRENTLY "shop_product_name_b8d5e94c"',
+        'CREATE INDEX CONCURRENTLY "shop_product_name_b8d5e94c_like"',
+    ]
+    assert "default kept in the database" in (shop / "0005_v2.py").read_text()
+    report = json.loads((bundle_root / "shop" / names[1] / "report.json").read_text())
+    assert not [
+        f["rule"] for f in report["findings"] if f["blocks_writes"] and f["direction"] == "forward"
+    ]
+    assert "makesafemigration --safe" in (bundle_root / "shop" / names[1] / "README.md").read_text()
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    previous = ("shop", "0004_orderitem_constraints")
+    for name in names:
+        assert_round_trip(bundle_root / "shop" / name, parent=previous, target=("shop", name))
+        previous = ("shop", name)
+    out = StringIO()
+    call_command("validatemigration", "shop", stdout=out, stderr=StringIO(), no_color=True)
+    assert out.getvalue().count(": passed") == 2, out.getvalue()
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", names[-1])
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO shop_customer (email, name, created_at, newsletter_opt_in) "
+                "VALUES ('a@example.com', 'A', now(), false) RETURNING id"
+            )
+            [customer] = cursor.fetchone()
+            # The code still running does not know discount: its INSERT keeps working.
+            old_insert = (
+                "INSERT INTO shop_order (customer_id, status, created_at, total) "
+                "VALUES (%s, 'paid', now(), 10) RETURNING discount"
+            )
+            cursor.execute(old_insert, [customer])
+            assert cursor.fetchone() == (0,)
+            # Django's plain migration drops the default: the same INSERT then fails.
+            cursor.execute('ALTER TABLE "shop_order" ALTER COLUMN "discount" DROP DEFAULT')
+            with pytest.raises(Exception, match="discount"):
+                cursor.execute(old_insert, [customer])
+
+
+#: The history makes Customer.email not unique; the models say unique=True.
+NOT_UNIQUE_EMAIL = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [
+        migrations.AlterField("customer", "email", models.EmailField(max_length=254)),
+    ]
+"""
+
+
+@postgresql_only
+def test_a_field_made_unique_gets_its_index_concurrently_then_the_constraint_using_it(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", "0005_email", NOT_UNIQUE_EMAIL)
+    make("shop", safe=True, name="unique_email", interactive=False)
+    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    assert names == ["0006_unique_email", "0007_unique_email_indexes"]
+    build = load_bundle(bundle_root / "shop" / names[1])
+    email = next(op for op in changes(build) if "shop_customer" in " ".join(op.forward_sql))
+    [unique, using, like] = email.forward_sql
+    assert unique.startswith('CREATE UNIQUE INDEX CONCURRENTLY "shop_customer_email_')
+    assert using.startswith('ALTER TABLE "shop_customer" ADD CONSTRAINT "shop_customer_email_')
+    assert using.endswith('_uniq";') and "UNIQUE USING INDEX" in using
+    assert like.startswith('CREATE INDEX CONCURRENTLY "shop_customer_email_') and "_like" in like
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    assert_round_trip(
+        bundle_root / "shop" / names[1], parent=("shop", names[0]), target=("shop", names[1])
+    )
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", names[-1])
+        with database.activated() as connection, connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, "shop_customer")
+        on_email = [c for c in constraints.values() if c["columns"] == ["email"]]
+        assert any(c["unique"] and not c["index"] for c in on_email)  # a constraint
+        migrate(database, "shop", names[0])
+        with database.activated() as connection, connection.cursor() as cursor:
+            constraints = connection.introspection.get_constraints(cursor, "shop_customer")
+        assert not [c for c in constraints.values() if c["columns"] == ["email"]]
+
+
+@postgresql_only
+def test_without_safe_the_output_names_the_default_and_the_index(
+    shop, packages, bundle_root
+) -> None:
+    out = make("shop", name="plain", interactive=False)
+    assert "index of shop.Product.name: built CONCURRENTLY" in out
+    assert (
+        "default of the new column shop.Order.discount: kept in the database, so the INSERTs "
+        "of the code still running keep working"
+    ) in " ".join(out.split())

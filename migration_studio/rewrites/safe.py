@@ -25,7 +25,9 @@ Every migration written here sets ``lock_timeout`` (``SAFE_LOCK_TIMEOUT``) for i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -104,8 +106,31 @@ def safe_stager(
             for op in operations
             if isinstance(op, DeleteModel) and (app_label, op.name_lower) in from_state.models
         ]
+        indexed = {
+            op: steps
+            for op in operations
+            if isinstance(op, AlterField)
+            and _index_only_change(op, app_label, from_state)
+            and (steps := _concurrent_steps(_django_sql(op, app_label, from_state, connection)))
+        }
+        added = {
+            op: parts
+            for op in operations
+            if isinstance(op, AddField)
+            and op not in foreign_keys
+            and (parts := _added_column(op, app_label, from_state, connection))
+        }
         if not (
-            drops or builds or checks or uniques or not_nulls or foreign_keys or removes or deletes
+            drops
+            or builds
+            or checks
+            or uniques
+            or not_nulls
+            or foreign_keys
+            or removes
+            or deletes
+            or indexed
+            or added
         ):
             return None
         fk_sql = {
@@ -129,9 +154,11 @@ def safe_stager(
             if op in removes
             else SeparateDatabaseAndState(state_operations=[op])
             if op in deletes
+            else added[op][0]
+            if op in added
             else op
             for op in operations
-            if op not in drops and op not in builds
+            if op not in drops and op not in builds and op not in indexed
         ]
         result: Stages = []
         previous = list(migration.dependencies)
@@ -163,6 +190,8 @@ def safe_stager(
             notes += [_note("not null check", not_nulls, app_label)] if not_nulls else []
             notes += [_note("fk not valid", foreign_keys, app_label)] if foreign_keys else []
             notes += [_note("using index", uniques, app_label)] if uniques else []
+            kept = [op for op in added if added[op][2]]
+            notes += [_note("keep default", kept, app_label, _column_name)] if kept else []
             if removes or deletes:
                 notes.append(_removal_note(removes + deletes, app_label, f"__droplater_{position}"))
             if notes:
@@ -180,13 +209,27 @@ def safe_stager(
             notes += [_note("fk validate", foreign_keys, app_label)] if foreign_keys else []
             validate.plan_note = _joined(notes)
             add(validate, f"{suffix}_validate")
-        if builds or any(fk_sql[op]["index"] for op in foreign_keys):
+        column_indexes = [op for op in added if added[op][1]]
+        if builds or indexed or column_indexes or any(fk_sql[op]["index"] for op in foreign_keys):
             last = Migration(f"__build_{position}", app_label)
-            last.operations = [AddIndexConcurrently(op.model_name, op.index) for op in builds] + [
-                fk_sql[op]["index"] for op in foreign_keys if fk_sql[op]["index"]
-            ]
+            last.operations = (
+                [AddIndexConcurrently(op.model_name, op.index) for op in builds]
+                + [fk_sql[op]["index"] for op in foreign_keys if fk_sql[op]["index"]]
+                + [step for op in column_indexes for step in added[op][1]]
+                + [
+                    SeparateDatabaseAndState(database_operations=steps, state_operations=[op])
+                    for op, steps in indexed.items()
+                ]
+            )
             last.atomic = False
-            last.plan_note = _note("build", builds + foreign_keys, app_label)
+            notes = (
+                [_note("build", builds + foreign_keys, app_label)] if builds or foreign_keys else []
+            )
+            if indexed or column_indexes:
+                notes.append(
+                    _note("field index", [*indexed, *column_indexes], app_label, _index_name)
+                )
+            last.plan_note = _joined(notes)
             add(last, f"{suffix}_indexes" if rest or drops else suffix)
         if removes or deletes:
             # Columns first: a foreign key column dropped here may point at a table dropped here.
@@ -414,6 +457,127 @@ def _column_then_not_valid(op: AddField, sql: dict[str, Any]) -> SeparateDatabas
     )
 
 
+#: Django's statements for an index or a unique constraint on columns a table has.
+INDEX = re.compile(r'^CREATE (?:UNIQUE )?INDEX "(?P<name>[^"]+)" ON ')
+UNIQUE = re.compile(
+    r'^ALTER TABLE "(?P<table>[^"]+)" ADD CONSTRAINT "(?P<name>[^"]+)" '
+    r"UNIQUE \((?P<columns>[^)]*)\);?$"
+)
+#: Defaults a column can keep in the database as they are (no callable, nothing mutable).
+KEPT_DEFAULT_TYPES = (str, int, float, Decimal)
+
+
+def _django_sql(
+    op: Any, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
+) -> list[str]:
+    """The statements Django's schema editor would run for ``op`` (collected, not run)."""
+    to_state = from_state.clone()
+    op.state_forwards(app_label, to_state)
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        op.database_forwards(app_label, editor, from_state, to_state)
+    return [sql for sql in editor.collected_sql if sql.strip()]
+
+
+def _concurrent_steps(statements: list[str]) -> list[RunSQL] | None:
+    """Django's index and unique statements, each built without blocking writes: an index
+    CONCURRENTLY, a unique constraint as its unique index CONCURRENTLY then ADD CONSTRAINT ...
+    USING INDEX (no scan). None when another kind of statement is among them, or none is."""
+    steps = []
+    for sql in statements:
+        if match := INDEX.match(sql):
+            steps.append(
+                RunSQL(
+                    sql.replace("INDEX", "INDEX CONCURRENTLY", 1),
+                    reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{match["name"]}";',
+                )
+            )
+        elif match := UNIQUE.match(sql):
+            table, name = match["table"], match["name"]
+            steps += [
+                RunSQL(
+                    f'CREATE UNIQUE INDEX CONCURRENTLY "{name}" ON "{table}" ({match["columns"]});',
+                    reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
+                ),
+                RunSQL(
+                    f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{name}";',
+                    reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}";',
+                ),
+            ]
+        else:
+            return None
+    return steps or None
+
+
+def _index_only_change(op: AlterField, app_label: str, from_state: ProjectState) -> bool:
+    """The field gains db_index=True or unique=True, had neither, and nothing else changes (a
+    change that also drops an index is Django's to make: it finds the index's name in the
+    database)."""
+    if (app_label, op.model_name_lower) not in from_state.models:
+        return False
+    old = from_state.models[app_label, op.model_name_lower].fields.get(op.name)
+    new = op.field
+    if old is None or type(old) is not type(new) or old.db_index or old.unique:
+        return False
+    if not (new.db_index or new.unique) or new.primary_key:
+        return False
+    old_kwargs, new_kwargs = old.deconstruct()[3], new.deconstruct()[3]
+    for key in ("db_index", "unique"):
+        old_kwargs.pop(key, None)
+        new_kwargs.pop(key, None)
+    return old_kwargs == new_kwargs
+
+
+def _added_column(
+    op: AddField, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
+) -> tuple[SeparateDatabaseAndState, list[RunSQL], bool] | None:
+    """A column added to a table that exists, rewritten when it has an index (built CONCURRENTLY
+    after the migration) or is NOT NULL with a plain default (the default stays in the database,
+    so INSERTs of the code still running, which does not know the column, keep working).
+    Returns the operation, the index steps, and whether the default is kept."""
+    field = op.field
+    if (app_label, op.model_name_lower) not in from_state.models:
+        return None
+    if field.many_to_many or field.remote_field or field.primary_key or field.unique:
+        return None
+    keep_default = _keeps_default(field)
+    steps: list[RunSQL] = []
+    if field.db_index:
+        statements = _django_sql(op, app_label, from_state, connection)
+        steps = _concurrent_steps([sql for sql in statements if INDEX.match(sql)]) or []
+    if not (keep_default or steps):
+        return None
+    _name, _path, args, kwargs = field.deconstruct()
+    if steps:
+        kwargs["db_index"] = False
+    if keep_default:
+        kwargs["db_default"] = field.default
+    bare = type(field)(*args, **kwargs)
+    column = SeparateDatabaseAndState(
+        database_operations=[AddField(op.model_name, op.name, bare)], state_operations=[op]
+    )
+    return column, steps, keep_default
+
+
+def _keeps_default(field: Any) -> bool:
+    """NOT NULL with a plain default Django would drop from the database after adding it."""
+    return (
+        not field.null
+        and field.has_default()
+        and not callable(field.default)
+        and isinstance(field.default, KEPT_DEFAULT_TYPES)
+        and not field.has_db_default()
+    )
+
+
+def _column_name(op: Any) -> str:
+    return f"the column {op.name}"
+
+
+def _index_name(op: Any) -> str:
+    kind = "unique index" if op.field.unique else "index"
+    return f"the {kind} of {op.name}"
+
+
 def _dropped_column(op: RemoveField, app_label: str, from_state: ProjectState) -> bool:
     if (app_label, op.model_name_lower) not in from_state.models:
         return False
@@ -513,6 +677,19 @@ def _operation_name(op: Any) -> str:
 
 
 NOTES = {
+    "keep default": (
+        "Adds {names} with its default kept in the database (makesafemigration --safe): Django "
+        "would drop it once the rows have it, and the code still running, which does not know "
+        "the column, could then insert no row. Django's state is as makemigrations writes it; "
+        "the database default is harmless to the new code, which always sets the column."
+    ),
+    "field index": (
+        "Builds {names} CONCURRENTLY (makesafemigration --safe): writes to the table go on "
+        "while it is built; a unique one then becomes the constraint (ADD CONSTRAINT ... USING "
+        "INDEX, no scan). The migration is not atomic, as PostgreSQL requires.\n"
+        "If the build fails it leaves an INVALID index: drop it (DROP INDEX CONCURRENTLY), fix "
+        "the rows if a unique one failed, and run the migration again."
+    ),
     "drop later": (
         "Drops {names} (makesafemigration --safe), which an earlier migration removed from "
         "Django's state only: deploy it once no code running uses them. With a backup "
@@ -580,9 +757,14 @@ def _joined(notes: list[Callable[..., str]]) -> Callable[..., str]:
     return lambda final_names, app: "\n".join(note(final_names, app) for note in notes)
 
 
-def _note(kind: str, operations: list[Any], app_label: str) -> Callable[..., str]:
+def _note(
+    kind: str,
+    operations: list[Any],
+    app_label: str,
+    what: Callable[[Any], str] = _operation_name,
+) -> Callable[..., str]:
     names = ", ".join(
-        f"{_operation_name(op)} on {app_label}."
+        f"{what(op)} on {app_label}."
         f"{model_label(app_label, getattr(op, 'model_name', None) or op.name)}"
         for op in operations
     )
@@ -632,6 +814,22 @@ def would_rewrite(
                         f"NOT NULL of {what}.{op.name}: a CHECK added NOT VALID, validated next, "
                         "then SET NOT NULL without a scan"
                     )
+                elif isinstance(op, AlterField) and _index_only_change(op, app_label, from_state):
+                    kind = "unique" if op.field.unique else "index"
+                    lines.append(f"{kind} of {what}.{op.name}: built CONCURRENTLY")
+                elif isinstance(op, AddField) and not (
+                    op.field.remote_field or op.field.many_to_many or op.field.unique
+                ):
+                    if op.field.db_index:
+                        lines.append(
+                            f"index of the new column {what}.{op.name}: built CONCURRENTLY after "
+                            "the column"
+                        )
+                    if _keeps_default(op.field):
+                        lines.append(
+                            f"default of the new column {what}.{op.name}: kept in the database, "
+                            "so the INSERTs of the code still running keep working"
+                        )
                 elif isinstance(op, AddConstraint) and _plain_unique(
                     op.constraint, app_label, op.model_name_lower, from_state
                 ):

@@ -196,7 +196,7 @@ class Command(StudioCommand, makemigrations.Command):
             self.wrote_files = True
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
         if would_rewrite:
-            self.log(self.style.MIGRATE_HEADING("With --safe, writes would not wait for:"))
+            self.log(self.style.MIGRATE_HEADING("With --safe:"))
             for line in would_rewrite:
                 self.log(f"  {line}")
         if self.empty and not self.data_models and not self.dry_run and self.verbosity >= 1:
