@@ -442,6 +442,9 @@ def test_a_new_not_null_column_keeps_its_default_and_a_new_index_is_built_concur
         'CREATE INDEX CONCURRENTLY "shop_product_name_b8d5e94c_like"',
     ]
     assert "default kept in the database" in (shop / "0005_v2.py").read_text()
+    # The old code's INSERTs keep working: no MS151 on the column.
+    report = json.loads((bundle_root / "shop" / names[0] / "report.json").read_text())
+    assert "MS151" not in {f["rule"] for f in report["findings"]}, report["findings"]
     report = json.loads((bundle_root / "shop" / names[1] / "report.json").read_text())
     assert not [
         f["rule"] for f in report["findings"] if f["blocks_writes"] and f["direction"] == "forward"
@@ -528,7 +531,18 @@ def test_without_safe_the_output_names_the_default_and_the_index(
 ) -> None:
     out = make("shop", name="plain", interactive=False)
     assert "index of shop.Product.name: built CONCURRENTLY" in out
-    assert (
+    kept = (
         "default of the new column shop.Order.discount: kept in the database, so the INSERTs "
         "of the code still running keep working"
-    ) in " ".join(out.split())
+    )
+    assert kept in " ".join(out.split())
+    # The report says which findings --safe takes away, and only those.
+    report = json.loads((bundle_root / "shop" / "0005_plain" / "report.json").read_text())
+    fixed = {(f["rule"], f["safe_rewrite"]) for f in report["findings"] if f["safe_rewrite"]}
+    assert ("MS151", kept) in fixed
+    builds = [f for f in report["findings"] if f["rule"] == "MS131"]
+    assert len(builds) == 2  # the index and its _like twin
+    assert {f["safe_rewrite"] for f in builds} == {"index of shop.Product.name: built CONCURRENTLY"}
+    assert not [f for f in report["findings"] if f["direction"] == "reverse" and f["safe_rewrite"]]
+    readme = (bundle_root / "shop" / "0005_plain" / "README.md").read_text()
+    assert "`makesafemigration --safe` takes it away: index of shop.Product.name" in readme

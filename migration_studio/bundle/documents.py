@@ -167,6 +167,7 @@ def finding_context(number: int, f: Finding) -> dict[str, Any]:
         "size": size_text(f),
         "effects": effects_text(f),
         "safe_alternative": f.safe_alternative,
+        "safe_rewrite": f.safe_rewrite,
         "acknowledged": f.acknowledged,
         "docs_url": f.docs_url,
         "data_loss": f.data_loss or f.data_loss_on_rollback,

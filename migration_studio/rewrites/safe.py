@@ -26,9 +26,9 @@ Every migration written here sets ``lock_timeout`` (``SAFE_LOCK_TIMEOUT``) for i
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import (
@@ -772,68 +772,111 @@ def _note(
     return lambda final_names, app: text
 
 
+class Rewrite(NamedTuple):
+    """What ``--safe`` would write instead of one operation, and which effects it takes away."""
+
+    app_label: str
+    migration: str
+    #: The operation's index in the migration.
+    operation: int
+    text: str
+    #: The finding effects (``Finding`` attributes) the rewrite takes away.
+    fixes: tuple[str, ...]
+
+
+#: A rewrite that keeps the table writable, and one that keeps the code still running working.
+LOCKS = ("blocks_reads", "blocks_writes", "scan")
+OLD_CODE = ("breaks_old_code",)
+
+
 def would_rewrite(
     changes: dict[str, list[Migration]], from_state: ProjectState | None
-) -> list[str]:
-    """What ``--safe`` would rewrite in ``changes``, one line each (nothing is changed)."""
+) -> list[Rewrite]:
+    """What ``--safe`` would rewrite in ``changes`` (nothing is changed)."""
     if from_state is None:
         return []
-    lines = []
-    for app_label, migrations in changes.items():
-        for migration in migrations:
-            for op in migration.operations:
-                if isinstance(op, DeleteModel) and (app_label, op.name_lower) in from_state.models:
-                    lines.append(
-                        f"table of {app_label}.{model_label(app_label, op.name)}: leaves the "
-                        "state first, dropped by a later migration"
-                    )
-                    continue
-                if (app_label, getattr(op, "model_name_lower", "")) not in from_state.models:
-                    continue
-                what = f"{app_label}.{model_label(app_label, op.model_name)}"
-                if isinstance(op, RemoveField) and _dropped_column(op, app_label, from_state):
-                    lines.append(
-                        f"column {what}.{op.name}: leaves the state first, dropped by a later "
-                        "migration"
-                    )
-                elif isinstance(op, AddIndex):
-                    lines.append(f"index {op.index.name} on {what}: built CONCURRENTLY")
-                elif isinstance(op, RemoveIndex):
-                    lines.append(f"index {op.name} on {what}: dropped CONCURRENTLY")
-                elif isinstance(op, AddConstraint) and isinstance(op.constraint, CheckConstraint):
-                    lines.append(
-                        f"check {op.constraint.name} on {what}: added NOT VALID, validated next"
-                    )
-                elif isinstance(op, AddField) and _nullable_foreign_key(op, app_label, from_state):
-                    lines.append(
-                        f"foreign key {what}.{op.name}: added NOT VALID, validated next, its "
-                        "index built CONCURRENTLY"
-                    )
-                elif isinstance(op, AlterField) and _only_not_null(op, app_label, from_state):
-                    lines.append(
-                        f"NOT NULL of {what}.{op.name}: a CHECK added NOT VALID, validated next, "
-                        "then SET NOT NULL without a scan"
-                    )
-                elif isinstance(op, AlterField) and _index_only_change(op, app_label, from_state):
-                    kind = "unique" if op.field.unique else "index"
-                    lines.append(f"{kind} of {what}.{op.name}: built CONCURRENTLY")
-                elif isinstance(op, AddField) and not (
-                    op.field.remote_field or op.field.many_to_many or op.field.unique
-                ):
-                    if op.field.db_index:
-                        lines.append(
-                            f"index of the new column {what}.{op.name}: built CONCURRENTLY after "
-                            "the column"
-                        )
-                    if _keeps_default(op.field):
-                        lines.append(
-                            f"default of the new column {what}.{op.name}: kept in the database, "
-                            "so the INSERTs of the code still running keep working"
-                        )
-                elif isinstance(op, AddConstraint) and _plain_unique(
-                    op.constraint, app_label, op.model_name_lower, from_state
-                ):
-                    lines.append(
-                        f"unique {op.constraint.name} on {what}: its index built CONCURRENTLY"
-                    )
-    return lines
+    return [
+        Rewrite(app_label, migration.name, index, text, fixes)
+        for app_label, migrations in changes.items()
+        for migration in migrations
+        for index, op in enumerate(migration.operations)
+        for text, fixes in _rewrites_of(op, app_label, from_state)
+    ]
+
+
+def _rewrites_of(
+    op: Any, app_label: str, from_state: ProjectState
+) -> list[tuple[str, tuple[str, ...]]]:
+    if isinstance(op, DeleteModel):
+        if (app_label, op.name_lower) not in from_state.models:
+            return []
+        text = (
+            f"table of {app_label}.{model_label(app_label, op.name)}: leaves the state first, "
+            "dropped by a later migration"
+        )
+        return [(text, OLD_CODE)]
+    if (app_label, getattr(op, "model_name_lower", "")) not in from_state.models:
+        return []
+    what = f"{app_label}.{model_label(app_label, op.model_name)}"
+    if isinstance(op, RemoveField) and _dropped_column(op, app_label, from_state):
+        text = f"column {what}.{op.name}: leaves the state first, dropped by a later migration"
+        return [(text, OLD_CODE)]
+    if isinstance(op, AddIndex):
+        return [(f"index {op.index.name} on {what}: built CONCURRENTLY", LOCKS)]
+    if isinstance(op, RemoveIndex):
+        return [(f"index {op.name} on {what}: dropped CONCURRENTLY", LOCKS)]
+    if isinstance(op, AddConstraint) and isinstance(op.constraint, CheckConstraint):
+        text = f"check {op.constraint.name} on {what}: added NOT VALID, validated next"
+        return [(text, LOCKS)]
+    if isinstance(op, AddField) and _nullable_foreign_key(op, app_label, from_state):
+        text = (
+            f"foreign key {what}.{op.name}: added NOT VALID, validated next, its index built "
+            "CONCURRENTLY"
+        )
+        return [(text, LOCKS)]
+    if isinstance(op, AlterField) and _only_not_null(op, app_label, from_state):
+        text = (
+            f"NOT NULL of {what}.{op.name}: a CHECK added NOT VALID, validated next, then SET "
+            "NOT NULL without a scan"
+        )
+        return [(text, LOCKS)]
+    if isinstance(op, AlterField) and _index_only_change(op, app_label, from_state):
+        kind = "unique" if op.field.unique else "index"
+        return [(f"{kind} of {what}.{op.name}: built CONCURRENTLY", LOCKS)]
+    if isinstance(op, AddField) and not (
+        op.field.remote_field or op.field.many_to_many or op.field.unique
+    ):
+        found = []
+        if op.field.db_index:
+            text = f"index of the new column {what}.{op.name}: built CONCURRENTLY after the column"
+            found.append((text, LOCKS))
+        if _keeps_default(op.field):
+            text = (
+                f"default of the new column {what}.{op.name}: kept in the database, so the "
+                "INSERTs of the code still running keep working"
+            )
+            found.append((text, OLD_CODE))
+        return found
+    if isinstance(op, AddConstraint) and _plain_unique(
+        op.constraint, app_label, op.model_name_lower, from_state
+    ):
+        return [(f"unique {op.constraint.name} on {what}: its index built CONCURRENTLY", LOCKS)]
+    return []
+
+
+def mark_fixable(findings: Iterable[Any], rewrites: list[Rewrite]) -> None:
+    """Each finding of the migration's operations that ``--safe`` would take away says how
+    (``safe_rewrite``): a forward finding whose effects are among those of the rewrite."""
+    by_operation: dict[int, list[Rewrite]] = {}
+    for rewrite in rewrites:
+        by_operation.setdefault(rewrite.operation, []).append(rewrite)
+    for finding in findings:
+        if finding.direction != "forward":
+            continue
+        fixing = [
+            rewrite.text
+            for rewrite in by_operation.get(finding.operation, [])
+            if any(getattr(finding, effect) for effect in rewrite.fixes)
+        ]
+        if fixing:
+            finding.safe_rewrite = "; ".join(fixing)

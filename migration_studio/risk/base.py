@@ -62,6 +62,9 @@ class Finding:
     acknowledged: str | None = None
     #: The absolute URL of the rule's documentation ("" when there is none).
     docs_url: str = ""
+    #: What ``makesafemigration --safe`` would write instead of the operation, when that takes
+    #: this finding away ("" otherwise; set by ``makesafemigration`` run without ``--safe``).
+    safe_rewrite: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

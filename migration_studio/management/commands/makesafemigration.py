@@ -153,7 +153,7 @@ class Command(StudioCommand, makemigrations.Command):
         # Read before the capture, which moves the autodetector's state on.
         would_rewrite = (
             safe.would_rewrite(changes, RecordingAutodetector.last_from_state)
-            if not self.safe and self.source.vendor in safe.VENDORS and self.verbosity >= 1
+            if not self.safe and self.source.vendor in safe.VENDORS
             else []
         )
         plan = plan_new_migrations(changes, update_previous_migration_paths, planned.sources)
@@ -175,6 +175,12 @@ class Command(StudioCommand, makemigrations.Command):
             log=self.log if self.verbosity >= 2 else None,
             warn=self.warn,
         )
+        for entry in entries:
+            node = (entry.bundle.app_label, entry.bundle.migration_name)
+            safe.mark_fixable(
+                entry.report.findings,
+                [r for r in would_rewrite if (r.app_label, r.migration) == node],
+            )
         if self.dry_run:
             super().write_migration_files(django_changes, update_previous_migration_paths)
             self._write_plan(planned, plan.paths)
@@ -195,10 +201,10 @@ class Command(StudioCommand, makemigrations.Command):
             )
             self.wrote_files = True
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
-        if would_rewrite:
+        if would_rewrite and self.verbosity >= 1:
             self.log(self.style.MIGRATE_HEADING("With --safe:"))
-            for line in would_rewrite:
-                self.log(f"  {line}")
+            for rewrite in would_rewrite:
+                self.log(f"  {rewrite.text}")
         if self.empty and not self.data_models and not self.dry_run and self.verbosity >= 1:
             self._next_steps_for_empty(plan.paths)
 
