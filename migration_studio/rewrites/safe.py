@@ -9,12 +9,18 @@ On tables that exist before the migration:
   of the migration (a dropped column would take its indexes with it), builds after it (an index
   may cover a column the migration adds);
 - a unique constraint on columns the table has is built as a unique index ``CONCURRENTLY`` in a
-  non-atomic migration before the rest, and the constraint is then added ``USING INDEX`` (no
-  scan);
+  non-atomic migration before the rest, which then adds the constraint ``USING INDEX`` (no scan);
+- a field gaining ``db_index`` or ``unique``, and a new column's index, are built the same way
+  after the rest of the migration;
+- a new NOT NULL column keeps its plain default in the database (Django drops it), so the code
+  still running, which does not know the column, keeps inserting rows;
+- dropped columns and tables leave Django's state first and are dropped by a migration written
+  last, to deploy once no code uses them;
 - a CHECK constraint is added ``NOT VALID`` (no scan, a brief lock) and validated in the next
   migration (``VALIDATE CONSTRAINT`` reads the table under SHARE UPDATE EXCLUSIVE, which lets
   reads and writes go on). In the same transaction the split would gain nothing: the first
-  statement's ACCESS EXCLUSIVE lock would last until the scan ends;
+  statement's ACCESS EXCLUSIVE lock would last until the scan ends. Rolling the validation back
+  makes the constraint NOT VALID again (dropped and added back NOT VALID), as it was;
 - a column made NOT NULL gets ``CHECK (column IS NOT NULL) NOT VALID``; the next migration
   validates it, sets NOT NULL (no scan on PostgreSQL 12+) and drops the check;
 - a nullable foreign key is added as the column alone, then its constraint ``NOT VALID``,
@@ -133,6 +139,7 @@ def safe_stager(
             or added
         ):
             return None
+        check_sql = {op: _check_sql(op, app_label, from_state, connection) for op in checks}
         fk_sql = {
             op: _foreign_key_sql(op, app_label, from_state, connection) for op in foreign_keys
         }
@@ -142,10 +149,8 @@ def safe_stager(
         )
 
         rest = [
-            _not_valid(op, app_label, from_state, connection)
+            _not_valid(op, check_sql[op])
             if op in checks
-            else _using_index(op, app_label, from_state)
-            if op in uniques
             else _not_null_check(op, app_label, from_state)
             if op in not_nulls
             else _column_then_not_valid(op, fk_sql[op])
@@ -158,7 +163,7 @@ def safe_stager(
             if op in added
             else op
             for op in operations
-            if op not in drops and op not in builds and op not in indexed
+            if op not in drops and op not in builds and op not in indexed and op not in uniques
         ]
         result: Stages = []
         previous = list(migration.dependencies)
@@ -178,10 +183,10 @@ def safe_stager(
             add(first, f"{suffix}_drop_indexes" if rest or builds else suffix)
         if uniques:
             index = Migration(f"__unique_{position}", app_label)
-            index.operations = [_unique_index(op, app_label, from_state) for op in uniques]
+            index.operations = [_unique_constraint(op, app_label, from_state) for op in uniques]
             index.atomic = False
             index.plan_note = _note("unique index", uniques, app_label)
-            add(index, f"{suffix}_unique_indexes")
+            add(index, f"{suffix}_unique" if rest or drops or builds else suffix)
         if rest:
             main = Migration(f"__main_{position}", app_label)
             main.operations = rest
@@ -189,7 +194,6 @@ def safe_stager(
             notes = [_note("not valid", checks, app_label)] if checks else []
             notes += [_note("not null check", not_nulls, app_label)] if not_nulls else []
             notes += [_note("fk not valid", foreign_keys, app_label)] if foreign_keys else []
-            notes += [_note("using index", uniques, app_label)] if uniques else []
             kept = [op for op in added if added[op][2]]
             notes += [_note("keep default", kept, app_label, _column_name)] if kept else []
             if removes or deletes:
@@ -200,7 +204,10 @@ def safe_stager(
         if checks or not_nulls or foreign_keys:
             validate = Migration(f"__validate_{position}", app_label)
             validate.operations = (
-                [_validate(op, app_label, from_state) for op in checks]
+                [
+                    _validate(_table(op, app_label, from_state), f'"{op.constraint.name}"', *sql)
+                    for op, sql in check_sql.items()
+                ]
                 + [step for op in not_nulls for step in _set_not_null(op, app_label, from_state)]
                 + [fk_sql[op]["validate"] for op in foreign_keys]
             )
@@ -266,17 +273,22 @@ def _with_lock_timeout(operations: list[Any], atomic: bool) -> list[Any]:
     ]
 
 
-def _not_valid(
+def _check_sql(
     op: AddConstraint, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
-) -> SeparateDatabaseAndState:
-    """The CHECK added NOT VALID (no scan); Django's state gets the constraint as it is."""
+) -> tuple[str, str]:
+    """The CHECK added NOT VALID, and dropped, as Django writes them."""
     model = from_state.apps.get_model(app_label, op.model_name_lower)
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
         add = str(op.constraint.create_sql(model, editor)).rstrip(";")
         drop = str(op.constraint.remove_sql(model, editor)).rstrip(";")
+    return f"{add} NOT VALID;", f"{drop};"
+
+
+def _not_valid(op: AddConstraint, sql: tuple[str, str]) -> SeparateDatabaseAndState:
+    """The CHECK added NOT VALID (no scan); Django's state gets the constraint as it is."""
+    add, drop = sql
     return SeparateDatabaseAndState(
-        database_operations=[RunSQL(f"{add} NOT VALID;", reverse_sql=f"{drop};")],
-        state_operations=[op],
+        database_operations=[RunSQL(add, reverse_sql=drop)], state_operations=[op]
     )
 
 
@@ -307,39 +319,37 @@ def _columns(op: AddConstraint, app_label: str, from_state: ProjectState) -> tup
     return model._meta.db_table, columns
 
 
-def _unique_index(op: AddConstraint, app_label: str, from_state: ProjectState) -> RunSQL:
-    """The constraint's unique index, built without blocking writes (state: nothing yet)."""
-    table, columns = _columns(op, app_label, from_state)
-    name = op.constraint.name
-    return RunSQL(
-        f'CREATE UNIQUE INDEX CONCURRENTLY "{name}" ON "{table}" ({columns});',
-        reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
-    )
-
-
-def _using_index(
+def _unique_constraint(
     op: AddConstraint, app_label: str, from_state: ProjectState
 ) -> SeparateDatabaseAndState:
-    """The constraint, made of the index built before it (no scan)."""
-    table, _ = _columns(op, app_label, from_state)
+    """The constraint's unique index built without blocking writes, then the constraint made of
+    it (ADD CONSTRAINT ... USING INDEX, no scan). Rolling back drops the constraint, which takes
+    the index with it."""
+    table, columns = _columns(op, app_label, from_state)
     name = op.constraint.name
     return SeparateDatabaseAndState(
         database_operations=[
             RunSQL(
+                f'CREATE UNIQUE INDEX CONCURRENTLY "{name}" ON "{table}" ({columns});',
+                reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
+            ),
+            RunSQL(
                 f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{name}";',
                 reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}";',
-            )
+            ),
         ],
         state_operations=[op],
     )
 
 
-def _validate(op: AddConstraint, app_label: str, from_state: ProjectState) -> RunSQL:
-    table = from_state.apps.get_model(app_label, op.model_name_lower)._meta.db_table
-    return RunSQL(
-        f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{op.constraint.name}";',
-        reverse_sql=RunSQL.noop,
-    )
+def _validate(table: str, name: str, add: str, drop: str) -> RunSQL:
+    """VALIDATE CONSTRAINT; rolling back makes the constraint NOT VALID again (dropped and added
+    back NOT VALID: a brief lock, no scan), as it was before."""
+    return RunSQL(f'ALTER TABLE "{table}" VALIDATE CONSTRAINT {name};', reverse_sql=[drop, add])
+
+
+def _table(op: Any, app_label: str, from_state: ProjectState) -> str:
+    return from_state.apps.get_model(app_label, op.model_name_lower)._meta.db_table
 
 
 def _only_not_null(op: AlterField, app_label: str, from_state: ProjectState) -> bool:
@@ -431,11 +441,10 @@ def _foreign_key_sql(
     table = model._meta.db_table
     name = constraint.parts["name"]
     drop = f'ALTER TABLE "{table}" DROP CONSTRAINT {name};'
+    add = f"{constraint} NOT VALID;"
     result: dict[str, Any] = {
-        "add": RunSQL(f"{constraint} NOT VALID;", reverse_sql=drop),
-        "validate": RunSQL(
-            f'ALTER TABLE "{table}" VALIDATE CONSTRAINT {name};', reverse_sql=RunSQL.noop
-        ),
+        "add": RunSQL(add, reverse_sql=drop),
+        "validate": _validate(table, name, add, drop),
         "index": None,
     }
     if index is not None:
@@ -715,15 +724,11 @@ NOTES = {
         "validated check, and drops the check. A row still NULL makes it fail, changing nothing."
     ),
     "unique index": (
-        "Builds the unique index of {names} CONCURRENTLY (makesafemigration --safe): writes go "
-        "on while it is built; the next migration makes it the constraint (ADD CONSTRAINT ... "
-        "USING INDEX, no scan). The migration is not atomic, as PostgreSQL requires.\n"
+        "Adds {names} without blocking writes (makesafemigration --safe): its unique index is "
+        "built CONCURRENTLY, then made the constraint (ADD CONSTRAINT ... USING INDEX, no scan). "
+        "The migration is not atomic, as PostgreSQL requires.\n"
         "If rows break the uniqueness the build fails and leaves an INVALID index: drop it "
         "(DROP INDEX CONCURRENTLY), fix the rows, and run the migration again."
-    ),
-    "using index": (
-        "Adds {names} USING INDEX (makesafemigration --safe): the previous migration built its "
-        "unique index CONCURRENTLY, so adding the constraint reads no rows."
     ),
     "build": (
         "Builds {names} CONCURRENTLY (makesafemigration --safe): writes to the table go on while "
