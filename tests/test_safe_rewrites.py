@@ -15,7 +15,7 @@ from django.db import connections
 from migration_studio.bundle.store import load_bundle
 from migration_studio.scratch.database import ScratchDatabase
 
-from .conftest import assert_round_trip, migrate
+from .conftest import SHOP_MIGRATIONS, assert_round_trip, assert_same_schema, migrate, schema_of
 
 #: The history drops the order index the models have and adds one they do not: the autodetector
 #: builds the first again and drops the second.
@@ -567,3 +567,46 @@ def test_without_safe_the_output_names_the_default_and_the_index(
     assert not [f for f in report["findings"] if f["direction"] == "reverse" and f["safe_rewrite"]]
     readme = (bundle_root / "shop" / "0005_plain" / "README.md").read_text()
     assert "`makesafemigration --safe` takes it away: index of shop.Product.name" in readme
+
+
+#: Each history gives the autodetector something --safe rewrites (besides the example's pending
+#: changes: a new NOT NULL column with a default, a field gaining db_index).
+HISTORIES = {
+    "indexes": (PARENT, SWAP_INDEXES),
+    "check": ("0005_drop_check", DROP_CHECK),
+    "unique constraint": ("0005_drop_unique", DROP_UNIQUE),
+    "unique field": ("0005_email", NOT_UNIQUE_EMAIL),
+    "foreign key and NOT NULL": ("0005_drop_customer", DROP_CUSTOMER),
+    "set NOT NULL": ("0005_drop_name", DROP_NAME),
+    "drops": ("0005_history", DROP_AND_EXTRA),
+}
+
+
+@postgresql_only
+@pytest.mark.parametrize("history", HISTORIES)
+def test_the_safe_version_ends_at_the_plain_one_s_schema_and_rolls_back_to_the_parent(
+    history, shop, packages, bundle_root
+) -> None:
+    parent, source = HISTORIES[history]
+    schemas = {}
+    for safe in (False, True):
+        if safe:
+            packages.create("shop", copy_from=SHOP_MIGRATIONS)
+        packages.add("shop", parent, source)
+        name = "safe" if safe else "plain"
+        make("shop", safe=safe, name=name, interactive=False)
+        directory = packages.directories["shop"]
+        last = max(p.stem for p in directory.glob("00[0-9][0-9]_*.py"))
+        with ScratchDatabase("default", use_cache=False) as database:
+            database.create()
+            migrate(database, "shop", parent)
+            before = schema_of(database)
+            migrate(database, "shop", last)
+            if safe:
+                # The one difference meant: the new column keeps its default in the database.
+                with database.activated() as connection, connection.cursor() as cursor:
+                    cursor.execute('ALTER TABLE "shop_order" ALTER COLUMN "discount" DROP DEFAULT')
+            schemas[safe] = schema_of(database)
+            migrate(database, "shop", parent)
+            assert_same_schema(schema_of(database), before, f"rolling back {name}")
+    assert_same_schema(schemas[True], schemas[False], "--safe ends elsewhere than the plain one")
