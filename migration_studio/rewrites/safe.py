@@ -1,7 +1,8 @@
-"""Safe rewrites (``makesafemigration --safe``, PostgreSQL): the version of a migration that keeps
-its tables writable, with Django's migration state unchanged.
+"""Safe rewrites (``makesafemigration --safe``): the version of a migration that keeps its tables
+writable and the code still running working, with Django's migration state unchanged.
 
-On tables that exist before the migration:
+On every database, a renamed field or model keeps its column or table (:mod:`.renames`): the
+rename runs no SQL. On PostgreSQL, on tables that exist before the migration:
 
 - index builds and drops move to migrations of their own that are not atomic and run ``CREATE
   INDEX CONCURRENTLY`` / ``DROP INDEX CONCURRENTLY`` (``AddIndexConcurrently``,
@@ -20,7 +21,8 @@ On tables that exist before the migration:
 - a nullable foreign key is added as the column alone, then its constraint ``NOT VALID``,
   validated in the next migration, and its index is built ``CONCURRENTLY``.
 
-Every migration written here sets ``lock_timeout`` (``SAFE_LOCK_TIMEOUT``) for its statements.
+Every migration written here on PostgreSQL sets ``lock_timeout`` (``SAFE_LOCK_TIMEOUT``) for its
+statements.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from django.db.migrations import (
     Migration,
     RemoveField,
     RemoveIndex,
+    RenameField,
     RunSQL,
     SeparateDatabaseAndState,
 )
@@ -46,19 +49,27 @@ from django.db.models import CheckConstraint, UniqueConstraint
 
 from .. import conf
 from ..bundle.model import sha256
+from . import renames as rename_rewrites
 from .backfill import model_label
 from .backup import backup_sql, table_backup_sql
+from .renames import Renames
 
+#: The databases of the rewrites that avoid locks (the renames are rewritten on every database).
 VENDORS = ("postgresql",)
 
 Stages = list[tuple[Migration, str]]
 
 
 def safe_stager(
-    from_state: ProjectState | None, connection: BaseDatabaseWrapper
+    from_state: ProjectState | None,
+    connection: BaseDatabaseWrapper,
+    renames: Renames | None = None,
 ) -> Callable[[Migration, Any, str], Stages | None]:
     """The stager :func:`.expand.split` calls for each migration (and each stage of a plan): its
-    safe stages, or None when nothing in it has a safe version."""
+    safe stages, or None when nothing in it has a safe version. ``renames``: the renames that
+    keep their database names (:func:`.renames.plan`); the other rewrites are made on
+    PostgreSQL only."""
+    locks = connection.vendor in VENDORS
 
     def stages(migration: Migration, position: Any, suffix: str) -> Stages | None:
         if from_state is None:
@@ -69,6 +80,9 @@ def safe_stager(
             return (app_label, op.model_name_lower) in from_state.models
 
         operations = migration.operations
+        kept = [found for op in operations if renames and (found := renames.of(op))]
+        if not locks:
+            operations = []
         drops = [op for op in operations if isinstance(op, RemoveIndex) and on_existing(op)]
         builds = [op for op in operations if isinstance(op, AddIndex) and on_existing(op)]
         checks = [
@@ -105,44 +119,60 @@ def safe_stager(
             if isinstance(op, DeleteModel) and (app_label, op.name_lower) in from_state.models
         ]
         if not (
-            drops or builds or checks or uniques or not_nulls or foreign_keys or removes or deletes
+            drops
+            or builds
+            or checks
+            or uniques
+            or not_nulls
+            or foreign_keys
+            or removes
+            or deletes
+            or kept
         ):
             return None
         fk_sql = {
             op: _foreign_key_sql(op, app_label, from_state, connection) for op in foreign_keys
         }
-        from django.contrib.postgres.operations import (
-            AddIndexConcurrently,
-            RemoveIndexConcurrently,
-        )
+
+        def safer(op: Any) -> list[Any]:
+            if renames and (found := renames.of(op)):
+                return rename_rewrites.operations(found)
+            if op in checks:
+                return [_not_valid(op, app_label, from_state, connection)]
+            if op in uniques:
+                return [_using_index(op, app_label, from_state)]
+            if op in not_nulls:
+                return [_not_null_check(op, app_label, from_state)]
+            if op in foreign_keys:
+                return [_column_then_not_valid(op, fk_sql[op])]
+            if op in removes:
+                return [_state_only_removal(op, app_label, from_state)]
+            if op in deletes:
+                return [SeparateDatabaseAndState(state_operations=[op])]
+            return [op]
 
         rest = [
-            _not_valid(op, app_label, from_state, connection)
-            if op in checks
-            else _using_index(op, app_label, from_state)
-            if op in uniques
-            else _not_null_check(op, app_label, from_state)
-            if op in not_nulls
-            else _column_then_not_valid(op, fk_sql[op])
-            if op in foreign_keys
-            else _state_only_removal(op, app_label, from_state)
-            if op in removes
-            else SeparateDatabaseAndState(state_operations=[op])
-            if op in deletes
-            else op
-            for op in operations
+            new
+            for op in migration.operations
             if op not in drops and op not in builds
+            for new in safer(op)
         ]
         result: Stages = []
         previous = list(migration.dependencies)
 
         def add(stage: Migration, name: str) -> None:
             nonlocal previous
-            stage.operations = _with_lock_timeout(stage.operations, stage.atomic)
+            if locks:
+                stage.operations = _with_lock_timeout(stage.operations, stage.atomic)
             stage.dependencies = previous
             result.append((stage, name))
             previous = [(app_label, stage.name)]
 
+        if drops or builds or foreign_keys:
+            from django.contrib.postgres.operations import (
+                AddIndexConcurrently,
+                RemoveIndexConcurrently,
+            )
         if drops:
             first = Migration(f"__drop_{position}", app_label)
             first.operations = [RemoveIndexConcurrently(op.model_name, op.name) for op in drops]
@@ -159,7 +189,8 @@ def safe_stager(
             main = Migration(f"__main_{position}", app_label)
             main.operations = rest
             main.initial = migration.initial
-            notes = [_note("not valid", checks, app_label)] if checks else []
+            notes = [rename_rewrites.note(kept)] if kept else []
+            notes += [_note("not valid", checks, app_label)] if checks else []
             notes += [_note("not null check", not_nulls, app_label)] if not_nulls else []
             notes += [_note("fk not valid", foreign_keys, app_label)] if foreign_keys else []
             notes += [_note("using index", uniques, app_label)] if uniques else []
@@ -591,15 +622,32 @@ def _note(kind: str, operations: list[Any], app_label: str) -> Callable[..., str
 
 
 def would_rewrite(
-    changes: dict[str, list[Migration]], from_state: ProjectState | None
+    changes: dict[str, list[Migration]], from_state: ProjectState | None, vendor: str
 ) -> list[str]:
-    """What ``--safe`` would rewrite in ``changes``, one line each (nothing is changed)."""
+    """What ``--safe`` would rewrite in ``changes`` on ``vendor``, one line each (nothing is
+    changed)."""
     if from_state is None:
         return []
     lines = []
     for app_label, migrations in changes.items():
         for migration in migrations:
             for op in migration.operations:
+                renamed = rename_rewrites.renamed_names(op, app_label, from_state)
+                if renamed:
+                    kind, old, _new = renamed
+                    owner = (
+                        f"{app_label}.{model_label(app_label, op.model_name)}.{op.new_name}"
+                        if isinstance(op, RenameField)
+                        else f"{app_label}.{model_label(app_label, op.new_name)}"
+                    )
+                    keyword = "db_column" if kind == "column" else "db_table"
+                    lines.append(
+                        f"{kind} of {owner}: keeps its name {old!r} ({keyword} added to the "
+                        "model's source), the rename runs no SQL"
+                    )
+                    continue
+                if vendor not in VENDORS:
+                    continue
                 if isinstance(op, DeleteModel) and (app_label, op.name_lower) in from_state.models:
                     lines.append(
                         f"table of {app_label}.{model_label(app_label, op.name)}: leaves the "
