@@ -4,6 +4,7 @@ Django's state matches it, and a rename that cannot keep its names stays Django'
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -143,11 +144,15 @@ def test_a_renamed_field_keeps_its_column(shop, packages, bundle_root, shop_mode
     assert not renames(bundle)
     assert '"subscribed"' not in (bundle_root / "shop" / "0006_v2" / "up.sql").read_text()
     assert "keeps its name 'subscribed' (db_column" in (shop / "0006_v2.py").read_text()
-    assert "makesafemigration --safe" in (bundle_root / "shop" / "0006_v2" / "README.md").read_text()
+    assert (
+        "makesafemigration --safe" in (bundle_root / "shop" / "0006_v2" / "README.md").read_text()
+    )
     # Django's state is the models': nothing left to migrate.
     assert models_are_migrated(packages)
     assert_round_trip(
-        bundle_root / "shop" / "0006_v2", parent=("shop", "0005_subscribed"), target=("shop", "0006_v2")
+        bundle_root / "shop" / "0006_v2",
+        parent=("shop", "0005_subscribed"),
+        target=("shop", "0006_v2"),
     )
     with ScratchDatabase("default", use_cache=False) as database:
         database.create()
@@ -275,3 +280,43 @@ def test_other_databases_keep_names_and_say_the_rest_is_postgresqls(
     # No lock_timeout setting: that is PostgreSQL's.
     assert "lock_timeout" not in (bundle_root / "shop" / "0006_v2" / "up.sql").read_text()
     assert not renames(bundle)
+
+
+#: The model as a project may write it: the field comes from a base class.
+FROM_A_BASE = """
+class Subscription:
+    newsletter_opt_in = None
+
+
+class Customer(Subscription):
+    name = None
+"""
+
+
+def test_a_field_defined_in_a_base_class_is_renamed_as_django_does_saying_why(
+    shop, packages, bundle_root, shop_models, yes, tmp_path, monkeypatch
+) -> None:
+    (tmp_path / "ms_customer_source.py").write_text(FROM_A_BASE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("ms_customer_source")
+
+    class Registry:
+        def get_model(self, app_label: str, name: str) -> type:
+            return module.Customer
+
+    monkeypatch.setattr("migration_studio.rewrites.renames.django_apps", Registry())
+    packages.add("shop", "0005_subscribed", RENAMED_FIELD)
+    original = shop_models.read_text()
+    out = make("shop", safe=True, name="v2", interactive=True)
+    assert (
+        "Kept Django's rename of column of shop.Customer.newsletter_opt_in (its column "
+        "'subscribed' becomes 'newsletter_opt_in', which breaks the code still running): "
+        "newsletter_opt_in is not assigned in the body of Customer (inherited from a base class "
+        "or a mixin, or added some other way). To keep the column, add db_column='subscribed' to "
+        "the field by hand before making the migration."
+    ) in out
+    assert (tmp_path / "ms_customer_source.py").read_text() == FROM_A_BASE
+    assert shop_models.read_text() == original
+    bundle = load_bundle(bundle_root / "shop" / "0006_v2")
+    assert "AlterField" not in [op.operation for op in bundle.operations][:2]
+    assert renames(bundle) and "Kept the column" not in out

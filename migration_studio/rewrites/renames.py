@@ -40,6 +40,7 @@ from django.db.migrations.state import ProjectState
 
 from ..exceptions import SourceEditError
 from . import source
+from .backfill import model_label
 
 
 @dataclass
@@ -76,10 +77,12 @@ class Renames:
 def plan(
     changes: dict[str, list[Migration]],
     from_state: ProjectState | None,
-    registry: Any = django_apps,
+    registry: Any = None,
 ) -> Renames:
     """Which renames of ``changes`` keep their database name, and the edits of the models'
-    files that make the models say so (nothing is written)."""
+    files that make the models say so (nothing is written). ``registry``: where the models'
+    classes are found (Django's app registry)."""
+    registry = registry or django_apps
     result = Renames()
     if from_state is None:
         return result
@@ -95,7 +98,7 @@ def plan(
                     _kept(op, app_label, from_state, registry, operations, old, result.files)
                 )
             except SourceEditError as error:
-                what = _what(op, app_label, registry)
+                what = _what(op, app_label)
                 keyword = "db_column" if kind == "column" else "db_table"
                 where = "to the field" if kind == "column" else "to its class Meta"
                 result.plain.append(
@@ -112,8 +115,9 @@ def renamed_names(op: Any, app_label: str, from_state: ProjectState) -> tuple[st
     """("column" or "table", old name, new name) when ``op`` renames a field's column or a
     model's table that exists before the migration; None otherwise."""
     if isinstance(op, RenameField):
-        if (app_label, op.model_name_lower) not in from_state.models:
-            return None
+        model_state = from_state.models.get((app_label, op.model_name_lower))
+        if model_state is None or op.old_name not in model_state.fields:
+            return None  # a field added by the same plan (a conversion's new column)
         model = from_state.apps.get_model(app_label, op.model_name_lower)
         old = model._meta.get_field(op.old_name)
         if not old.concrete or old.many_to_many or not old.column or old.db_column:
@@ -215,7 +219,7 @@ def _kept(
     kept = Kept(
         operation=op,
         app_label=app_label,
-        what=_what(op, app_label, registry),
+        what=_what(op, app_label),
         name=old,
         added=f"{keyword}={old!r}",
         path=path,
@@ -259,11 +263,7 @@ def _check_many_to_many(model: Any) -> None:
             )
 
 
-def _what(op: Any, app_label: str, registry: Any) -> str:
+def _what(op: Any, app_label: str) -> str:
     if isinstance(op, RenameField):
-        try:
-            name = registry.get_model(app_label, op.model_name)._meta.object_name
-        except LookupError:
-            name = op.model_name
-        return f"column of {app_label}.{name}.{op.new_name}"
+        return f"column of {app_label}.{model_label(app_label, op.model_name)}.{op.new_name}"
     return f"table of {app_label}.{op.new_name}"
