@@ -251,6 +251,20 @@ def test_a_dry_run_edits_nothing_and_says_what_it_would(
     ) in out
 
 
+def test_check_edits_nothing(shop, packages, bundle_root, shop_models, yes) -> None:
+    packages.add("shop", "0005_subscribed", RENAMED_FIELD)
+    original = shop_models.read_text()
+    out = StringIO()
+    with pytest.raises(SystemExit) as exit_status:
+        call_command(
+            "makesafemigration", "shop", safe=True, check_changes=True, stdout=out, no_color=True
+        )
+    assert exit_status.value.code == 1
+    assert shop_models.read_text() == original
+    assert not list(shop.glob("0006_*"))
+    assert "would add db_column='subscribed' to example_project/shop/models.py:" in out.getvalue()
+
+
 def test_without_safe_the_output_lists_the_renames(
     shop, packages, bundle_root, shop_models, yes
 ) -> None:
