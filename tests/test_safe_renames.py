@@ -334,3 +334,31 @@ def test_a_field_defined_in_a_base_class_is_renamed_as_django_does_saying_why(
     bundle = load_bundle(bundle_root / "shop" / "0006_v2")
     assert "AlterField" not in [op.operation for op in bundle.operations][:2]
     assert renames(bundle) and "Kept the column" not in out
+
+
+#: Two renames in one history: both edits go into the same models file.
+TWO_RENAMES = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [
+        migrations.RenameField("customer", "newsletter_opt_in", "subscribed"),
+        migrations.RenameModel("OrderItem", "Line"),
+    ]
+"""
+
+
+def test_two_renames_edit_one_file_each_line_said(
+    shop, packages, bundle_root, shop_models, yes
+) -> None:
+    packages.add("shop", "0005_two", TWO_RENAMES)
+    out = make("shop", safe=True, name="v2", interactive=True)
+    lines = shop_models.read_text().splitlines()
+    column = next(n for n, line in enumerate(lines, 1) if 'db_column="subscribed"' in line)
+    table = lines.index('        db_table = "shop_line"') + 1
+    assert f"added db_column='subscribed' to example_project/shop/models.py:{column} " in out
+    assert f"added db_table='shop_line' to example_project/shop/models.py:{table} " in out
+    assert not renames(load_bundle(bundle_root / "shop" / "0006_v2"))
+    assert models_are_migrated(packages)

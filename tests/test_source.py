@@ -65,7 +65,7 @@ def column(text: str, class_name: str = "Customer", name: str = "name") -> tuple
 def test_db_column_is_added_to_the_field_call(before: str, after: str) -> None:
     edited, line = column(before)
     assert edited == after
-    assert line == line_of(edited, "Customer", "db_column")
+    assert line == line_of(edited, "Customer", "name")
     ast.parse(edited)
 
 
@@ -74,12 +74,13 @@ def test_only_the_field_of_the_class_named_is_edited() -> None:
         "class Supplier(models.Model):\n"
         "    name = models.CharField(max_length=10)\n\n\n"
         "class Customer(models.Model):\n"
+        "    code = models.CharField(db_column='ref')\n"
         "    name = models.CharField(max_length=20)\n"
     )
     edited, line = column(text)
     assert edited.splitlines()[1] == "    name = models.CharField(max_length=10)"
-    assert edited.splitlines()[5] == '    name = models.CharField(max_length=20, db_column="old")'
-    assert line == 6
+    assert edited.splitlines()[6] == '    name = models.CharField(max_length=20, db_column="old")'
+    assert line == 7 == line_of(edited, "Customer", "name")
 
 
 @pytest.mark.parametrize(
@@ -127,7 +128,7 @@ def test_db_table_is_added_to_the_meta() -> None:
         '        ordering = ["name"]\n',
         '        ordering = ["name"]\n        db_table = "shop_client"\n',
     )
-    assert line == 6 == line_of(edited, "Customer", "db_table")
+    assert line == 6 == line_of(edited, "Customer")
 
 
 def test_a_meta_is_made_after_the_fields_before_the_methods() -> None:

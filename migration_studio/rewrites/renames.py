@@ -107,7 +107,8 @@ def plan(
                     f"{keyword}={old!r} {where} by hand before making the migration."
                 )
     for kept in result.kept:
-        kept.line = source.line_of(result.files[kept.path][1], kept.class_name, kept.keyword)
+        field_name = kept.operation.new_name if kept.keyword == "db_column" else None
+        kept.line = source.line_of(result.files[kept.path][1], kept.class_name, field_name)
     return result
 
 

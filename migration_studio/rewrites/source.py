@@ -98,19 +98,21 @@ def add_db_table(text: str, class_name: str, table: str) -> tuple[str, int]:
     return _checked(edited, class_name), start_line + 1
 
 
-def line_of(text: str, class_name: str, name: str) -> int:
-    """The line of ``name=`` in the call defining a field of ``class_name``, or of ``name = ``
-    in its ``class Meta`` (0 when there is none)."""
+def line_of(text: str, class_name: str, field_name: str | None = None) -> int:
+    """The line of ``db_column=`` in the definition of ``field_name`` in ``class_name`` or, with
+    no field, of ``db_table = `` in its ``class Meta`` (0 when there is none)."""
     model = _model_class(text, class_name)
-    for node in ast.walk(model):
-        if isinstance(node, ast.keyword) and node.arg == name:
-            return node.lineno
-        if isinstance(node, ast.ClassDef) and node.name == "Meta" and _assigned(node, name):
-            return next(
-                n.lineno
-                for n in node.body
-                if isinstance(n, (ast.Assign, ast.AnnAssign)) and _assigned_here(n, name)
-            )
+    if field_name is not None:
+        calls = [v for v in _assigned(model, field_name) if isinstance(v, ast.Call)]
+        keywords = [k for call in calls for k in call.keywords if k.arg == "db_column"]
+        return keywords[0].lineno if keywords else 0
+    for meta in model.body:
+        if isinstance(meta, ast.ClassDef) and meta.name == "Meta":
+            for node in meta.body:
+                if isinstance(node, (ast.Assign, ast.AnnAssign)) and _assigned_here(
+                    node, "db_table"
+                ):
+                    return node.lineno
     return 0
 
 
