@@ -79,10 +79,9 @@ def safe_stager(
         def on_existing(op: Any) -> bool:
             return (app_label, op.model_name_lower) in from_state.models
 
-        operations = migration.operations
-        kept = [found for op in operations if renames and (found := renames.of(op))]
-        if not locks:
-            operations = []
+        kept = [found for op in migration.operations if renames and (found := renames.of(op))]
+        # What the rewrites that avoid locks look at: nothing but on PostgreSQL.
+        operations = migration.operations if locks else []
         drops = [op for op in operations if isinstance(op, RemoveIndex) and on_existing(op)]
         builds = [op for op in operations if isinstance(op, AddIndex) and on_existing(op)]
         checks = [
