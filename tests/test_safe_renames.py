@@ -5,6 +5,7 @@ Django's state matches it, and a rename that cannot keep its names stays Django'
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -57,6 +58,20 @@ from django.db import migrations
 class Migration(migrations.Migration):
     dependencies = [("shop", "0004_orderitem_constraints")]
     operations = [migrations.RenameModel("Category", "Kind")]
+"""
+
+
+#: Two renames in one history: both edits go into the same models file.
+TWO_RENAMES = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [
+        migrations.RenameField("customer", "newsletter_opt_in", "subscribed"),
+        migrations.RenameModel("OrderItem", "Line"),
+    ]
 """
 
 
@@ -171,6 +186,23 @@ def test_a_renamed_field_keeps_its_column(shop, packages, bundle_root, shop_mode
         migrate(database, "shop", "0005_subscribed")
 
 
+def rules(bundle_path: Path) -> set[str]:
+    report = json.loads((bundle_path / "report.json").read_text())
+    return {finding["rule"] for finding in report["findings"]}
+
+
+def test_the_kept_renames_validate_and_no_rule_says_old_code_breaks(
+    shop, packages, bundle_root, shop_models, yes
+) -> None:
+    packages.add("shop", "0005_two", TWO_RENAMES)
+    call_command("migrate", "migration_studio", verbosity=0)
+    make("shop", safe=True, name="v2", interactive=True)
+    assert "MS154" not in rules(bundle_root / "shop" / "0006_v2")
+    out = StringIO()
+    call_command("validatemigration", "shop", stdout=out, stderr=StringIO(), no_color=True)
+    assert ": passed" in out.getvalue() and "failed" not in out.getvalue(), out.getvalue()
+
+
 def test_a_renamed_model_keeps_its_table(shop, packages, bundle_root, shop_models, yes) -> None:
     packages.add("shop", "0005_client", RENAMED_MODEL)
     out = make("shop", safe=True, name="v2", interactive=True)
@@ -234,6 +266,7 @@ def test_a_model_with_a_many_to_many_table_is_renamed_as_django_does_saying_why(
     bundle = load_bundle(bundle_root / "shop" / "0006_v2")
     assert "RenameModel" in [op.operation for op in bundle.operations]
     assert renames(bundle)
+    assert "MS154" in rules(bundle_root / "shop" / "0006_v2")  # old code breaks: said
     assert models_are_migrated(packages)
 
 
@@ -334,20 +367,6 @@ def test_a_field_defined_in_a_base_class_is_renamed_as_django_does_saying_why(
     bundle = load_bundle(bundle_root / "shop" / "0006_v2")
     assert "AlterField" not in [op.operation for op in bundle.operations][:2]
     assert renames(bundle) and "Kept the column" not in out
-
-
-#: Two renames in one history: both edits go into the same models file.
-TWO_RENAMES = """
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [
-        migrations.RenameField("customer", "newsletter_opt_in", "subscribed"),
-        migrations.RenameModel("OrderItem", "Line"),
-    ]
-"""
 
 
 def test_two_renames_edit_one_file_each_line_said(
