@@ -59,8 +59,37 @@ def column(text: str, class_name: str = "Customer", name: str = "name") -> tuple
             "class Customer:\n"
             "    name = models.CharField('Prénom, nom', max_length=2, db_column=\"old\")\n",
         ),
+        (
+            # The last argument in parentheses: db_column goes after them, not into a tuple.
+            "class Customer:\n    name = models.CharField(max_length=(200))\n",
+            'class Customer:\n    name = models.CharField(max_length=(200), db_column="old")\n',
+        ),
+        (
+            "class Customer:\n"
+            "    name = models.CharField(\n"
+            "        default=(\n"
+            '            "a"\n'
+            "        ),\n"
+            "    )\n",
+            "class Customer:\n"
+            "    name = models.CharField(\n"
+            "        default=(\n"
+            '            "a"\n'
+            "        ),\n"
+            '        db_column="old",\n'
+            "    )\n",
+        ),
     ],
-    ids=["arguments", "no arguments", "trailing comma", "multi-line", "no trailing comma", "utf-8"],
+    ids=[
+        "arguments",
+        "no arguments",
+        "trailing comma",
+        "multi-line",
+        "no trailing comma",
+        "utf-8",
+        "parenthesised",
+        "parenthesised on lines",
+    ],
 )
 def test_db_column_is_added_to_the_field_call(before: str, after: str) -> None:
     edited, line = column(before)

@@ -35,26 +35,44 @@ def add_db_column(text: str, class_name: str, field_name: str, column: str) -> t
     """``text`` with ``db_column=<column>`` added to the call defining ``field_name`` in the
     class ``class_name``, and the line of the added argument."""
     call = _field_call(text, class_name, field_name)
-    added = f"db_column={json.dumps(column)}"
+    edited = _checked(_with_keyword(text, call, f"db_column={json.dumps(column)}"), class_name)
+    # The argument must have landed in the call, not in a parenthesised argument's expression.
+    after = _field_call(edited, class_name, field_name, allow_db_column=True)
+    keywords = {k.arg: k.value for k in after.keywords}
+    value = keywords.get("db_column")
+    if (
+        not isinstance(value, ast.Constant)
+        or value.value != column
+        or len(after.args) != len(call.args)
+        or len(after.keywords) != len(call.keywords) + 1
+    ):
+        raise SourceEditError(f"db_column cannot be added to the definition of {field_name}")
+    return edited, line_of(edited, class_name, field_name)
+
+
+def _with_keyword(text: str, call: ast.Call, added: str) -> str:
+    """``text`` with the keyword argument ``added`` last in ``call``."""
     offsets = _Offsets(text)
     close = offsets.at(call.end_lineno, call.end_col_offset) - 1  # type: ignore[arg-type]
     arguments = [*call.args, *call.keywords]
     if not arguments:
-        return _checked(text[:close] + added + text[close:], class_name), call.end_lineno or 0
+        return text[:close] + added + text[close:]
     last = max(arguments, key=lambda node: (node.end_lineno, node.end_col_offset))
     end = offsets.at(last.end_lineno, last.end_col_offset)  # type: ignore[arg-type]
+    while text[end:close].lstrip().startswith(")"):  # f(a=(1)): the argument's own parentheses
+        end = text.index(")", end) + 1
     after_last = text[end:close]
     if not after_last.lstrip().startswith(","):
-        return _checked(text[:end] + f", {added}" + text[end:], class_name), last.end_lineno or 0
+        return text[:end] + f", {added}" + text[end:]
     comma = end + after_last.index(",")
     if "\n" not in text[comma:close]:  # f(a=1,) on one line
         edited = text[: comma + 1] + f" {added}," + text[comma + 1 :]
-        return _checked(edited, class_name), last.end_lineno or 0
+        return edited
     # One argument a line, with a trailing comma: a line of its own, indented like the last.
     line_end = text.index("\n", comma)
     indent = _indent(text, offsets.at(last.lineno, 0))
     edited = text[:line_end] + f"\n{indent}{added}," + text[line_end:]
-    return _checked(edited, class_name), (last.end_lineno or 0) + 1
+    return edited
 
 
 def add_db_table(text: str, class_name: str, table: str) -> tuple[str, int]:
@@ -76,7 +94,7 @@ def add_db_table(text: str, class_name: str, table: str) -> tuple[str, int]:
         indent = _indent(text, offsets.at(meta.body[0].lineno, 0))
         line_end = _line_end(text, offsets.at(last.end_lineno, 0))  # type: ignore[arg-type]
         edited = text[:line_end] + f"\n{indent}{added}" + text[line_end:]
-        return _checked(edited, class_name), (last.end_lineno or 0) + 1
+        return _placed(edited, class_name)
     if model.body[0].lineno == model.lineno:
         raise SourceEditError(f"{class_name} is written on one line")
     indent = _indent(text, offsets.at(model.body[0].lineno, 0))
@@ -88,14 +106,14 @@ def add_db_table(text: str, class_name: str, table: str) -> tuple[str, int]:
         # After the fields, before the methods, a blank line before it.
         line_end = _line_end(text, offsets.at(before[-1].end_lineno, 0))  # type: ignore[arg-type]
         edited = text[:line_end] + "\n\n" + meta_text.rstrip("\n") + text[line_end:]
-        return _checked(edited, class_name), (before[-1].end_lineno or 0) + 3
+        return _placed(edited, class_name)
     assert first_function is not None
     start_line = min(
         [first_function.lineno] + [d.lineno for d in getattr(first_function, "decorator_list", [])]
     )
     start = offsets.at(start_line, 0)
     edited = text[:start] + meta_text + "\n" + text[start:]
-    return _checked(edited, class_name), start_line + 1
+    return _placed(edited, class_name)
 
 
 def line_of(text: str, class_name: str, field_name: str | None = None) -> int:
@@ -124,7 +142,9 @@ def write(path: Path, before: str, after: str) -> None:
     write_text_atomic(path, after)
 
 
-def _field_call(text: str, class_name: str, field_name: str) -> ast.Call:
+def _field_call(
+    text: str, class_name: str, field_name: str, allow_db_column: bool = False
+) -> ast.Call:
     """The call assigned to ``field_name`` in the body of ``class_name``."""
     model = _model_class(text, class_name)
     assignments = _assigned(model, field_name)
@@ -143,7 +163,7 @@ def _field_call(text: str, class_name: str, field_name: str) -> ast.Call:
     for keyword in value.keywords:
         if keyword.arg is None:
             raise SourceEditError(f"{class_name}.{field_name} is defined with **kwargs")
-        if keyword.arg == "db_column":
+        if keyword.arg == "db_column" and not allow_db_column:
             raise SourceEditError(f"{class_name}.{field_name} already sets db_column")
     return value
 
@@ -182,6 +202,12 @@ def _assigned(body_owner: ast.ClassDef, name: str) -> list[Any]:
 def _assigned_here(node: ast.Assign | ast.AnnAssign, name: str) -> bool:
     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     return any(isinstance(target, ast.Name) and target.id == name for target in targets)
+
+
+def _placed(edited: str, class_name: str) -> tuple[str, int]:
+    """The edited text, checked, and the line of its ``db_table`` option."""
+    edited = _checked(edited, class_name)
+    return edited, line_of(edited, class_name)
 
 
 def _checked(text: str, class_name: str) -> str:
