@@ -46,3 +46,7 @@ class SelectionError(MigrationStudioError):
 
 class GateError(MigrationStudioError):
     """The release gate cannot judge the plan: the target database or the options are unusable."""
+
+
+class SourceEditError(MigrationStudioError):
+    """A model's definition could not be edited safely in its source file."""

@@ -1,7 +1,8 @@
-"""Safe rewrites (``makesafemigration --safe``, PostgreSQL): the version of a migration that keeps
-its tables writable, with Django's migration state unchanged.
+"""Safe rewrites (``makesafemigration --safe``): the version of a migration that keeps its tables
+writable and the code still running working, with Django's migration state unchanged.
 
-On tables that exist before the migration:
+On every database, a renamed field or model keeps its column or table (:mod:`.renames`): the
+rename runs no SQL. On PostgreSQL, on tables that exist before the migration:
 
 - index builds and drops move to migrations of their own that are not atomic and run ``CREATE
   INDEX CONCURRENTLY`` / ``DROP INDEX CONCURRENTLY`` (``AddIndexConcurrently``,
@@ -26,7 +27,8 @@ On tables that exist before the migration:
 - a nullable foreign key is added as the column alone, then its constraint ``NOT VALID``,
   validated in the next migration, and its index is built ``CONCURRENTLY``.
 
-Every migration written here sets ``lock_timeout`` (``SAFE_LOCK_TIMEOUT``) for its statements.
+Every migration written here on PostgreSQL sets ``lock_timeout`` (``SAFE_LOCK_TIMEOUT``) for its
+statements.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from django.db.migrations import (
     Migration,
     RemoveField,
     RemoveIndex,
+    RenameField,
     RunSQL,
     SeparateDatabaseAndState,
 )
@@ -54,19 +57,27 @@ from django.db.models import CheckConstraint, UniqueConstraint
 
 from .. import conf
 from ..bundle.model import sha256
+from . import renames as rename_rewrites
 from .backfill import model_label
 from .backup import backup_sql, table_backup_sql
+from .renames import Renames
 
+#: The databases of the rewrites that avoid locks (the renames are rewritten on every database).
 VENDORS = ("postgresql",)
 
 Stages = list[tuple[Migration, str]]
 
 
 def safe_stager(
-    from_state: ProjectState | None, connection: BaseDatabaseWrapper
+    from_state: ProjectState | None,
+    connection: BaseDatabaseWrapper,
+    renames: Renames | None = None,
 ) -> Callable[[Migration, Any, str], Stages | None]:
     """The stager :func:`.expand.split` calls for each migration (and each stage of a plan): its
-    safe stages, or None when nothing in it has a safe version."""
+    safe stages, or None when nothing in it has a safe version. ``renames``: the renames that
+    keep their database names (:func:`.renames.plan`); the other rewrites are made on
+    PostgreSQL only."""
+    locks = connection.vendor in VENDORS
 
     def stages(migration: Migration, position: Any, suffix: str) -> Stages | None:
         if from_state is None:
@@ -76,7 +87,9 @@ def safe_stager(
         def on_existing(op: Any) -> bool:
             return (app_label, op.model_name_lower) in from_state.models
 
-        operations = migration.operations
+        kept = [found for op in migration.operations if renames and (found := renames.of(op))]
+        # What the rewrites that avoid locks look at: nothing but on PostgreSQL.
+        operations = migration.operations if locks else []
         drops = [op for op in operations if isinstance(op, RemoveIndex) and on_existing(op)]
         builds = [op for op in operations if isinstance(op, AddIndex) and on_existing(op)]
         checks = [
@@ -137,44 +150,49 @@ def safe_stager(
             or deletes
             or indexed
             or added
+            or kept
         ):
             return None
         check_sql = {op: _check_sql(op, app_label, from_state, connection) for op in checks}
         fk_sql = {
             op: _foreign_key_sql(op, app_label, from_state, connection) for op in foreign_keys
         }
-        from django.contrib.postgres.operations import (
-            AddIndexConcurrently,
-            RemoveIndexConcurrently,
-        )
 
-        rest = [
-            _not_valid(op, check_sql[op])
-            if op in checks
-            else _not_null_check(op, app_label, from_state)
-            if op in not_nulls
-            else _column_then_not_valid(op, fk_sql[op])
-            if op in foreign_keys
-            else _state_only_removal(op, app_label, from_state)
-            if op in removes
-            else SeparateDatabaseAndState(state_operations=[op])
-            if op in deletes
-            else added[op][0]
-            if op in added
-            else op
-            for op in operations
-            if op not in drops and op not in builds and op not in indexed and op not in uniques
-        ]
+        def safer(op: Any) -> list[Any]:
+            if renames and (found := renames.of(op)):
+                return rename_rewrites.operations(found)
+            if op in checks:
+                return [_not_valid(op, check_sql[op])]
+            if op in not_nulls:
+                return [_not_null_check(op, app_label, from_state)]
+            if op in foreign_keys:
+                return [_column_then_not_valid(op, fk_sql[op])]
+            if op in removes:
+                return [_state_only_removal(op, app_label, from_state)]
+            if op in deletes:
+                return [SeparateDatabaseAndState(state_operations=[op])]
+            if op in added:
+                return [added[op][0]]
+            return [op]
+
+        moved = {*drops, *builds, *indexed, *uniques}
+        rest = [new for op in migration.operations if op not in moved for new in safer(op)]
         result: Stages = []
         previous = list(migration.dependencies)
 
         def add(stage: Migration, name: str) -> None:
             nonlocal previous
-            stage.operations = _with_lock_timeout(stage.operations, stage.atomic)
+            if locks:
+                stage.operations = _with_lock_timeout(stage.operations, stage.atomic)
             stage.dependencies = previous
             result.append((stage, name))
             previous = [(app_label, stage.name)]
 
+        if drops or builds:
+            from django.contrib.postgres.operations import (
+                AddIndexConcurrently,
+                RemoveIndexConcurrently,
+            )
         if drops:
             first = Migration(f"__drop_{position}", app_label)
             first.operations = [RemoveIndexConcurrently(op.model_name, op.name) for op in drops]
@@ -191,11 +209,12 @@ def safe_stager(
             main = Migration(f"__main_{position}", app_label)
             main.operations = rest
             main.initial = migration.initial
-            notes = [_note("not valid", checks, app_label)] if checks else []
+            notes = [rename_rewrites.note(kept)] if kept else []
+            notes += [_note("not valid", checks, app_label)] if checks else []
             notes += [_note("not null check", not_nulls, app_label)] if not_nulls else []
             notes += [_note("fk not valid", foreign_keys, app_label)] if foreign_keys else []
-            kept = [op for op in added if added[op][2]]
-            notes += [_note("keep default", kept, app_label, _column_name)] if kept else []
+            defaults = [op for op in added if added[op][2]]
+            notes += [_note("keep default", defaults, app_label, _column_name)] if defaults else []
             if removes or deletes:
                 notes.append(_removal_note(removes + deletes, app_label, f"__droplater_{position}"))
             if notes:
@@ -795,9 +814,9 @@ OLD_CODE = ("breaks_old_code",)
 
 
 def would_rewrite(
-    changes: dict[str, list[Migration]], from_state: ProjectState | None
+    changes: dict[str, list[Migration]], from_state: ProjectState | None, vendor: str
 ) -> list[Rewrite]:
-    """What ``--safe`` would rewrite in ``changes`` (nothing is changed)."""
+    """What ``--safe`` would rewrite in ``changes`` on ``vendor`` (nothing is changed)."""
     if from_state is None:
         return []
     return [
@@ -805,13 +824,29 @@ def would_rewrite(
         for app_label, migrations in changes.items()
         for migration in migrations
         for index, op in enumerate(migration.operations)
-        for text, fixes in _rewrites_of(op, app_label, from_state)
+        for text, fixes in _rewrites_of(op, app_label, from_state, vendor)
     ]
 
 
 def _rewrites_of(
-    op: Any, app_label: str, from_state: ProjectState
+    op: Any, app_label: str, from_state: ProjectState, vendor: str
 ) -> list[tuple[str, tuple[str, ...]]]:
+    renamed = rename_rewrites.renamed_names(op, app_label, from_state)
+    if renamed:
+        kind, old, _new = renamed
+        owner = (
+            f"{app_label}.{model_label(app_label, op.model_name)}.{op.new_name}"
+            if isinstance(op, RenameField)
+            else f"{app_label}.{model_label(app_label, op.new_name)}"
+        )
+        keyword = "db_column" if kind == "column" else "db_table"
+        text = (
+            f"{kind} of {owner}: keeps its name {old!r} ({keyword} added to the model's source), "
+            "the rename runs no SQL"
+        )
+        return [(text, OLD_CODE)]
+    if vendor not in VENDORS:
+        return []
     if isinstance(op, DeleteModel):
         if (app_label, op.name_lower) not in from_state.models:
             return []

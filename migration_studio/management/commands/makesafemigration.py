@@ -11,8 +11,9 @@ from django.core.management.commands import makemigrations
 from ... import conf, services
 from ...bundle.store import ensure_writable
 from ...capture.plan import RecordingAutodetector, plan_new_migrations
+from ...exceptions import MigrationStudioError
 from ...files import write_text_atomic
-from ...rewrites import backup, safe
+from ...rewrites import backup, renames, safe
 from ...rewrites.backfill import load, render_data
 from ...rewrites.expand import Split, planned_paths, split
 from ...rewrites.questions import PlanningAutodetector
@@ -39,9 +40,10 @@ class Command(StudioCommand, makemigrations.Command):
             "--safe",
             action="store_true",
             default=None,
-            help="Write the safe version of what has one (PostgreSQL): index builds and drops "
-            "on existing tables run CONCURRENTLY in migrations of their own. Default: "
-            "MIGRATION_STUDIO['SAFE_REWRITES'].",
+            help="Write the safe version of what has one: a renamed field or model keeps its "
+            "column or table (db_column / db_table added to the model's source), and on "
+            "PostgreSQL index builds and drops on existing tables run CONCURRENTLY in migrations "
+            "of their own. Default: MIGRATION_STUDIO['SAFE_REWRITES'].",
         )
         parser.add_argument(
             "--backup",
@@ -75,11 +77,10 @@ class Command(StudioCommand, makemigrations.Command):
         self.safe_notice = ""
         self.backup = options["backup"]
         if self.safe and connection.vendor not in safe.VENDORS:
-            self.safe = False
             self.safe_notice = (
-                f"--safe: nothing to rewrite on {connection.vendor}: the safe versions (CREATE "
-                "INDEX CONCURRENTLY ...) are PostgreSQL's; the migrations are written as "
-                "makemigrations writes them."
+                f"--safe on {connection.vendor}: the rewrites that avoid locks (CREATE INDEX "
+                "CONCURRENTLY, constraints added NOT VALID ...) are PostgreSQL's and are not "
+                "made; renamed fields and models still keep their column or table names."
             )
         self.stats = risk_inputs.load(options, connection.vendor, warn=self.warn)
         if not (options["dry_run"] or self.check_changes):
@@ -124,16 +125,24 @@ class Command(StudioCommand, makemigrations.Command):
             lambda table: (
                 self.backup or (self.backup is None and (self.stats.rows(table) or 0) > 0)
             ),
-            later=self.safe,
+            later=self.safe and self.source.vendor in safe.VENDORS,
         )
         if made and self.verbosity >= 1:
             self.log(
                 f"Backups: dropped column values are copied first into {', '.join(made)}; "
                 "rolling back restores them."
             )
+        kept_names = (
+            renames.plan(changes, RecordingAutodetector.last_from_state)
+            if self.safe
+            else renames.Renames()
+        )
+        if self.verbosity >= 1:
+            for sentence in kept_names.plain:
+                self.log(sentence)
         planned = split(
             changes,
-            safe.safe_stager(RecordingAutodetector.last_from_state, self.source)
+            safe.safe_stager(RecordingAutodetector.last_from_state, self.source, kept_names)
             if self.safe
             else None,
         )
@@ -149,11 +158,12 @@ class Command(StudioCommand, makemigrations.Command):
         if self.check_changes:
             super().write_migration_files(django_changes, update_previous_migration_paths)
             self._write_plan(planned, planned_paths(planned))
+            self._keep_names(kept_names, edit=False)
             return
         # Read before the capture, which moves the autodetector's state on.
         would_rewrite = (
-            safe.would_rewrite(changes, RecordingAutodetector.last_from_state)
-            if not self.safe and self.source.vendor in safe.VENDORS
+            safe.would_rewrite(changes, RecordingAutodetector.last_from_state, self.source.vendor)
+            if not self.safe
             else []
         )
         plan = plan_new_migrations(changes, update_previous_migration_paths, planned.sources)
@@ -200,6 +210,7 @@ class Command(StudioCommand, makemigrations.Command):
                 update_previous_migration_paths,
             )
             self.wrote_files = True
+        self._keep_names(kept_names, edit=not self.dry_run)
         write_summaries(self.log, self.style, self.verbosity, entries, written=not self.dry_run)
         if would_rewrite and self.verbosity >= 1:
             self.log(self.style.MIGRATE_HEADING("With --safe:"))
@@ -207,6 +218,29 @@ class Command(StudioCommand, makemigrations.Command):
                 self.log(f"  {rewrite.text}")
         if self.empty and not self.data_models and not self.dry_run and self.verbosity >= 1:
             self._next_steps_for_empty(plan.paths)
+
+    def _keep_names(self, kept_names: renames.Renames, edit: bool) -> None:
+        """Edit the models' files so they keep the database names the renames kept (or, when
+        ``edit`` is false, say what would be edited)."""
+        if not kept_names.kept:
+            return
+        if edit:
+            try:
+                renames.apply(kept_names)
+            except MigrationStudioError as error:
+                added = "; ".join(f"{kept.added} for the {kept.what}" for kept in kept_names.kept)
+                raise CommandError(
+                    f"The migrations are written, but the models could not be edited ({error}); "
+                    f"add by hand: {added}."
+                ) from None
+        if self.verbosity < 1:
+            return
+        for kept in kept_names.kept:
+            where = f"{relative(kept.path)}:{kept.line}"
+            done = ("added" if edit else "would add") + f" {kept.added} to {where}"
+            self.log(
+                f"Kept the {kept.what}: {done} (the rename costs no SQL; old code keeps working)"
+            )
 
     def _data_stubs(self, planned: Split) -> None:
         """``--data``: each empty migration becomes the data migration of the models named."""
