@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Benchmark ``makesafemigration --safe`` against the plain migration, under writes.
 
-For each change kind (an index, a CHECK or a unique constraint, a foreign key added; a column made
-NOT NULL) to a table of ``--rows`` rows, the migration is generated twice from the same change to
-the app's ``models.py``: by plain ``makesafemigration`` (what Django's ``makemigrations`` writes)
-and by ``makesafemigration --safe``. Each version is then applied with ``call_command("migrate")``
+For each change kind (an index, a CHECK or a unique constraint, a foreign key added; a field
+gaining db_index or unique; a column made NOT NULL; a column dropped) to a table of ``--rows``
+rows, the migration is generated twice from the same change to the app's ``models.py``: by plain
+``makesafemigration`` (what Django's ``makemigrations`` writes) and by ``makesafemigration
+--safe``. Each version is then applied with ``call_command("migrate")``
 on a fresh copy of a template database (``CREATE DATABASE ... TEMPLATE``, then ``CHECKPOINT``) while
 a separate process writes: an ``INSERT`` of a new row and an ``UPDATE`` of a random row, one short
 transaction each, one write every 5 ms. Each statement returns ``clock_timestamp() -
@@ -126,6 +127,25 @@ KINDS = [
         "        ]\n",
         done="SELECT indisvalid FROM pg_index "
         "WHERE indexrelid = 'benchsafe_item_label_idx'::regclass",
+    ),
+    Kind(
+        "field db_index",
+        "db_index",
+        fields={
+            "label = models.CharField(max_length=40)": (
+                "label = models.CharField(max_length=40, db_index=True)"
+            )
+        },
+        done="SELECT bool_and(indisvalid) AND count(*) = 2 FROM pg_index "
+        "WHERE indrelid = 'benchsafe_item'::regclass AND indkey[0] = (SELECT attnum FROM "
+        "pg_attribute WHERE attrelid = 'benchsafe_item'::regclass AND attname = 'label')",
+    ),
+    Kind(
+        "field unique",
+        "field_unique",
+        fields={"code = models.IntegerField()": "code = models.IntegerField(unique=True)"},
+        done="SELECT count(*) = 1 FROM pg_constraint "
+        "WHERE conrelid = 'benchsafe_item'::regclass AND contype = 'u'",
     ),
     Kind(
         "add check",
@@ -422,7 +442,7 @@ def server_value(conninfo: str, query: str) -> object:
 
 def describe(run: Run) -> str:
     return (
-        f"   {run.kind:<13} {run.variant:<5}  migrate {run.seconds:6.2f} s  writes "
+        f"   {run.kind:<14} {run.variant:<5}  migrate {run.seconds:6.2f} s  writes "
         f"{len(run.waits):5,}  longest {ms(run.longest):>10}  p99 "
         f"{ms(percentile(run.waits, 99)):>9}"
     )
