@@ -573,6 +573,17 @@ def test_without_safe_the_output_names_the_default_and_the_index(
     assert "`makesafemigration --safe` takes it away: index of shop.Product.name" in readme
 
 
+#: The history drops Customer.email (unique, NOT NULL): the plan adds it back nullable, unique.
+DROP_EMAIL = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [migrations.RemoveField("customer", "email")]
+"""
+
+
 #: Each history gives the autodetector something --safe rewrites (besides the example's pending
 #: changes: a new NOT NULL column with a default, a field gaining db_index).
 HISTORIES = {
@@ -583,6 +594,7 @@ HISTORIES = {
     "foreign key and NOT NULL": ("0005_drop_customer", DROP_CUSTOMER),
     "set NOT NULL": ("0005_drop_name", DROP_NAME),
     "drops": ("0005_history", DROP_AND_EXTRA),
+    "new unique column": ("0005_drop_email", DROP_EMAIL),
 }
 
 

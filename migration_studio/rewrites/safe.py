@@ -558,25 +558,32 @@ def _index_only_change(op: AlterField, app_label: str, from_state: ProjectState)
 def _added_column(
     op: AddField, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
 ) -> tuple[SeparateDatabaseAndState, list[RunSQL], bool] | None:
-    """A column added to a table that exists, rewritten when it has an index (built CONCURRENTLY
-    after the migration) or is NOT NULL with a plain default (the default stays in the database,
-    so INSERTs of the code still running, which does not know the column, keep working).
-    Returns the operation, the index steps, and whether the default is kept."""
+    """A column added to a table that exists, rewritten when it has an index or is unique (built
+    CONCURRENTLY after the migration; unique: then made the constraint USING INDEX), or is NOT
+    NULL with a plain default (the default stays in the database, so INSERTs of the code still
+    running, which does not know the column, keep working). Returns the operation, the index
+    steps, and whether the default is kept."""
     field = op.field
     if (app_label, op.model_name_lower) not in from_state.models:
         return None
-    if field.many_to_many or field.remote_field or field.primary_key or field.unique:
+    if field.many_to_many or field.remote_field or field.primary_key:
         return None
-    keep_default = _keeps_default(field)
+    unique = _unique_column(op, app_label, from_state) if field.unique else None
+    if field.unique and unique is None:
+        return None
+    keep_default = not field.unique and _keeps_default(field)
     steps: list[RunSQL] = []
-    if field.db_index:
+    if field.db_index or unique:
         statements = _django_sql(op, app_label, from_state, connection)
         steps = _concurrent_steps([sql for sql in statements if INDEX.match(sql)]) or []
+    if unique:
+        steps = (_concurrent_steps([unique]) or []) + steps
     if not (keep_default or steps):
         return None
     _name, _path, args, kwargs = field.deconstruct()
     if steps:
         kwargs["db_index"] = False
+        kwargs["unique"] = False
     if keep_default:
         kwargs["db_default"] = field.default
     bare = type(field)(*args, **kwargs)
@@ -584,6 +591,21 @@ def _added_column(
         database_operations=[AddField(op.model_name, op.name, bare)], state_operations=[op]
     )
     return column, steps, keep_default
+
+
+def _unique_column(op: AddField, app_label: str, from_state: ProjectState) -> str | None:
+    """The unique constraint of a new nullable unique column, as PostgreSQL names the one Django
+    writes in the column's definition (``<table>_<column>_key``); None when the column is NOT NULL
+    (every row would get the same value) or the name would be longer than PostgreSQL keeps."""
+    if not op.field.null:
+        return None
+    table = _table(op, app_label, from_state)
+    field = op.field.clone()
+    field.set_attributes_from_name(op.name)
+    name = f"{table}_{field.column}_key"
+    if len(name) > 63:
+        return None
+    return f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE ("{field.column}");'
 
 
 def _keeps_default(field: Any) -> bool:
@@ -883,14 +905,18 @@ def _rewrites_of(
     if isinstance(op, AlterField) and _index_only_change(op, app_label, from_state):
         kind = "unique" if op.field.unique else "index"
         return [(f"{kind} of {what}.{op.name}: built CONCURRENTLY", LOCKS)]
-    if isinstance(op, AddField) and not (
-        op.field.remote_field or op.field.many_to_many or op.field.unique
-    ):
+    if isinstance(op, AddField) and not (op.field.remote_field or op.field.many_to_many):
         found = []
-        if op.field.db_index:
+        if op.field.unique and op.field.null:
+            text = (
+                f"unique of the new column {what}.{op.name}: its index built CONCURRENTLY after "
+                "the column, then the constraint USING INDEX"
+            )
+            found.append((text, LOCKS))
+        elif op.field.db_index and not op.field.unique:
             text = f"index of the new column {what}.{op.name}: built CONCURRENTLY after the column"
             found.append((text, LOCKS))
-        if _keeps_default(op.field):
+        if not op.field.unique and _keeps_default(op.field):
             text = (
                 f"default of the new column {what}.{op.name}: kept in the database, so the "
                 "INSERTs of the code still running keep working"
