@@ -584,6 +584,17 @@ class Migration(migrations.Migration):
 """
 
 
+#: The history drops Customer.created_at (auto_now_add): the autodetector adds it back.
+DROP_CREATED = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0004_orderitem_constraints")]
+    operations = [migrations.RemoveField("customer", "created_at")]
+"""
+
+
 #: Each history gives the autodetector something --safe rewrites (besides the example's pending
 #: changes: a new NOT NULL column with a default, a field gaining db_index).
 HISTORIES = {
@@ -619,10 +630,47 @@ def test_the_safe_version_ends_at_the_plain_one_s_schema_and_rolls_back_to_the_p
             before = schema_of(database)
             migrate(database, "shop", last)
             if safe:
-                # The one difference meant: the new column keeps its default in the database.
+                # The one difference meant: a new column keeps its default in the database.
                 with database.activated() as connection, connection.cursor() as cursor:
                     cursor.execute('ALTER TABLE "shop_order" ALTER COLUMN "discount" DROP DEFAULT')
             schemas[safe] = schema_of(database)
             migrate(database, "shop", parent)
             assert_same_schema(schema_of(database), before, f"rolling back {name}")
     assert_same_schema(schemas[True], schemas[False], "--safe ends elsewhere than the plain one")
+
+
+@postgresql_only
+def test_a_new_auto_now_add_column_defaults_to_the_current_time_in_the_database(
+    shop, packages, bundle_root, monkeypatch
+) -> None:
+    packages.add("shop", "0005_drop_created", DROP_CREATED)
+    # Django asks for the existing rows' value: a one-off default, timezone.now (Enter).
+    answers = iter(["1", ""])
+    monkeypatch.setattr("builtins.input", lambda *args: next(answers))
+    make("shop", safe=True, name="created", interactive=True)
+    main = load_bundle(bundle_root / "shop" / "0006_created")
+    [add] = [op for op in changes(main) if "created_at" in " ".join(op.forward_sql)]
+    assert add.forward_sql[0].startswith(
+        'ALTER TABLE "shop_customer" ADD COLUMN "created_at" timestamp with time zone DEFAULT ('
+    )
+    assert not any("DROP DEFAULT" in sql for sql in add.forward_sql)
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", "0005_drop_created")
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO shop_customer (email, name, newsletter_opt_in) "
+                "VALUES ('before@example.com', 'B', false)"
+            )
+        migrate(database, "shop", "0006_created")
+        with database.activated() as connection, connection.cursor() as cursor:
+            # The code still running does not know created_at: its INSERT gets the time.
+            cursor.execute(
+                "INSERT INTO shop_customer (email, name, newsletter_opt_in) "
+                "VALUES ('old@example.com', 'O', false) "
+                "RETURNING created_at > now() - interval '1 minute'"
+            )
+            assert cursor.fetchone() == (True,)
+            cursor.execute("SELECT count(*) FROM shop_customer WHERE created_at IS NULL")
+            assert cursor.fetchone() == (0,)

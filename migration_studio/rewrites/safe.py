@@ -53,7 +53,9 @@ from django.db.migrations import (
     SeparateDatabaseAndState,
 )
 from django.db.migrations.state import ProjectState
-from django.db.models import CheckConstraint, UniqueConstraint
+from django.db.models import CheckConstraint, DateTimeField, UniqueConstraint
+from django.db.models.functions import Now
+from django.utils import timezone
 
 from .. import conf
 from ..bundle.model import sha256
@@ -571,26 +573,29 @@ def _added_column(
     unique = _unique_column(op, app_label, from_state) if field.unique else None
     if field.unique and unique is None:
         return None
-    keep_default = not field.unique and _keeps_default(field)
+    default = _kept_default(field)
     steps: list[RunSQL] = []
     if field.db_index or unique:
         statements = _django_sql(op, app_label, from_state, connection)
         steps = _concurrent_steps([sql for sql in statements if INDEX.match(sql)]) or []
     if unique:
         steps = (_concurrent_steps([unique]) or []) + steps
-    if not (keep_default or steps):
+    if default is None and not steps:
         return None
     _name, _path, args, kwargs = field.deconstruct()
     if steps:
         kwargs["db_index"] = False
         kwargs["unique"] = False
-    if keep_default:
-        kwargs["db_default"] = field.default
+    if default is not None:
+        kwargs["db_default"] = default
     bare = type(field)(*args, **kwargs)
     column = SeparateDatabaseAndState(
-        database_operations=[AddField(op.model_name, op.name, bare)], state_operations=[op]
+        database_operations=[
+            AddField(op.model_name, op.name, bare, preserve_default=op.preserve_default)
+        ],
+        state_operations=[op],
     )
-    return column, steps, keep_default
+    return column, steps, default is not None
 
 
 def _unique_column(op: AddField, app_label: str, from_state: ProjectState) -> str | None:
@@ -608,15 +613,19 @@ def _unique_column(op: AddField, app_label: str, from_state: ProjectState) -> st
     return f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE ("{field.column}");'
 
 
-def _keeps_default(field: Any) -> bool:
-    """NOT NULL with a plain default Django would drop from the database after adding it."""
-    return (
-        not field.null
-        and field.has_default()
-        and not callable(field.default)
-        and isinstance(field.default, KEPT_DEFAULT_TYPES)
-        and not field.has_db_default()
-    )
+def _kept_default(field: Any) -> Any:
+    """The database default a new NOT NULL column keeps, where Django would drop the one it adds
+    the column with: its plain default (a string, a number), or the current time for a date and
+    time set by ``timezone.now`` or ``auto_now`` / ``auto_now_add``. None otherwise."""
+    if field.null or field.unique or field.has_db_default():
+        return None
+    if isinstance(field, DateTimeField) and (
+        field.auto_now or field.auto_now_add or field.default is timezone.now
+    ):
+        return Now()
+    if field.has_default() and isinstance(field.default, KEPT_DEFAULT_TYPES):
+        return field.default
+    return None
 
 
 def _column_name(op: Any) -> str:
@@ -728,10 +737,11 @@ def _operation_name(op: Any) -> str:
 
 NOTES = {
     "keep default": (
-        "Adds {names} with its default kept in the database (makesafemigration --safe): Django "
-        "would drop it once the rows have it, and the code still running, which does not know "
-        "the column, could then insert no row. Django's state is as makemigrations writes it; "
-        "the database default is harmless to the new code, which always sets the column."
+        "Adds {names} with a default kept in the database (makesafemigration --safe): its plain "
+        "default, or the current time for a date and time set by timezone.now, auto_now or "
+        "auto_now_add. Django would drop the default once the rows have a value, and the code "
+        "still running, which does not know the column, could then insert no row. Django's state "
+        "is as makemigrations writes it; the new code always sets the column itself."
     ),
     "field index": (
         "Builds {names} CONCURRENTLY (makesafemigration --safe): writes to the table go on "
@@ -916,7 +926,7 @@ def _rewrites_of(
         elif op.field.db_index and not op.field.unique:
             text = f"index of the new column {what}.{op.name}: built CONCURRENTLY after the column"
             found.append((text, LOCKS))
-        if not op.field.unique and _keeps_default(op.field):
+        if _kept_default(op.field) is not None:
             text = (
                 f"default of the new column {what}.{op.name}: kept in the database, so the "
                 "INSERTs of the code still running keep working"
