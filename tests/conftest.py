@@ -21,6 +21,7 @@ import pytest
 from django.db import connections
 from django.db.migrations import Migration
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.operations.base import Operation
 from django.db.migrations.writer import MigrationWriter
 
 from migration_studio.bundle.model import Bundle
@@ -132,6 +133,14 @@ def migration_source(app_label: str, name: str, operations: list, dependencies: 
         },
     )
     return MigrationWriter(migration_class(name, app_label)).as_string()
+
+
+def after_shop_0004(*operations: Operation) -> str:
+    """The source of a migration after the example shop's 0004 that runs ``operations``: a
+    history that differs from the models, so the autodetector has something to write."""
+    return migration_source(
+        "shop", "history", list(operations), [("shop", "0004_orderitem_constraints")]
+    )
 
 
 # -- databases built for comparison ----------------------------------------------------------------

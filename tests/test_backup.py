@@ -9,25 +9,18 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
+from django.db import connections, migrations, models
 
 from migration_studio.bundle.store import load_bundle
 from migration_studio.scratch.database import ScratchDatabase
 
-from .conftest import assert_round_trip, migrate
+from .conftest import after_shop_0004, assert_round_trip, migrate
 
 #: The history has two columns the models do not: the autodetector drops them.
-EXTRA_COLUMNS = """
-from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [
-        migrations.AddField("customer", "nickname", models.CharField(max_length=30, default="")),
-        migrations.AddField("customer", "points", models.IntegerField(default=0)),
-    ]
-"""
+EXTRA_COLUMNS = after_shop_0004(
+    migrations.AddField("customer", "nickname", models.CharField(max_length=30, default="")),
+    migrations.AddField("customer", "points", models.IntegerField(default=0)),
+)
 PARENT = "0005_extra_columns"
 VALUES = [("zoë", 7), ("O'Brien; --", -3), ("", 0), ("émoji 🐘", 2**31 - 1)]
 
@@ -202,23 +195,16 @@ def test_with_safe_the_column_leaves_the_state_first_and_is_dropped_in_a_later_m
 
 
 #: The history has a model the models do not: the autodetector deletes it.
-EXTRA_MODEL = """
-from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [
-        migrations.CreateModel(
-            "Coupon",
-            [
-                ("id", models.BigAutoField(primary_key=True)),
-                ("code", models.CharField(max_length=20, unique=True)),
-                ("percent", models.IntegerField()),
-            ],
-        ),
-    ]
-"""
+EXTRA_MODEL = after_shop_0004(
+    migrations.CreateModel(
+        "Coupon",
+        [
+            ("id", models.BigAutoField(primary_key=True)),
+            ("code", models.CharField(max_length=20, unique=True)),
+            ("percent", models.IntegerField()),
+        ],
+    ),
+)
 COUPONS = [(1, "WELCOME", 10), (2, "Ünïcode €", 15), (7, "x'; DROP", 99)]
 
 

@@ -15,64 +15,38 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
+from django.db import connections, migrations, models
 
 from migration_studio.bundle.store import load_bundle
 from migration_studio.scratch.database import ScratchDatabase
 
-from .conftest import REPO, assert_round_trip, migrate
+from .conftest import REPO, after_shop_0004, assert_round_trip, migrate
 
 MODELS = REPO / "example_project" / "shop" / "models.py"
 
 #: The history names Customer.newsletter_opt_in "subscribed": the models renamed it.
-RENAMED_FIELD = """
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [migrations.RenameField("customer", "newsletter_opt_in", "subscribed")]
-"""
+RENAMED_FIELD = after_shop_0004(
+    migrations.RenameField("customer", "newsletter_opt_in", "subscribed"),
+)
 
 #: The history names Customer "Client" (table shop_client), orders pointing to it: the models
 #: renamed it (the history has its new phone field, so that Django sees the same fields).
-RENAMED_MODEL = """
-from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [
-        migrations.RenameModel("Customer", "Client"),
-        migrations.AddField(
-            "client", "phone", models.CharField(max_length=32, null=True, blank=True)
-        ),
-    ]
-"""
+RENAMED_MODEL = after_shop_0004(
+    migrations.RenameModel("Customer", "Client"),
+    migrations.AddField("client", "phone", models.CharField(max_length=32, null=True, blank=True)),
+)
 
 #: The history names Category "Kind": Product.categories's table has a column named after it.
-RENAMED_MODEL_WITH_MANY_TO_MANY = """
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [migrations.RenameModel("Category", "Kind")]
-"""
+RENAMED_MODEL_WITH_MANY_TO_MANY = after_shop_0004(
+    migrations.RenameModel("Category", "Kind"),
+)
 
 
 #: Two renames in one history: both edits go into the same models file.
-TWO_RENAMES = """
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [
-        migrations.RenameField("customer", "newsletter_opt_in", "subscribed"),
-        migrations.RenameModel("OrderItem", "Line"),
-    ]
-"""
+TWO_RENAMES = after_shop_0004(
+    migrations.RenameField("customer", "newsletter_opt_in", "subscribed"),
+    migrations.RenameModel("OrderItem", "Line"),
+)
 
 
 @pytest.fixture

@@ -10,28 +10,28 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
+from django.db import connections, migrations, models
 
 from migration_studio.bundle.store import load_bundle
 from migration_studio.scratch.database import ScratchDatabase
 
-from .conftest import SHOP_MIGRATIONS, assert_round_trip, assert_same_schema, migrate, schema_of
+from .conftest import (
+    SHOP_MIGRATIONS,
+    after_shop_0004,
+    assert_round_trip,
+    assert_same_schema,
+    migrate,
+    schema_of,
+)
 
 #: The history drops the order index the models have and adds one they do not: the autodetector
 #: builds the first again and drops the second.
-SWAP_INDEXES = """
-from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [
-        migrations.RemoveIndex("order", "shop_order_status_created_idx"),
-        migrations.AddIndex(
-            "customer", models.Index(fields=["email", "name"], name="shop_customer_extra_idx")
-        ),
-    ]
-"""
+SWAP_INDEXES = after_shop_0004(
+    migrations.RemoveIndex("order", "shop_order_status_created_idx"),
+    migrations.AddIndex(
+        "customer", models.Index(fields=["email", "name"], name="shop_customer_extra_idx")
+    ),
+)
 PARENT = "0005_swap_indexes"
 
 
@@ -153,14 +153,9 @@ def test_sqlite_makes_no_lock_rewrite_and_says_so(shop, packages, bundle_root) -
 
 
 #: The history drops the CHECK the models have: the autodetector adds it back.
-DROP_CHECK = """
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [migrations.RemoveConstraint("orderitem", "shop_orderitem_quantity_positive")]
-"""
+DROP_CHECK = after_shop_0004(
+    migrations.RemoveConstraint("orderitem", "shop_orderitem_quantity_positive"),
+)
 
 
 @postgresql_only
@@ -220,16 +215,9 @@ def test_a_check_is_added_not_valid_and_validated_in_the_next_migration(
 
 
 #: The history drops the unique constraint the models have: the autodetector adds it back.
-DROP_UNIQUE = """
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [
-        migrations.RemoveConstraint("orderitem", "shop_orderitem_unique_product_per_order")
-    ]
-"""
+DROP_UNIQUE = after_shop_0004(
+    migrations.RemoveConstraint("orderitem", "shop_orderitem_unique_product_per_order"),
+)
 
 
 @postgresql_only
@@ -290,14 +278,9 @@ def test_without_safe_the_output_says_what_safe_would_rewrite(shop, packages, bu
 
 
 #: The history drops customer.name; the models have it (NOT NULL, no default).
-DROP_NAME = """
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [migrations.RemoveField("customer", "name")]
-"""
+DROP_NAME = after_shop_0004(
+    migrations.RemoveField("customer", "name"),
+)
 
 
 @postgresql_only
@@ -351,14 +334,9 @@ def test_the_not_null_step_of_the_plan_checks_first_and_sets_not_null_without_a_
 
 #: The history drops order.customer, a NOT NULL foreign key: the plan adds it back, nullable
 #: first; --safe adds its constraint NOT VALID and builds its index CONCURRENTLY.
-DROP_CUSTOMER = """
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [migrations.RemoveField("order", "customer")]
-"""
+DROP_CUSTOMER = after_shop_0004(
+    migrations.RemoveField("order", "customer"),
+)
 
 
 @postgresql_only
@@ -418,17 +396,10 @@ def test_safe_false_means_off_whatever_the_setting(shop, packages, bundle_root, 
 
 #: The history drops order.customer (the plan adds it back) and has a column the models do not
 #: (dropped in two phases).
-DROP_AND_EXTRA = """
-from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [
-        migrations.RemoveField("order", "customer"),
-        migrations.AddField("customer", "points", models.IntegerField(default=0)),
-    ]
-"""
+DROP_AND_EXTRA = after_shop_0004(
+    migrations.RemoveField("order", "customer"),
+    migrations.AddField("customer", "points", models.IntegerField(default=0)),
+)
 
 
 @postgresql_only
@@ -504,16 +475,9 @@ def test_a_new_not_null_column_keeps_its_default_and_a_new_index_is_built_concur
 
 
 #: The history makes Customer.email not unique; the models say unique=True.
-NOT_UNIQUE_EMAIL = """
-from django.db import migrations, models
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [
-        migrations.AlterField("customer", "email", models.EmailField(max_length=254)),
-    ]
-"""
+NOT_UNIQUE_EMAIL = after_shop_0004(
+    migrations.AlterField("customer", "email", models.EmailField(max_length=254)),
+)
 
 
 @postgresql_only
@@ -574,25 +538,15 @@ def test_without_safe_the_output_names_the_default_and_the_index(
 
 
 #: The history drops Customer.email (unique, NOT NULL): the plan adds it back nullable, unique.
-DROP_EMAIL = """
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [migrations.RemoveField("customer", "email")]
-"""
+DROP_EMAIL = after_shop_0004(
+    migrations.RemoveField("customer", "email"),
+)
 
 
 #: The history drops Customer.created_at (auto_now_add): the autodetector adds it back.
-DROP_CREATED = """
-from django.db import migrations
-
-
-class Migration(migrations.Migration):
-    dependencies = [("shop", "0004_orderitem_constraints")]
-    operations = [migrations.RemoveField("customer", "created_at")]
-"""
+DROP_CREATED = after_shop_0004(
+    migrations.RemoveField("customer", "created_at"),
+)
 
 
 #: Each history gives the autodetector something --safe rewrites (besides the example's pending
