@@ -15,9 +15,11 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connections
 from django.db.migrations import Migration
 from django.db.migrations.executor import MigrationExecutor
@@ -133,6 +135,16 @@ def migration_source(app_label: str, name: str, operations: list, dependencies: 
         },
     )
     return MigrationWriter(migration_class(name, app_label)).as_string()
+
+
+def make(*args: str, **options: object) -> str:
+    """``makesafemigration`` run in this process, with ``options`` as ``call_command`` takes
+    them; what it printed."""
+    out = StringIO()
+    call_command(
+        "makesafemigration", *args, stdout=out, stderr=StringIO(), no_color=True, **options
+    )
+    return out.getvalue()
 
 
 def after_shop_0004(*operations: Operation) -> str:

@@ -14,7 +14,7 @@ from django.db import connections, migrations, models
 from migration_studio.bundle.store import load_bundle
 from migration_studio.scratch.database import ScratchDatabase
 
-from .conftest import after_shop_0004, assert_round_trip, migrate
+from .conftest import after_shop_0004, assert_round_trip, make, migrate
 
 #: The history has two columns the models do not: the autodetector drops them.
 EXTRA_COLUMNS = after_shop_0004(
@@ -23,14 +23,6 @@ EXTRA_COLUMNS = after_shop_0004(
 )
 PARENT = "0005_extra_columns"
 VALUES = [("zoë", 7), ("O'Brien; --", -3), ("", 0), ("émoji 🐘", 2**31 - 1)]
-
-
-def make(*args: str, **options) -> str:
-    out = StringIO()
-    call_command(
-        "makesafemigration", *args, stdout=out, stderr=StringIO(), no_color=True, **options
-    )
-    return out.getvalue()
 
 
 def add_customers(database: ScratchDatabase) -> None:

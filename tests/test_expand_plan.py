@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from django.db import connections
 from migration_studio.bundle.store import load_bundle
 from migration_studio.scratch.database import ScratchDatabase
 
-from .conftest import migrate
+from .conftest import make, migrate
 
 #: The history drops customer.name and order.customer; the models still have both (NOT NULL,
 #: no default), so the autodetector adds them back.
@@ -36,14 +35,6 @@ EXPAND, BACKFILL, CONTRACT = (
     "0007_backfill_customer_name",
     "0008_customer_name_not_null",
 )
-
-
-def make(*args: str, **options) -> str:
-    out = StringIO()
-    call_command(
-        "makesafemigration", *args, stdout=out, stderr=StringIO(), no_color=True, **options
-    )
-    return out.getvalue()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from django.db import connections, migrations, models
 from migration_studio.bundle.store import load_bundle
 from migration_studio.scratch.database import ScratchDatabase
 
-from .conftest import REPO, after_shop_0004, assert_round_trip, migrate
+from .conftest import REPO, after_shop_0004, assert_round_trip, make, migrate
 
 MODELS = REPO / "example_project" / "shop" / "models.py"
 
@@ -72,14 +72,6 @@ def yes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr("builtins.input", answer)
     return asked
-
-
-def make(*args: str, **options) -> str:
-    out = StringIO()
-    call_command(
-        "makesafemigration", *args, stdout=out, stderr=StringIO(), no_color=True, **options
-    )
-    return out.getvalue()
 
 
 def models_are_migrated(packages) -> bool:

@@ -20,6 +20,7 @@ from .conftest import (
     after_shop_0004,
     assert_round_trip,
     assert_same_schema,
+    make,
     migrate,
     schema_of,
 )
@@ -33,14 +34,6 @@ SWAP_INDEXES = after_shop_0004(
     ),
 )
 PARENT = "0005_swap_indexes"
-
-
-def make(*args: str, **options) -> str:
-    out = StringIO()
-    call_command(
-        "makesafemigration", *args, stdout=out, stderr=StringIO(), no_color=True, **options
-    )
-    return out.getvalue()
 
 
 def changes(bundle) -> list:
