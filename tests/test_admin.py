@@ -480,6 +480,7 @@ def test_bundle_text_is_escaped_everywhere(project, approver) -> None:
             "severity": "high",
             "message": script,
             "safe_alternative": script,
+            "safe_rewrite": script,
             "tables": [script],
             "operation": 0,
             "direction": "forward",
@@ -494,7 +495,8 @@ def test_bundle_text_is_escaped_everywhere(project, approver) -> None:
         assert "<script>alert" not in html, page
         assert not re.search(r"href=[\"']?\s*javascript", html, re.I), page
     html = approver.get(detail_url("0002_hostile")).content.decode()
-    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 7
+    assert "makesafemigration --safe takes it away: &lt;script&gt;" in html
 
 
 def test_no_file_outside_the_bundle_root_is_read(project, viewer, tmp_path) -> None:
