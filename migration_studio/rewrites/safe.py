@@ -344,22 +344,11 @@ def _unique_constraint(
     op: AddConstraint, app_label: str, from_state: ProjectState
 ) -> SeparateDatabaseAndState:
     """The constraint's unique index built without blocking writes, then the constraint made of
-    it (ADD CONSTRAINT ... USING INDEX, no scan). Rolling back drops the constraint, which takes
-    the index with it."""
+    it (no scan). Rolling back drops the constraint, which takes the index with it."""
     table, columns = _columns(op, app_label, from_state)
-    name = op.constraint.name
+    add = f'ALTER TABLE "{table}" ADD CONSTRAINT "{op.constraint.name}" UNIQUE ({columns});'
     return SeparateDatabaseAndState(
-        database_operations=[
-            RunSQL(
-                f'CREATE UNIQUE INDEX CONCURRENTLY "{name}" ON "{table}" ({columns});',
-                reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
-            ),
-            RunSQL(
-                f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{name}";',
-                reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}";',
-            ),
-        ],
-        state_operations=[op],
+        database_operations=_concurrent_steps([add]), state_operations=[op]
     )
 
 
