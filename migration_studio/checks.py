@@ -74,8 +74,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         errors.extend(_rule_errors(path))
     rates = user.get("ESTIMATE_RATES", {})
     if not isinstance(rates, dict) or not all(
-        isinstance(v, dict) and all(_positive_number(r) for r in v.values())
-        for v in rates.values()
+        isinstance(v, dict) and all(_positive_number(r) for r in v.values()) for v in rates.values()
     ):
         errors.append(
             Error(

@@ -37,14 +37,14 @@ def annotated(queryset: QuerySet[MigrationBundle]) -> QuerySet[MigrationBundle]:
 
 
 def approval_state(record: Any) -> str:
-    """"approved" (this content), "stale" (an earlier content only) or "none"."""
+    """ "approved" (this content), "stale" (an earlier content only) or "none"."""
     if record.approved:
         return "approved"
     return "stale" if record.approved_before else "none"
 
 
 def validation_state(record: Any) -> str:
-    """"passed" or "failed" (the last run), or "never"."""
+    """ "passed" or "failed" (the last run), or "never"."""
     return record.last_status or "never"
 
 

@@ -137,9 +137,7 @@ class PlanningAutodetector(RecordingAutodetector):
                 for op in migration.operations:
                     if not isinstance(op, AlterField) or marked(op):
                         continue
-                    old = self.from_state.models[app_label, op.model_name_lower].fields.get(
-                        op.name
-                    )
+                    old = self.from_state.models[app_label, op.model_name_lower].fields.get(op.name)
                     if old is None or not needs_conversion(old, op.field):
                         continue
                     if ask and ask(op.name, op.model_name, _kind(old), _kind(op.field)):

@@ -33,10 +33,8 @@ statements.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
-from decimal import Decimal
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations import (
@@ -48,21 +46,33 @@ from django.db.migrations import (
     Migration,
     RemoveField,
     RemoveIndex,
-    RenameField,
     RunSQL,
     SeparateDatabaseAndState,
 )
 from django.db.migrations.state import ProjectState
-from django.db.models import CheckConstraint, DateTimeField, UniqueConstraint
-from django.db.models.functions import Now
-from django.utils import timezone
+from django.db.models import CheckConstraint
 
 from .. import conf
-from ..bundle.model import sha256
 from . import renames as rename_rewrites
-from .backfill import model_label
-from .backup import backup_sql, table_backup_sql
+from .columns import added_column, index_only_change
+from .concurrently import concurrent_steps, django_sql
+from .constraints import (
+    check_sql,
+    column_then_not_valid,
+    foreign_key_sql,
+    not_null_check,
+    not_valid,
+    nullable_foreign_key,
+    only_not_null,
+    plain_unique,
+    set_not_null,
+    table_of,
+    unique_constraint,
+    validate_step,
+)
+from .notes import column_name, index_name, joined, note, removal_note
 from .renames import Renames
+from .twophase import drop_column_later, drop_table_later, dropped_column, state_only_removal
 
 #: The databases of the rewrites that avoid locks (the renames are rewritten on every database).
 VENDORS = ("postgresql",)
@@ -105,22 +115,22 @@ def safe_stager(
             op
             for op in operations
             if isinstance(op, AddConstraint)
-            and _plain_unique(op.constraint, app_label, op.model_name_lower, from_state)
+            and plain_unique(op.constraint, app_label, op.model_name_lower, from_state)
         ]
         not_nulls = [
             op
             for op in operations
-            if isinstance(op, AlterField) and _only_not_null(op, app_label, from_state)
+            if isinstance(op, AlterField) and only_not_null(op, app_label, from_state)
         ]
         foreign_keys = [
             op
             for op in operations
-            if isinstance(op, AddField) and _nullable_foreign_key(op, app_label, from_state)
+            if isinstance(op, AddField) and nullable_foreign_key(op, app_label, from_state)
         ]
         removes = [
             op
             for op in operations
-            if isinstance(op, RemoveField) and _dropped_column(op, app_label, from_state)
+            if isinstance(op, RemoveField) and dropped_column(op, app_label, from_state)
         ]
         deletes = [
             op
@@ -131,15 +141,15 @@ def safe_stager(
             op: steps
             for op in operations
             if isinstance(op, AlterField)
-            and _index_only_change(op, app_label, from_state)
-            and (steps := _concurrent_steps(_django_sql(op, app_label, from_state, connection)))
+            and index_only_change(op, app_label, from_state)
+            and (steps := concurrent_steps(django_sql(op, app_label, from_state, connection)))
         }
         added = {
             op: parts
             for op in operations
             if isinstance(op, AddField)
             and op not in foreign_keys
-            and (parts := _added_column(op, app_label, from_state, connection))
+            and (parts := added_column(op, app_label, from_state, connection))
         }
         if not (
             drops
@@ -155,22 +165,20 @@ def safe_stager(
             or kept
         ):
             return None
-        check_sql = {op: _check_sql(op, app_label, from_state, connection) for op in checks}
-        fk_sql = {
-            op: _foreign_key_sql(op, app_label, from_state, connection) for op in foreign_keys
-        }
+        check_sqls = {op: check_sql(op, app_label, from_state, connection) for op in checks}
+        fk_sql = {op: foreign_key_sql(op, app_label, from_state, connection) for op in foreign_keys}
 
         def safer(op: Any) -> list[Any]:
             if renames and (found := renames.of(op)):
                 return rename_rewrites.operations(found)
             if op in checks:
-                return [_not_valid(op, check_sql[op])]
+                return [not_valid(op, check_sqls[op])]
             if op in not_nulls:
-                return [_not_null_check(op, app_label, from_state)]
+                return [not_null_check(op, app_label, from_state)]
             if op in foreign_keys:
-                return [_column_then_not_valid(op, fk_sql[op])]
+                return [column_then_not_valid(op, fk_sql[op])]
             if op in removes:
-                return [_state_only_removal(op, app_label, from_state)]
+                return [state_only_removal(op, app_label, from_state)]
             if op in deletes:
                 return [SeparateDatabaseAndState(state_operations=[op])]
             if op in added:
@@ -199,43 +207,45 @@ def safe_stager(
             first = Migration(f"__drop_{position}", app_label)
             first.operations = [RemoveIndexConcurrently(op.model_name, op.name) for op in drops]
             first.atomic = False
-            first.plan_note = _note("drop", drops, app_label)
+            first.plan_note = note("drop", drops, app_label)
             add(first, f"{suffix}_drop_indexes" if rest or builds else suffix)
         if uniques:
             index = Migration(f"__unique_{position}", app_label)
-            index.operations = [_unique_constraint(op, app_label, from_state) for op in uniques]
+            index.operations = [unique_constraint(op, app_label, from_state) for op in uniques]
             index.atomic = False
-            index.plan_note = _note("unique index", uniques, app_label)
+            index.plan_note = note("unique index", uniques, app_label)
             add(index, f"{suffix}_unique" if rest or drops or builds else suffix)
         if rest:
             main = Migration(f"__main_{position}", app_label)
             main.operations = rest
             main.initial = migration.initial
             notes = [rename_rewrites.note(kept)] if kept else []
-            notes += [_note("not valid", checks, app_label)] if checks else []
-            notes += [_note("not null check", not_nulls, app_label)] if not_nulls else []
-            notes += [_note("fk not valid", foreign_keys, app_label)] if foreign_keys else []
+            notes += [note("not valid", checks, app_label)] if checks else []
+            notes += [note("not null check", not_nulls, app_label)] if not_nulls else []
+            notes += [note("fk not valid", foreign_keys, app_label)] if foreign_keys else []
             defaults = [op for op in added if added[op][2]]
-            notes += [_note("keep default", defaults, app_label, _column_name)] if defaults else []
+            notes += [note("keep default", defaults, app_label, column_name)] if defaults else []
             if removes or deletes:
-                notes.append(_removal_note(removes + deletes, app_label, f"__droplater_{position}"))
+                notes.append(removal_note(removes + deletes, app_label, f"__droplater_{position}"))
             if notes:
-                main.plan_note = _joined(notes)
+                main.plan_note = joined(notes)
             add(main, suffix)
         if checks or not_nulls or foreign_keys:
             validate = Migration(f"__validate_{position}", app_label)
             validate.operations = (
                 [
-                    _validate(_table(op, app_label, from_state), f'"{op.constraint.name}"', *sql)
-                    for op, sql in check_sql.items()
+                    validate_step(
+                        table_of(op, app_label, from_state), f'"{op.constraint.name}"', *sql
+                    )
+                    for op, sql in check_sqls.items()
                 ]
-                + [step for op in not_nulls for step in _set_not_null(op, app_label, from_state)]
+                + [step for op in not_nulls for step in set_not_null(op, app_label, from_state)]
                 + [fk_sql[op]["validate"] for op in foreign_keys]
             )
-            notes = [_note("validate", checks, app_label)] if checks else []
-            notes += [_note("set not null", not_nulls, app_label)] if not_nulls else []
-            notes += [_note("fk validate", foreign_keys, app_label)] if foreign_keys else []
-            validate.plan_note = _joined(notes)
+            notes = [note("validate", checks, app_label)] if checks else []
+            notes += [note("set not null", not_nulls, app_label)] if not_nulls else []
+            notes += [note("fk validate", foreign_keys, app_label)] if foreign_keys else []
+            validate.plan_note = joined(notes)
             add(validate, f"{suffix}_validate")
         column_indexes = [op for op in added if added[op][1]]
         if builds or indexed or column_indexes or any(fk_sql[op]["index"] for op in foreign_keys):
@@ -251,13 +261,13 @@ def safe_stager(
             )
             last.atomic = False
             notes = (
-                [_note("build", builds + foreign_keys, app_label)] if builds or foreign_keys else []
+                [note("build", builds + foreign_keys, app_label)] if builds or foreign_keys else []
             )
             if indexed or column_indexes:
                 notes.append(
-                    _note("field index", [*indexed, *column_indexes], app_label, _index_name)
+                    note("field index", [*indexed, *column_indexes], app_label, index_name)
                 )
-            last.plan_note = _joined(notes)
+            last.plan_note = joined(notes)
             add(last, f"{suffix}_indexes" if rest or drops else suffix)
         if removes or deletes:
             # Columns first: a foreign key column dropped here may point at a table dropped here.
@@ -265,13 +275,13 @@ def safe_stager(
             later.operations = [
                 step
                 for op in removes
-                for step in _drop_column_later(op, app_label, from_state, connection)
+                for step in drop_column_later(op, app_label, from_state, connection)
             ] + [
                 step
                 for op in deletes
-                for step in _drop_table_later(op, app_label, from_state, connection)
+                for step in drop_table_later(op, app_label, from_state, connection)
             ]
-            later.plan_note = _note("drop later", removes + deletes, app_label)
+            later.plan_note = note("drop later", removes + deletes, app_label)
             add(later, f"{suffix}_drop_later")
         return result
 
@@ -292,656 +302,3 @@ def _with_lock_timeout(operations: list[Any], atomic: bool) -> list[Any]:
         *operations,
         RunSQL("RESET lock_timeout;", reverse_sql=setting),
     ]
-
-
-def _check_sql(
-    op: AddConstraint, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
-) -> tuple[str, str]:
-    """The CHECK added NOT VALID, and dropped, as Django writes them."""
-    model = from_state.apps.get_model(app_label, op.model_name_lower)
-    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-        add = str(op.constraint.create_sql(model, editor)).rstrip(";")
-        drop = str(op.constraint.remove_sql(model, editor)).rstrip(";")
-    return f"{add} NOT VALID;", f"{drop};"
-
-
-def _not_valid(op: AddConstraint, sql: tuple[str, str]) -> SeparateDatabaseAndState:
-    """The CHECK added NOT VALID (no scan); Django's state gets the constraint as it is."""
-    add, drop = sql
-    return SeparateDatabaseAndState(
-        database_operations=[RunSQL(add, reverse_sql=drop)], state_operations=[op]
-    )
-
-
-def _plain_unique(
-    constraint: Any, app_label: str, model_name: str, from_state: ProjectState
-) -> bool:
-    """A unique constraint on columns the table already has, and nothing more (no condition,
-    expression, INCLUDE, operator class or deferral): what ADD CONSTRAINT ... USING INDEX takes."""
-    if not isinstance(constraint, UniqueConstraint) or not constraint.fields:
-        return False
-    if (app_label, model_name) not in from_state.models:
-        return False
-    plain = not (
-        constraint.condition
-        or constraint.expressions
-        or constraint.include
-        or constraint.opclasses
-        or constraint.deferrable
-        or getattr(constraint, "nulls_distinct", None) is not None
-    )
-    fields = from_state.models[app_label, model_name].fields
-    return plain and all(name in fields for name in constraint.fields)
-
-
-def _columns(op: AddConstraint, app_label: str, from_state: ProjectState) -> tuple[str, str]:
-    model = from_state.apps.get_model(app_label, op.model_name_lower)
-    columns = ", ".join(f'"{model._meta.get_field(name).column}"' for name in op.constraint.fields)
-    return model._meta.db_table, columns
-
-
-def _unique_constraint(
-    op: AddConstraint, app_label: str, from_state: ProjectState
-) -> SeparateDatabaseAndState:
-    """The constraint's unique index built without blocking writes, then the constraint made of
-    it (no scan). Rolling back drops the constraint, which takes the index with it."""
-    table, columns = _columns(op, app_label, from_state)
-    add = f'ALTER TABLE "{table}" ADD CONSTRAINT "{op.constraint.name}" UNIQUE ({columns});'
-    return SeparateDatabaseAndState(
-        database_operations=_concurrent_steps([add]), state_operations=[op]
-    )
-
-
-def _validate(table: str, name: str, add: str, drop: str) -> RunSQL:
-    """VALIDATE CONSTRAINT; rolling back makes the constraint NOT VALID again (dropped and added
-    back NOT VALID: a brief lock, no scan), as it was before."""
-    return RunSQL(f'ALTER TABLE "{table}" VALIDATE CONSTRAINT {name};', reverse_sql=[drop, add])
-
-
-def _table(op: Any, app_label: str, from_state: ProjectState) -> str:
-    return from_state.apps.get_model(app_label, op.model_name_lower)._meta.db_table
-
-
-def _only_not_null(op: AlterField, app_label: str, from_state: ProjectState) -> bool:
-    """The field only becomes NOT NULL: no default to write into NULL rows (those are the
-    backfill's), nothing else about the column changes."""
-    if (app_label, op.model_name_lower) not in from_state.models:
-        return False
-    old = getattr(op, "previous_field", None) or from_state.models[
-        app_label, op.model_name_lower
-    ].fields.get(op.name)
-    new = op.field
-    if old is None or not old.null or new.null or new.has_default() or new.has_db_default():
-        return False
-    old_kwargs, new_kwargs = old.deconstruct()[3], new.deconstruct()[3]
-    old_kwargs.pop("null", None)
-    new_kwargs.pop("null", None)
-    return type(old) is type(new) and old_kwargs == new_kwargs
-
-
-def _not_null_names(
-    op: AlterField, app_label: str, from_state: ProjectState
-) -> tuple[str, str, str]:
-    table = from_state.apps.get_model(app_label, op.model_name_lower)._meta.db_table
-    field = op.field.clone()
-    field.set_attributes_from_name(op.name)
-    column = field.column
-    name = f"{table}_{column}_not_null"
-    if len(name) > 63:
-        name = f"{name[:50]}_{sha256(name)[:8]}_nn"
-    return table, column, name
-
-
-def _not_null_check(
-    op: AlterField, app_label: str, from_state: ProjectState
-) -> SeparateDatabaseAndState:
-    """The state becomes NOT NULL; the database gets CHECK (column IS NOT NULL) NOT VALID."""
-    table, column, name = _not_null_names(op, app_label, from_state)
-    return SeparateDatabaseAndState(
-        database_operations=[
-            RunSQL(
-                f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" CHECK ("{column}" IS NOT NULL) '
-                "NOT VALID;",
-                reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}";',
-            )
-        ],
-        state_operations=[op],
-    )
-
-
-def _set_not_null(op: AlterField, app_label: str, from_state: ProjectState) -> list[RunSQL]:
-    """VALIDATE the check (reads and writes go on), SET NOT NULL (no scan on PostgreSQL 12+: the
-    validated check proves it), drop the check."""
-    table, column, name = _not_null_names(op, app_label, from_state)
-    add = f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" CHECK ("{column}" IS NOT NULL) NOT VALID;'
-    return [
-        RunSQL(f'ALTER TABLE "{table}" VALIDATE CONSTRAINT "{name}";', reverse_sql=RunSQL.noop),
-        RunSQL(
-            f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET NOT NULL;',
-            reverse_sql=f'ALTER TABLE "{table}" ALTER COLUMN "{column}" DROP NOT NULL;',
-        ),
-        RunSQL(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}";', reverse_sql=add),
-    ]
-
-
-def _nullable_foreign_key(op: AddField, app_label: str, from_state: ProjectState) -> bool:
-    """A nullable foreign key with its constraint, added to a table that exists."""
-    field = op.field
-    return (
-        (app_label, op.model_name_lower) in from_state.models
-        and field.many_to_one
-        and field.null
-        and field.db_constraint
-        and not field.has_default()
-        and not field.has_db_default()
-    )
-
-
-def _foreign_key_sql(
-    op: AddField, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
-) -> dict[str, Any]:
-    """The constraint (NOT VALID), its validation and the column's index, as Django names them."""
-    state = from_state.clone()
-    op.state_forwards(app_label, state)
-    model = state.apps.get_model(app_label, op.model_name_lower)
-    field = model._meta.get_field(op.name)
-    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-        constraint = editor._create_fk_sql(model, field, "_fk_%(to_table)s_%(to_column)s")
-        index = editor._create_index_sql(model, fields=[field]) if field.db_index else None
-    table = model._meta.db_table
-    name = constraint.parts["name"]
-    drop = f'ALTER TABLE "{table}" DROP CONSTRAINT {name};'
-    add = f"{constraint} NOT VALID;"
-    result: dict[str, Any] = {
-        "add": RunSQL(add, reverse_sql=drop),
-        "validate": _validate(table, name, add, drop),
-        "index": None,
-    }
-    if index is not None:
-        create = str(index).replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1)
-        result["index"] = RunSQL(
-            f"{create};", reverse_sql=f"DROP INDEX CONCURRENTLY IF EXISTS {index.parts['name']};"
-        )
-    return result
-
-
-def _column_then_not_valid(op: AddField, sql: dict[str, Any]) -> SeparateDatabaseAndState:
-    """The state gets the foreign key; the database gets the column alone (metadata only),
-    then the constraint NOT VALID (no scan); the index is built CONCURRENTLY later."""
-    _name, _path, args, kwargs = op.field.deconstruct()
-    bare = type(op.field)(*args, **{**kwargs, "db_constraint": False, "db_index": False})
-    return SeparateDatabaseAndState(
-        database_operations=[AddField(op.model_name, op.name, bare), sql["add"]],
-        state_operations=[op],
-    )
-
-
-#: Django's statements for an index or a unique constraint on columns a table has.
-INDEX = re.compile(r'^CREATE (?:UNIQUE )?INDEX "(?P<name>[^"]+)" ON ')
-UNIQUE = re.compile(
-    r'^ALTER TABLE "(?P<table>[^"]+)" ADD CONSTRAINT "(?P<name>[^"]+)" '
-    r"UNIQUE \((?P<columns>[^)]*)\);?$"
-)
-#: Defaults a column can keep in the database as they are (no callable, nothing mutable).
-KEPT_DEFAULT_TYPES = (str, int, float, Decimal)
-
-
-def _django_sql(
-    op: Any, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
-) -> list[str]:
-    """The statements Django's schema editor would run for ``op`` (collected, not run)."""
-    to_state = from_state.clone()
-    op.state_forwards(app_label, to_state)
-    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-        op.database_forwards(app_label, editor, from_state, to_state)
-    return [sql for sql in editor.collected_sql if sql.strip()]
-
-
-def _concurrent_steps(statements: list[str]) -> list[RunSQL] | None:
-    """Django's index and unique statements, each built without blocking writes: an index
-    CONCURRENTLY, a unique constraint as its unique index CONCURRENTLY then ADD CONSTRAINT ...
-    USING INDEX (no scan). None when another kind of statement is among them, or none is."""
-    steps = []
-    for sql in statements:
-        if match := INDEX.match(sql):
-            steps.append(
-                RunSQL(
-                    sql.replace("INDEX", "INDEX CONCURRENTLY", 1),
-                    reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{match["name"]}";',
-                )
-            )
-        elif match := UNIQUE.match(sql):
-            table, name = match["table"], match["name"]
-            steps += [
-                RunSQL(
-                    f'CREATE UNIQUE INDEX CONCURRENTLY "{name}" ON "{table}" ({match["columns"]});',
-                    reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}";',
-                ),
-                RunSQL(
-                    f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE USING INDEX "{name}";',
-                    reverse_sql=f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}";',
-                ),
-            ]
-        else:
-            return None
-    return steps or None
-
-
-def _index_only_change(op: AlterField, app_label: str, from_state: ProjectState) -> bool:
-    """The field gains db_index=True or unique=True, had neither, and nothing else changes (a
-    change that also drops an index is Django's to make: it finds the index's name in the
-    database)."""
-    if (app_label, op.model_name_lower) not in from_state.models:
-        return False
-    old = from_state.models[app_label, op.model_name_lower].fields.get(op.name)
-    new = op.field
-    if old is None or type(old) is not type(new) or old.db_index or old.unique:
-        return False
-    if not (new.db_index or new.unique) or new.primary_key:
-        return False
-    old_kwargs, new_kwargs = old.deconstruct()[3], new.deconstruct()[3]
-    for key in ("db_index", "unique"):
-        old_kwargs.pop(key, None)
-        new_kwargs.pop(key, None)
-    return old_kwargs == new_kwargs
-
-
-def _added_column(
-    op: AddField, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
-) -> tuple[SeparateDatabaseAndState, list[RunSQL], bool] | None:
-    """A column added to a table that exists, rewritten when it has an index or is unique (built
-    CONCURRENTLY after the migration; unique: then made the constraint USING INDEX), or is NOT
-    NULL with a plain default (the default stays in the database, so INSERTs of the code still
-    running, which does not know the column, keep working). Returns the operation, the index
-    steps, and whether the default is kept."""
-    field = op.field
-    if (app_label, op.model_name_lower) not in from_state.models:
-        return None
-    if field.many_to_many or field.remote_field or field.primary_key:
-        return None
-    unique = _unique_column(op, app_label, from_state) if field.unique else None
-    if field.unique and unique is None:
-        return None
-    default = _kept_default(field)
-    steps: list[RunSQL] = []
-    if field.db_index or unique:
-        statements = _django_sql(op, app_label, from_state, connection)
-        steps = _concurrent_steps([sql for sql in statements if INDEX.match(sql)]) or []
-    if unique:
-        steps = (_concurrent_steps([unique]) or []) + steps
-    if default is None and not steps:
-        return None
-    _name, _path, args, kwargs = field.deconstruct()
-    if steps:
-        kwargs["db_index"] = False
-        kwargs["unique"] = False
-    if default is not None:
-        kwargs["db_default"] = default
-    bare = type(field)(*args, **kwargs)
-    column = SeparateDatabaseAndState(
-        database_operations=[
-            AddField(op.model_name, op.name, bare, preserve_default=op.preserve_default)
-        ],
-        state_operations=[op],
-    )
-    return column, steps, default is not None
-
-
-def _unique_column(op: AddField, app_label: str, from_state: ProjectState) -> str | None:
-    """The unique constraint of a new nullable unique column, as PostgreSQL names the one Django
-    writes in the column's definition (``<table>_<column>_key``); None when the column is NOT NULL
-    (every row would get the same value) or the name would be longer than PostgreSQL keeps."""
-    if not op.field.null:
-        return None
-    table = _table(op, app_label, from_state)
-    field = op.field.clone()
-    field.set_attributes_from_name(op.name)
-    name = f"{table}_{field.column}_key"
-    if len(name) > 63:
-        return None
-    return f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" UNIQUE ("{field.column}");'
-
-
-def _kept_default(field: Any) -> Any:
-    """The database default a new NOT NULL column keeps, where Django would drop the one it adds
-    the column with: its plain default (a string, a number), or the current time for a date and
-    time set by ``timezone.now`` or ``auto_now`` / ``auto_now_add``. None otherwise."""
-    if field.null or field.unique or field.has_db_default():
-        return None
-    if isinstance(field, DateTimeField) and (
-        field.auto_now or field.auto_now_add or field.default is timezone.now
-    ):
-        return Now()
-    if field.has_default() and isinstance(field.default, KEPT_DEFAULT_TYPES):
-        return field.default
-    return None
-
-
-def _column_name(op: Any) -> str:
-    return f"the column {op.name}"
-
-
-def _index_name(op: Any) -> str:
-    kind = "unique index" if op.field.unique else "index"
-    return f"the {kind} of {op.name}"
-
-
-def _dropped_column(op: RemoveField, app_label: str, from_state: ProjectState) -> bool:
-    if (app_label, op.model_name_lower) not in from_state.models:
-        return False
-    field = from_state.apps.get_model(app_label, op.model_name_lower)._meta.get_field(op.name)
-    return bool(field.column) and not field.many_to_many
-
-
-def _state_only_removal(
-    op: RemoveField, app_label: str, from_state: ProjectState
-) -> SeparateDatabaseAndState:
-    """The field leaves Django's state; the column stays, made nullable so rows inserted by the
-    new code (which does not set it) are accepted."""
-    field = from_state.apps.get_model(app_label, op.model_name_lower)._meta.get_field(op.name)
-    database: list[Any] = []
-    if not field.null:
-        _n, _p, args, kwargs = field.deconstruct()
-        nullable = type(field)(*args, **{**kwargs, "null": True})
-        database.append(AlterField(op.model_name, op.name, nullable))
-    return SeparateDatabaseAndState(database_operations=database, state_operations=[op])
-
-
-def _drop_column_later(
-    op: RemoveField, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
-) -> list[RunSQL]:
-    """Drop the column (with a backup first when one was asked for); the rollback adds it back,
-    nullable, with its constraints and index, and puts the backed-up values back."""
-    model = from_state.apps.get_model(app_label, op.model_name_lower)
-    field = model._meta.get_field(op.name)
-    _n, _p, args, kwargs = field.deconstruct()
-    nullable = type(field)(*args, **{**kwargs, "null": True})
-    nullable.set_attributes_from_name(op.name)
-    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-        editor.add_field(model, nullable)
-    add_back = [sql for sql in editor.collected_sql if sql.strip()]
-    table, column = model._meta.db_table, field.column
-    drop_column = f'ALTER TABLE "{table}" DROP COLUMN "{column}" CASCADE;'
-    name = getattr(op, "backup_table", None)
-    if not name:
-        return [RunSQL(drop_column, reverse_sql=add_back)]
-    # The copy and the drop in one operation, so the analysis sees the drop is backed up.
-    copy, restore, forget = backup_sql(model, field, name, connection.vendor)
-    return [
-        RunSQL(RunSQL.noop, reverse_sql=forget),
-        RunSQL([copy, drop_column], reverse_sql=[*add_back, restore]),
-    ]
-
-
-def _drop_table_later(
-    op: DeleteModel, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
-) -> list[RunSQL]:
-    """Drop the table (after a backup when one was asked for); the rollback creates it again as
-    Django would, and puts the backed-up rows back."""
-    model = from_state.apps.get_model(app_label, op.name_lower)
-    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-        editor.delete_model(model)
-    drop = [sql for sql in editor.collected_sql if sql.strip()]
-    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-        editor.create_model(model)
-    create = [sql for sql in editor.collected_sql if sql.strip()]
-    name = getattr(op, "backup_table", None)
-    if not name:
-        return [RunSQL(drop, reverse_sql=create)]
-    copy, restore, forget = table_backup_sql(model, name, connection.vendor)
-    return [
-        RunSQL(RunSQL.noop, reverse_sql=forget),
-        RunSQL([copy, *drop], reverse_sql=[*create, *restore]),
-    ]
-
-
-def _removal_note(removes: list[Any], app_label: str, later: str) -> Callable[..., str]:
-    names = ", ".join(
-        f"{app_label}.{model_label(app_label, op.model_name)}.{op.name}"
-        if isinstance(op, RemoveField)
-        else f"the table of {app_label}.{op.name}"
-        for op in removes
-    )
-    return lambda final_names, app: (
-        f"Removes {names} from Django's state only (makesafemigration --safe): the columns and "
-        "tables stay (a column made nullable), so the code still running keeps reading and "
-        f"writing them. {app}.{final_names.get((app, later), later)} drops them: deploy that "
-        "once no code uses them any more."
-    )
-
-
-def _operation_name(op: Any) -> str:
-    if isinstance(op, AddConstraint):
-        return op.constraint.name
-    if isinstance(op, AlterField):
-        return f"NOT NULL of {op.name}"
-    if isinstance(op, AddField):
-        return f"the foreign key {op.name}"
-    if isinstance(op, RemoveField):
-        return f"the column of {op.name}"
-    if isinstance(op, DeleteModel):
-        return "the table"
-    return getattr(op, "name", None) or op.index.name
-
-
-NOTES = {
-    "keep default": (
-        "Adds {names} with a default kept in the database (makesafemigration --safe): its plain "
-        "default, or the current time for a date and time set by timezone.now, auto_now or "
-        "auto_now_add. Django would drop the default once the rows have a value, and the code "
-        "still running, which does not know the column, could then insert no row. Django's state "
-        "is as makemigrations writes it; the new code always sets the column itself."
-    ),
-    "field index": (
-        "Builds {names} CONCURRENTLY (makesafemigration --safe): writes to the table go on "
-        "while it is built; a unique one then becomes the constraint (ADD CONSTRAINT ... USING "
-        "INDEX, no scan). The migration is not atomic, as PostgreSQL requires.\n"
-        "If the build fails it leaves an INVALID index: drop it (DROP INDEX CONCURRENTLY), fix "
-        "the rows if a unique one failed, and run the migration again."
-    ),
-    "drop later": (
-        "Drops {names} (makesafemigration --safe), which an earlier migration removed from "
-        "Django's state only: deploy it once no code running uses them. With a backup "
-        "(--backup), rolling back puts the values back."
-    ),
-    "fk not valid": (
-        "Adds {names} in steps (makesafemigration --safe): the column alone (no scan), then its "
-        "constraint NOT VALID, which reads no row; the next migration validates it, and the "
-        "column's index is built CONCURRENTLY."
-    ),
-    "fk validate": (
-        "Validates {names} (SHARE UPDATE EXCLUSIVE on the table: reads and writes go on). A row "
-        "pointing nowhere makes it fail, changing nothing."
-    ),
-    "not null check": (
-        "Makes the column NOT NULL in two steps (makesafemigration --safe): {names} is checked "
-        "by a CHECK (column IS NOT NULL) added NOT VALID, which reads no row; the next migration "
-        "validates it and sets NOT NULL without reading the table again."
-    ),
-    "set not null": (
-        "Validates the CHECK (column IS NOT NULL) of {names} (SHARE UPDATE EXCLUSIVE: reads and "
-        "writes go on), sets NOT NULL, which PostgreSQL 12+ does without a scan thanks to the "
-        "validated check, and drops the check. A row still NULL makes it fail, changing nothing."
-    ),
-    "unique index": (
-        "Adds {names} without blocking writes (makesafemigration --safe): its unique index is "
-        "built CONCURRENTLY, then made the constraint (ADD CONSTRAINT ... USING INDEX, no scan). "
-        "The migration is not atomic, as PostgreSQL requires.\n"
-        "If rows break the uniqueness the build fails and leaves an INVALID index: drop it "
-        "(DROP INDEX CONCURRENTLY), fix the rows, and run the migration again."
-    ),
-    "build": (
-        "Builds {names} CONCURRENTLY (makesafemigration --safe): writes to the table go on while "
-        "the index is built; the migration is not atomic, as PostgreSQL requires.\n"
-        "If the build fails it leaves an INVALID index: drop it (DROP INDEX CONCURRENTLY) and "
-        "run the migration again."
-    ),
-    "drop": (
-        "Drops {names} CONCURRENTLY (makesafemigration --safe): queries and writes go on while "
-        "the index is dropped; the migration is not atomic, as PostgreSQL requires."
-    ),
-    "not valid": (
-        "Adds {names} NOT VALID (makesafemigration --safe): new and updated rows are checked "
-        "from now on, and the table is not read; the next migration validates the rows already "
-        "there."
-    ),
-    "validate": (
-        "Validates {names} (makesafemigration --safe): the previous migration added it NOT "
-        "VALID, without reading the table; VALIDATE CONSTRAINT reads it under SHARE UPDATE "
-        "EXCLUSIVE, which lets reads and writes go on. It is a migration of its own because in "
-        "the same transaction the first lock (ACCESS EXCLUSIVE) would last until the end of the "
-        "scan.\n"
-        "If a row breaks the constraint, this migration fails and the constraint stays NOT "
-        "VALID: fix the rows and run it again."
-    ),
-}
-
-
-def _joined(notes: list[Callable[..., str]]) -> Callable[..., str]:
-    """One docstring of several notes (bound now, not when the docstring is written)."""
-    return lambda final_names, app: "\n".join(note(final_names, app) for note in notes)
-
-
-def _note(
-    kind: str,
-    operations: list[Any],
-    app_label: str,
-    what: Callable[[Any], str] = _operation_name,
-) -> Callable[..., str]:
-    names = ", ".join(
-        f"{what(op)} on {app_label}."
-        f"{model_label(app_label, getattr(op, 'model_name', None) or op.name)}"
-        for op in operations
-    )
-    text = NOTES[kind].format(names=names)
-    return lambda final_names, app: text
-
-
-class Rewrite(NamedTuple):
-    """What ``--safe`` would write instead of one operation, and which effects it takes away."""
-
-    app_label: str
-    migration: str
-    #: The operation's index in the migration.
-    operation: int
-    text: str
-    #: The finding effects (``Finding`` attributes) the rewrite takes away.
-    fixes: tuple[str, ...]
-
-
-#: A rewrite that keeps the table writable, and one that keeps the code still running working.
-LOCKS = ("blocks_reads", "blocks_writes", "scan")
-OLD_CODE = ("breaks_old_code",)
-
-
-def would_rewrite(
-    changes: dict[str, list[Migration]], from_state: ProjectState | None, vendor: str
-) -> list[Rewrite]:
-    """What ``--safe`` would rewrite in ``changes`` on ``vendor`` (nothing is changed)."""
-    if from_state is None:
-        return []
-    return [
-        Rewrite(app_label, migration.name, index, text, fixes)
-        for app_label, migrations in changes.items()
-        for migration in migrations
-        for index, op in enumerate(migration.operations)
-        for text, fixes in _rewrites_of(op, app_label, from_state, vendor)
-    ]
-
-
-def _rewrites_of(
-    op: Any, app_label: str, from_state: ProjectState, vendor: str
-) -> list[tuple[str, tuple[str, ...]]]:
-    renamed = rename_rewrites.renamed_names(op, app_label, from_state)
-    if renamed:
-        kind, old, _new = renamed
-        owner = (
-            f"{app_label}.{model_label(app_label, op.model_name)}.{op.new_name}"
-            if isinstance(op, RenameField)
-            else f"{app_label}.{model_label(app_label, op.new_name)}"
-        )
-        keyword = "db_column" if kind == "column" else "db_table"
-        text = (
-            f"{kind} of {owner}: keeps its name {old!r} ({keyword} added to the model's source), "
-            "the rename runs no SQL"
-        )
-        return [(text, OLD_CODE)]
-    if vendor not in VENDORS:
-        return []
-    if isinstance(op, DeleteModel):
-        if (app_label, op.name_lower) not in from_state.models:
-            return []
-        text = (
-            f"table of {app_label}.{model_label(app_label, op.name)}: leaves the state first, "
-            "dropped by a later migration"
-        )
-        return [(text, OLD_CODE)]
-    if (app_label, getattr(op, "model_name_lower", "")) not in from_state.models:
-        return []
-    what = f"{app_label}.{model_label(app_label, op.model_name)}"
-    if isinstance(op, RemoveField) and _dropped_column(op, app_label, from_state):
-        text = f"column {what}.{op.name}: leaves the state first, dropped by a later migration"
-        return [(text, OLD_CODE)]
-    if isinstance(op, AddIndex):
-        return [(f"index {op.index.name} on {what}: built CONCURRENTLY", LOCKS)]
-    if isinstance(op, RemoveIndex):
-        return [(f"index {op.name} on {what}: dropped CONCURRENTLY", LOCKS)]
-    if isinstance(op, AddConstraint) and isinstance(op.constraint, CheckConstraint):
-        text = f"check {op.constraint.name} on {what}: added NOT VALID, validated next"
-        return [(text, LOCKS)]
-    if isinstance(op, AddField) and _nullable_foreign_key(op, app_label, from_state):
-        text = (
-            f"foreign key {what}.{op.name}: added NOT VALID, validated next, its index built "
-            "CONCURRENTLY"
-        )
-        return [(text, LOCKS)]
-    if isinstance(op, AlterField) and _only_not_null(op, app_label, from_state):
-        text = (
-            f"NOT NULL of {what}.{op.name}: a CHECK added NOT VALID, validated next, then SET "
-            "NOT NULL without a scan"
-        )
-        return [(text, LOCKS)]
-    if isinstance(op, AlterField) and _index_only_change(op, app_label, from_state):
-        kind = "unique" if op.field.unique else "index"
-        return [(f"{kind} of {what}.{op.name}: built CONCURRENTLY", LOCKS)]
-    if isinstance(op, AddField) and not (op.field.remote_field or op.field.many_to_many):
-        found = []
-        if op.field.unique and op.field.null:
-            text = (
-                f"unique of the new column {what}.{op.name}: its index built CONCURRENTLY after "
-                "the column, then the constraint USING INDEX"
-            )
-            found.append((text, LOCKS))
-        elif op.field.db_index and not op.field.unique:
-            text = f"index of the new column {what}.{op.name}: built CONCURRENTLY after the column"
-            found.append((text, LOCKS))
-        if _kept_default(op.field) is not None:
-            text = (
-                f"default of the new column {what}.{op.name}: kept in the database, so the "
-                "INSERTs of the code still running keep working"
-            )
-            found.append((text, OLD_CODE))
-        return found
-    if isinstance(op, AddConstraint) and _plain_unique(
-        op.constraint, app_label, op.model_name_lower, from_state
-    ):
-        return [(f"unique {op.constraint.name} on {what}: its index built CONCURRENTLY", LOCKS)]
-    return []
-
-
-def mark_fixable(findings: Iterable[Any], rewrites: list[Rewrite]) -> None:
-    """Each finding of the migration's operations that ``--safe`` would take away says how
-    (``safe_rewrite``): a forward finding whose effects are among those of the rewrite."""
-    by_operation: dict[int, list[Rewrite]] = {}
-    for rewrite in rewrites:
-        by_operation.setdefault(rewrite.operation, []).append(rewrite)
-    for finding in findings:
-        if finding.direction != "forward":
-            continue
-        fixing = [
-            rewrite.text
-            for rewrite in by_operation.get(finding.operation, [])
-            if any(getattr(finding, effect) for effect in rewrite.fixes)
-        ]
-        if fixing:
-            finding.safe_rewrite = "; ".join(fixing)

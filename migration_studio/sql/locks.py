@@ -38,6 +38,7 @@ def stronger(a: str | None, b: str | None) -> str | None:
         return a
     return a if LOCK_ORDER.index(a) >= LOCK_ORDER.index(b) else b
 
+
 #: Which modes each mode conflicts with (PostgreSQL's "Conflicting Lock Modes" table).
 CONFLICTS = {
     ACCESS_SHARE: {ACCESS_EXCLUSIVE},

@@ -13,7 +13,7 @@ from ...bundle.store import ensure_writable
 from ...capture.plan import RecordingAutodetector, plan_new_migrations
 from ...exceptions import MigrationStudioError
 from ...files import write_text_atomic
-from ...rewrites import backup, renames, safe
+from ...rewrites import backup, fixable, renames, safe
 from ...rewrites.backfill import load, render_data
 from ...rewrites.expand import Split, planned_paths, split
 from ...rewrites.questions import PlanningAutodetector
@@ -162,7 +162,9 @@ class Command(StudioCommand, makemigrations.Command):
             return
         # Read before the capture, which moves the autodetector's state on.
         would_rewrite = (
-            safe.would_rewrite(changes, RecordingAutodetector.last_from_state, self.source.vendor)
+            fixable.would_rewrite(
+                changes, RecordingAutodetector.last_from_state, self.source.vendor
+            )
             if not self.safe
             else []
         )
@@ -187,7 +189,7 @@ class Command(StudioCommand, makemigrations.Command):
         )
         for entry in entries:
             node = (entry.bundle.app_label, entry.bundle.migration_name)
-            safe.mark_fixable(
+            fixable.mark_fixable(
                 entry.report.findings,
                 [r for r in would_rewrite if (r.app_label, r.migration) == node],
             )

@@ -96,7 +96,6 @@ class RunPythonOperation(Rule):
             + ("" if context.op.reversible else " It has no reverse_code: no rollback."),
         )
 
-
     def _backfill(self, context: OperationContext, backfill: dict) -> Finding:
         """A data-migration stub: batches of consecutive primary keys, each its own transaction
         when the migration is not atomic."""
