@@ -57,6 +57,8 @@ def protect(
     made = []
     for app_label, migrations in changes.items():
         for migration in migrations:
+            # --safe drops the table of a deleted model whole, its columns with it.
+            deleted = {op.name_lower for op in migration.operations if isinstance(op, DeleteModel)}
             for index, op in enumerate(migration.operations):
                 if isinstance(op, DeleteModel):
                     key = (app_label, op.name_lower)
@@ -84,7 +86,7 @@ def protect(
                 if not isinstance(op, RemoveField):
                     continue
                 key = (app_label, op.model_name_lower)
-                if key not in from_state.models:
+                if key not in from_state.models or (later and op.model_name_lower in deleted):
                     continue
                 model = from_state.apps.get_model(*key)
                 field = model._meta.get_field(op.name)
