@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from copy import copy as shallow_copy
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -167,6 +168,8 @@ def safe_stager(
                 return [_not_null_check(op, app_label, from_state)]
             if op in foreign_keys:
                 return [_column_then_not_valid(op, fk_sql[op])]
+            if op in removes and op.model_name_lower in deleted:
+                return [SeparateDatabaseAndState(state_operations=[op])]  # the table stays whole
             if op in removes:
                 return [_state_only_removal(op, app_label, from_state)]
             if op in deletes:
@@ -175,6 +178,7 @@ def safe_stager(
                 return [added[op][0]]
             return [op]
 
+        deleted = {op.name_lower for op in deletes}
         moved = {*drops, *builds, *indexed, *uniques}
         rest = [new for op in migration.operations if op not in moved for new in safer(op)]
         result: Stages = []
@@ -260,9 +264,11 @@ def safe_stager(
         if removes or deletes:
             # Columns first: a foreign key column dropped here may point at a table dropped here.
             later = Migration(f"__droplater_{position}", app_label)
+            # A column of a table dropped here goes with the table (and its backup).
             later.operations = [
                 step
                 for op in removes
+                if op.model_name_lower not in deleted
                 for step in _drop_column_later(op, app_label, from_state, connection)
             ] + [
                 step
@@ -634,9 +640,10 @@ def _drop_column_later(
     nullable, with its constraints and index, and puts the backed-up values back."""
     model = from_state.apps.get_model(app_label, op.model_name_lower)
     field = model._meta.get_field(op.name)
-    _n, _p, args, kwargs = field.deconstruct()
-    nullable = type(field)(*args, **{**kwargs, "null": True})
-    nullable.set_attributes_from_name(op.name)
+    # A copy of the model's own field: a foreign key made anew from its deconstruction would
+    # point at a model it cannot resolve.
+    nullable = shallow_copy(field)
+    nullable.null = True
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
         editor.add_field(model, nullable)
     add_back = [sql for sql in editor.collected_sql if sql.strip()]
