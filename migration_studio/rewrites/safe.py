@@ -624,9 +624,16 @@ def _state_only_removal(
 ) -> SeparateDatabaseAndState:
     """The field leaves Django's state; the column stays, made nullable so rows inserted by the
     new code (which does not set it) are accepted."""
-    field = from_state.apps.get_model(app_label, op.model_name_lower)._meta.get_field(op.name)
+    model = from_state.apps.get_model(app_label, op.model_name_lower)
+    field = model._meta.get_field(op.name)
     database: list[Any] = []
-    if not field.null:
+    if not field.null and field.remote_field:
+        # Django's AlterField of a foreign key drops its constraint and adds it back, checking
+        # every row under lock: only the NOT NULL goes.
+        table, column = model._meta.db_table, field.column
+        alter = f'ALTER TABLE "{table}" ALTER COLUMN "{column}"'
+        database.append(RunSQL(f"{alter} DROP NOT NULL;", reverse_sql=f"{alter} SET NOT NULL;"))
+    elif not field.null:
         _n, _p, args, kwargs = field.deconstruct()
         nullable = type(field)(*args, **{**kwargs, "null": True})
         database.append(AlterField(op.model_name, op.name, nullable))
