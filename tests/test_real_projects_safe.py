@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -194,6 +195,47 @@ def test_safe_rewrites_of_every_kind_on_tables_with_rows(
     project.manage("migrate", "library", "0006", "-v0")
     assert snapshot(project) == rows
     assert "ms_backup_" not in tables(project)
+
+
+def test_a_removed_foreign_key_stays_checked_and_comes_back(
+    tmp_path: Path, database: str | None
+) -> None:
+    """Loan.book (NOT NULL) leaves the models: until the later migration drops it, the column
+    only loses its NOT NULL; its constraint is not dropped and added back (which checks every
+    row while the table is locked)."""
+    if database is None:
+        pytest.skip("the lock-avoiding rewrites are PostgreSQL's")
+    project = copy_project(tmp_path)
+    project.database_url = database
+    rows = with_rows(project)
+    models = project.root / "library" / "models.py"
+    models.write_text(
+        models.read_text().replace(
+            "    book = models.ForeignKey(Book, on_delete=models.CASCADE)\n", ""
+        )
+    )
+    project.manage("makesafemigration", "library", "--safe", "--backup", "--name", "v2")
+    assert project.bundled("library") == ["0007_v2", "0008_v2_drop_later"]
+    up = (project.bundles / "library" / "0007_v2" / "up.sql").read_text()
+    assert 'ALTER TABLE "library_loan" ALTER COLUMN "book_id" DROP NOT NULL;' in up
+    assert "CONSTRAINT" not in up
+    report = json.loads((project.bundles / "library" / "0007_v2" / "report.json").read_text())
+    assert report["risk"] == "low", report["findings"]
+    project.manage("makemigrations", "--check", "--dry-run")
+    validated = project.manage("validatemigration", "library")
+    assert validated.stdout.count(": passed") == 2, validated.stdout
+    project.manage("migrate", "-v0")
+    project.manage("migrate", "library", "0006", "-v0")
+    assert snapshot(project) == rows
+    constraints = project.manage(
+        "shell",
+        "-v0",
+        "-c",
+        "from django.db import connection\n"
+        "with connection.cursor() as c:\n"
+        "    print(connection.introspection.get_constraints(c, 'library_loan'))",
+    ).stdout
+    assert "('library_book', 'id')" in constraints
 
 
 def test_on_sqlite_only_the_renames_are_rewritten(tmp_path: Path, vendor: str) -> None:
