@@ -9,6 +9,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -310,13 +311,9 @@ def tree_digest(directory: Path) -> str:
 
 
 def test_a_third_party_app_with_its_own_history(
-    tmp_path: Path, vendor: str, database: str | None
+    tmp_path: Path, vendor: str, database: str | None, taggit_package: Path
 ) -> None:
-    if importlib.util.find_spec("taggit") is None:
-        pytest.skip("django-taggit is not installed (pip install -e '.[dev]')")
-    import taggit
-
-    installed = Path(taggit.__file__).parent
+    installed = taggit_package
     before = tree_digest(installed)
     project = copy_project(tmp_path)
     project.database_url = database
@@ -350,3 +347,67 @@ def test_a_third_party_app_with_its_own_history(
     validated = project.manage("validatemigration", "library")
     for name in expected:
         assert f"library.{name}: passed" in validated.stdout, validated.stdout
+
+
+#: The project keeps taggit's migrations (MIGRATION_MODULES), and its history calls Tag "Label".
+LABEL = """
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("taggit", "{last}")]
+    operations = [migrations.RenameModel("Tag", "Label")]
+"""
+
+
+@pytest.fixture
+def taggit_package() -> Iterator[Path]:
+    """django-taggit's installed directory, its files put back if a test changed them."""
+    if importlib.util.find_spec("taggit") is None:
+        pytest.skip("django-taggit is not installed (pip install -e '.[dev]')")
+    import taggit
+
+    installed = Path(taggit.__file__).parent
+    files = {
+        path: path.read_bytes()
+        for path in installed.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    try:
+        yield installed
+    finally:
+        for path, content in files.items():
+            if path.read_bytes() != content:
+                path.write_bytes(content)
+
+
+def test_a_rename_of_a_third_party_model_is_left_as_django_writes_it(
+    tmp_path: Path, database: str | None, taggit_package: Path
+) -> None:
+    if database is None:
+        pytest.skip("Django's own RenameModel of taggit.Tag fails on SQLite (an index clash)")
+    installed = taggit_package
+    before = tree_digest(installed)
+    project = copy_project(tmp_path)
+    project.database_url = database
+    kept = project.root / "taggit_migrations"
+    shutil.copytree(installed / "migrations", kept, ignore=shutil.ignore_patterns("__pycache__"))
+    last = max(p.stem for p in kept.glob("0*.py"))
+    (kept / "0100_label.py").write_text(LABEL.format(last=last))
+    settings = project.root / "site_config" / "settings.py"
+    settings.write_text(
+        settings.read_text() + '\nINSTALLED_APPS.append("taggit")\n'
+        'MIGRATION_MODULES = {"taggit": "taggit_migrations"}\n'
+    )
+
+    made = project.manage("makesafemigration", "taggit", "--safe", answers="y\n")
+    assert "Was the model taggit.Label renamed to Tag?" in made.stdout
+    assert (
+        "Kept Django's rename of table of taggit.Tag (its table 'taggit_label' becomes "
+        "'taggit_tag', which breaks the code still running): Tag is defined in an installed "
+        f"package ({installed / 'models.py'}), which is never edited."
+    ) in made.stdout
+    assert tree_digest(installed) == before
+    written = (kept / "0101_rename_label_tag.py").read_text()
+    assert "RenameModel" in written and "AlterModelTable" not in written
+    project.manage("makemigrations", "taggit", "--check", "--dry-run")
