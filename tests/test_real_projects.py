@@ -38,9 +38,15 @@ class Project:
         self.bundles = root / "bundles"
         self.data = root / "data"
         self.data.mkdir()
+        #: The project's own database (default: the test run's server, or a SQLite file).
+        self.database_url: str | None = None
 
     def environment(self) -> dict[str, str]:
-        url = os.environ.get("DATABASE_URL") or f"sqlite:///{self.data}/project.sqlite3"
+        url = (
+            self.database_url
+            or os.environ.get("DATABASE_URL")
+            or f"sqlite:///{self.data}/project.sqlite3"
+        )
         return {
             **os.environ,
             "DATABASE_URL": url,
@@ -59,11 +65,15 @@ class Project:
             text=True,
         )
 
-    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def manage(
+        self, *args: str, check: bool = True, answers: str | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run ``manage.py``; ``answers``: what is typed to its questions (its standard input)."""
         result = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=self.root,
             env=self.environment(),
+            input=answers,
             capture_output=True,
             text=True,
             timeout=300,

@@ -57,6 +57,8 @@ def protect(
     made = []
     for app_label, migrations in changes.items():
         for migration in migrations:
+            # --safe drops the table of a deleted model whole, its columns with it.
+            deleted = {op.name_lower for op in migration.operations if isinstance(op, DeleteModel)}
             for index, op in enumerate(migration.operations):
                 if isinstance(op, DeleteModel):
                     key = (app_label, op.name_lower)
@@ -66,6 +68,12 @@ def protect(
                     table = model._meta.db_table
                     if not wanted(table):
                         continue
+                    if not later:
+                        # The table as it is dropped: the columns removed before it (its
+                        # foreign keys, which Django removes first) have their own backups.
+                        model = _state_before(
+                            from_state, app_label, migration, index
+                        ).apps.get_model(*key)
                     name = backup_name(f"{app_label}.{migration.name}", table, "")
                     if later:
                         op.backup_table = name
@@ -84,7 +92,7 @@ def protect(
                 if not isinstance(op, RemoveField):
                     continue
                 key = (app_label, op.model_name_lower)
-                if key not in from_state.models:
+                if key not in from_state.models or (later and op.model_name_lower in deleted):
                     continue
                 model = from_state.apps.get_model(*key)
                 field = model._meta.get_field(op.name)
@@ -98,6 +106,16 @@ def protect(
                     migration.operations[index] = _with_backup(op, model, field, name, vendor)
                 made.append(name)
     return made
+
+
+def _state_before(
+    from_state: ProjectState, app_label: str, migration: Migration, index: int
+) -> ProjectState:
+    """The state the migration's operation ``index`` starts from."""
+    state = from_state.clone()
+    for operation in migration.operations[:index]:
+        operation.state_forwards(app_label, state)
+    return state
 
 
 def backup_sql(model: Any, field: Any, name: str, vendor: str) -> tuple[str, str, str]:

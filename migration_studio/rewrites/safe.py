@@ -177,6 +177,8 @@ def safe_stager(
                 return [not_null_check(op, app_label, from_state)]
             if op in foreign_keys:
                 return [column_then_not_valid(op, fk_sql[op])]
+            if op in removes and op.model_name_lower in deleted:
+                return [SeparateDatabaseAndState(state_operations=[op])]  # the table stays whole
             if op in removes:
                 return [state_only_removal(op, app_label, from_state)]
             if op in deletes:
@@ -185,6 +187,7 @@ def safe_stager(
                 return [added[op][0]]
             return [op]
 
+        deleted = {op.name_lower for op in deletes}
         moved = {*drops, *builds, *indexed, *uniques}
         rest = [new for op in migration.operations if op not in moved for new in safer(op)]
         result: Stages = []
@@ -272,9 +275,11 @@ def safe_stager(
         if removes or deletes:
             # Columns first: a foreign key column dropped here may point at a table dropped here.
             later = Migration(f"__droplater_{position}", app_label)
+            # A column of a table dropped here goes with the table (and its backup).
             later.operations = [
                 step
                 for op in removes
+                if op.model_name_lower not in deleted
                 for step in drop_column_later(op, app_label, from_state, connection)
             ] + [
                 step

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,29 @@ from ..files import write_text_atomic
 
 
 def model_file(model: type) -> Path:
-    """The file defining ``model`` (a model class from the app registry)."""
+    """The file defining ``model`` (a model class from the app registry), refused when it is
+    part of an installed package (a third-party app): that is not the project's source."""
     try:
         name = inspect.getsourcefile(model)
     except TypeError:
         name = None
     if not name or not Path(name).is_file():
         raise SourceEditError(f"the source file of {model.__name__} cannot be found")
-    return Path(name)
+    path = Path(name)
+    if installed(path):
+        raise SourceEditError(
+            f"{model.__name__} is defined in an installed package ({path}), which is never edited"
+        )
+    return path
+
+
+def installed(path: Path) -> bool:
+    """``path`` is in a directory of installed packages (site-packages, dist-packages)."""
+    resolved = path.resolve()
+    if {"site-packages", "dist-packages"} & set(resolved.parts):
+        return True
+    roots = {sysconfig.get_path(scheme) for scheme in ("purelib", "platlib", "stdlib")}
+    return any(resolved.is_relative_to(Path(root).resolve()) for root in roots if root)
 
 
 def add_db_column(text: str, class_name: str, field_name: str, column: str) -> tuple[str, int]:

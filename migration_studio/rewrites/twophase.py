@@ -4,6 +4,7 @@ for), so the code still running never reads what is gone."""
 
 from __future__ import annotations
 
+from copy import copy as shallow_copy
 from typing import Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -31,9 +32,16 @@ def state_only_removal(
 ) -> SeparateDatabaseAndState:
     """The field leaves Django's state; the column stays, made nullable so rows inserted by the
     new code (which does not set it) are accepted."""
-    field = from_state.apps.get_model(app_label, op.model_name_lower)._meta.get_field(op.name)
+    model = from_state.apps.get_model(app_label, op.model_name_lower)
+    field = model._meta.get_field(op.name)
     database: list[Any] = []
-    if not field.null:
+    if not field.null and field.remote_field:
+        # Django's AlterField of a foreign key drops its constraint and adds it back, checking
+        # every row under lock: only the NOT NULL goes.
+        table, column = model._meta.db_table, field.column
+        alter = f'ALTER TABLE "{table}" ALTER COLUMN "{column}"'
+        database.append(RunSQL(f"{alter} DROP NOT NULL;", reverse_sql=f"{alter} SET NOT NULL;"))
+    elif not field.null:
         _n, _p, args, kwargs = field.deconstruct()
         nullable = type(field)(*args, **{**kwargs, "null": True})
         database.append(AlterField(op.model_name, op.name, nullable))
@@ -47,9 +55,10 @@ def drop_column_later(
     nullable, with its constraints and index, and puts the backed-up values back."""
     model = from_state.apps.get_model(app_label, op.model_name_lower)
     field = model._meta.get_field(op.name)
-    _n, _p, args, kwargs = field.deconstruct()
-    nullable = type(field)(*args, **{**kwargs, "null": True})
-    nullable.set_attributes_from_name(op.name)
+    # A copy of the model's own field: a foreign key made anew from its deconstruction would
+    # point at a model it cannot resolve.
+    nullable = shallow_copy(field)
+    nullable.null = True
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
         editor.add_field(model, nullable)
     add_back = [sql for sql in editor.collected_sql if sql.strip()]
