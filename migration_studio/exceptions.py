@@ -50,3 +50,7 @@ class GateError(MigrationStudioError):
 
 class SourceEditError(MigrationStudioError):
     """A model's definition could not be edited safely in its source file."""
+
+
+class PackageSourceError(SourceEditError):
+    """A model is defined in an installed package: its files are not the project's to edit."""

@@ -407,6 +407,7 @@ def test_a_rename_of_a_third_party_model_is_left_as_django_writes_it(
         "'taggit_tag', which breaks the code still running): Tag is defined in an installed "
         f"package ({installed / 'models.py'}), which is never edited."
     ) in made.stdout
+    assert "by hand" not in made.stdout  # nothing a user could add to a package's file
     assert tree_digest(installed) == before
     written = (kept / "0101_rename_label_tag.py").read_text()
     assert "RenameModel" in written and "AlterModelTable" not in written

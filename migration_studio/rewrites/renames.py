@@ -38,7 +38,7 @@ from django.db.migrations import (
 from django.db.migrations.operations.fields import FieldOperation
 from django.db.migrations.state import ProjectState
 
-from ..exceptions import SourceEditError
+from ..exceptions import PackageSourceError, SourceEditError
 from . import source
 from .backfill import model_label
 
@@ -101,10 +101,15 @@ def plan(
                 what = _what(op, app_label)
                 keyword = "db_column" if kind == "column" else "db_table"
                 where = "to the field" if kind == "column" else "to its class Meta"
+                by_hand = (
+                    ""
+                    if isinstance(error, PackageSourceError)
+                    else f" To keep the {kind}, add {keyword}={old!r} {where} by hand before "
+                    "making the migration."
+                )
                 result.plain.append(
                     f"Kept Django's rename of {what} (its {kind} '{old}' becomes '{new}', "
-                    f"which breaks the code still running): {error}. To keep the {kind}, add "
-                    f"{keyword}={old!r} {where} by hand before making the migration."
+                    f"which breaks the code still running): {error}.{by_hand}"
                 )
     for kept in result.kept:
         field_name = kept.operation.new_name if kept.keyword == "db_column" else None

@@ -188,6 +188,8 @@ def safe_stager(
             return [op]
 
         deleted = {op.name_lower for op in deletes}
+        # What the notes name: the columns of a deleted model go with its table.
+        dropped = [op for op in removes if op.model_name_lower not in deleted] + deletes
         moved = {*drops, *builds, *indexed, *uniques}
         rest = [new for op in migration.operations if op not in moved for new in safer(op)]
         result: Stages = []
@@ -229,7 +231,7 @@ def safe_stager(
             defaults = [op for op in added if added[op][2]]
             notes += [note("keep default", defaults, app_label, column_name)] if defaults else []
             if removes or deletes:
-                notes.append(removal_note(removes + deletes, app_label, f"__droplater_{position}"))
+                notes.append(removal_note(dropped, app_label, f"__droplater_{position}"))
             if notes:
                 main.plan_note = joined(notes)
             add(main, suffix)
@@ -286,7 +288,7 @@ def safe_stager(
                 for op in deletes
                 for step in drop_table_later(op, app_label, from_state, connection)
             ]
-            later.plan_note = note("drop later", removes + deletes, app_label)
+            later.plan_note = note("drop later", dropped, app_label)
             add(later, f"{suffix}_drop_later")
         return result
 

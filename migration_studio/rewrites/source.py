@@ -17,7 +17,7 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import SourceEditError
+from ..exceptions import PackageSourceError, SourceEditError
 from ..files import write_text_atomic
 
 
@@ -32,7 +32,7 @@ def model_file(model: type) -> Path:
         raise SourceEditError(f"the source file of {model.__name__} cannot be found")
     path = Path(name)
     if installed(path):
-        raise SourceEditError(
+        raise PackageSourceError(
             f"{model.__name__} is defined in an installed package ({path}), which is never edited"
         )
     return path
