@@ -301,6 +301,9 @@ def test_the_not_null_step_of_the_plan_checks_first_and_sets_not_null_without_a_
         ['ALTER TABLE "shop_customer" ALTER COLUMN "name" SET NOT NULL;'],
         ['ALTER TABLE "shop_customer" DROP CONSTRAINT "shop_customer_name_not_null";'],
     ]
+    # The check validated just before proves the column set: no scan reported (MS121).
+    report = json.loads((bundle_root / "shop" / names[4] / "report.json").read_text())
+    assert "MS121" not in {f["rule"] for f in report["findings"]}
     readme = (bundle_root / "shop" / names[3] / "README.md").read_text()
     assert "Stage 3 of expand / backfill / contract" in readme and "NOT VALID" in readme
     call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
@@ -530,6 +533,12 @@ def test_without_safe_the_output_names_the_default_and_the_index(
     assert "`makesafemigration --safe` takes it away: index of shop.Product.name" in readme
 
 
+#: The history has Product.stock nullable; the models make it NOT NULL with default 0.
+NULLABLE_STOCK = after_shop_0004(
+    migrations.AlterField("product", "stock", models.PositiveIntegerField(default=0, null=True)),
+)
+
+
 #: The history drops Customer.email (unique, NOT NULL): the plan adds it back nullable, unique.
 DROP_EMAIL = after_shop_0004(
     migrations.RemoveField("customer", "email"),
@@ -553,6 +562,7 @@ HISTORIES = {
     "set NOT NULL": ("0005_drop_name", DROP_NAME),
     "drops": ("0005_history", DROP_AND_EXTRA),
     "new unique column": ("0005_drop_email", DROP_EMAIL),
+    "NOT NULL with a default": ("0005_nullable_stock", NULLABLE_STOCK),
 }
 
 
@@ -621,3 +631,56 @@ def test_a_new_auto_now_add_column_defaults_to_the_current_time_in_the_database(
             assert cursor.fetchone() == (True,)
             cursor.execute("SELECT count(*) FROM shop_customer WHERE created_at IS NULL")
             assert cursor.fetchone() == (0,)
+
+
+@postgresql_only
+def test_a_column_made_not_null_with_a_default_is_filled_in_batches_then_set_not_null(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", "0005_nullable_stock", NULLABLE_STOCK)
+    make("shop", safe=True, name="stock", interactive=False)
+    names = sorted(p.stem for p in shop.glob("00[01][0-9]_*.py") if p.stem[:4] > "0005")
+    assert names == ["0006_stock", "0007_stock_fill", "0008_stock_validate", "0009_stock_indexes"]
+    main, fill, validate = (load_bundle(bundle_root / "shop" / n) for n in names[:3])
+    main_sql = " ".join(sql for op in changes(main) for sql in op.forward_sql)
+    assert 'ALTER COLUMN "stock" SET DEFAULT 0' in main_sql
+    assert "UPDATE" not in main_sql and "SET NOT NULL" not in main_sql
+    assert not fill.atomic
+    fill_sql = [sql for op in changes(fill) for sql in op.forward_sql]
+    assert fill_sql[0].startswith("DO $fill$") and "COMMIT;" in fill_sql[0]
+    assert "NOT VALID" in fill_sql[1] and fill_sql[2] == fill_sql[0]
+    assert [sql for op in changes(validate) for sql in op.forward_sql][-1] == (
+        'ALTER TABLE "shop_product" ALTER COLUMN "stock" DROP DEFAULT;'
+    )
+    # The validated CHECK proves the column set: SET NOT NULL reads no row (no MS121).
+    report = json.loads((bundle_root / "shop" / names[2] / "report.json").read_text())
+    assert "MS121" not in {f["rule"] for f in report["findings"]}
+    call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
+    validated = validate_all()
+    assert validated.count(": passed") == len(names), validated
+    with ScratchDatabase("default", use_cache=False) as database:
+        database.create()
+        migrate(database, "shop", "0005_nullable_stock")
+
+        def insert(count: int, start: int) -> None:
+            with database.activated() as connection, connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO shop_product (sku, name, price, stock, active) "
+                    "SELECT 'sku' || n, 'P', 1, CASE WHEN n %% 3 = 0 THEN 7 END, true "
+                    "FROM generate_series(%s, %s) AS n",
+                    [start, start + count - 1],
+                )
+
+        insert(12_000, 1)  # three batches of primary keys, two rows in three NULL
+        migrate(database, "shop", names[0])
+        insert(10, 20_000)  # the code still running inserts NULL meanwhile
+        migrate(database, "shop", names[2])
+        with database.activated() as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT stock, count(*) FROM shop_product GROUP BY 1 ORDER BY 1")
+            assert cursor.fetchall() == [(0, 8_007), (7, 4_003)]
+            cursor.execute(
+                "SELECT is_nullable, column_default FROM information_schema.columns "
+                "WHERE table_name = 'shop_product' AND column_name = 'stock'"
+            )
+            assert cursor.fetchone() == ("NO", None)
+        migrate(database, "shop", "0005_nullable_stock")

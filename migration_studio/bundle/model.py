@@ -60,6 +60,9 @@ class OperationFacts:
     #: requires to be set (``CHECK (col IS NOT NULL)``): PostgreSQL 12+ then sets NOT NULL
     #: without reading the table. Read from the scratch database's catalog.
     not_null_checked: list[str] = field(default_factory=list)
+    #: For RunSQL: per table its SQL sets a column NOT NULL on, the columns a validated CHECK
+    #: constraint requires to be set just before it runs (as ``not_null_checked``).
+    sql_not_null_checked: dict[str, list[str]] = field(default_factory=dict)
     #: For RunPython: the batched backfill the code declares (a migration_studio data-migration
     #: stub's ``BACKFILL``: model, field, batch_seconds), or None.
     backfill: dict[str, Any] | None = None

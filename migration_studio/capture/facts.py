@@ -17,7 +17,7 @@ from django.db.models import NOT_PROVIDED, Value
 from django.db.models.fields import Field
 
 from ..bundle.model import FieldFacts, OperationFacts
-from ..sql.reader import parse
+from ..sql.reader import parse, parse_all
 from ..sql.text import quote_identifier
 
 
@@ -102,7 +102,32 @@ def not_null_checked(
     old = _get_field(model, operation.name)
     if model is None or old is None or not old.null:
         return []
-    table = model._meta.db_table
+    return _validated_not_null(model._meta.db_table, connection)
+
+
+def sql_not_null_checked(
+    operation: Operation, connection: BaseDatabaseWrapper
+) -> dict[str, list[str]]:
+    """For a RunSQL whose SQL sets columns NOT NULL, on PostgreSQL: per table it alters so, the
+    columns a validated CHECK constraint requires to be set, as the database stands before the
+    operation runs (such a constraint may come from an earlier migration, validated earlier in
+    this one)."""
+    if connection.vendor != "postgresql" or not isinstance(operation, RunSQL):
+        return {}
+    texts = [operation.sql] if isinstance(operation.sql, str) else list(operation.sql)
+    tables = {
+        statement.table
+        for text in texts
+        if isinstance(text, str)
+        for statement in parse_all(text)
+        if statement.table and any(a.kind == "set_not_null" for a in statement.actions)
+    }
+    found = {table: _validated_not_null(table, connection) for table in sorted(tables)}
+    return {table: columns for table, columns in found.items() if columns}
+
+
+def _validated_not_null(table: str, connection: BaseDatabaseWrapper) -> list[str]:
+    """The columns of ``table`` that a validated CHECK constraint requires to be set."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "

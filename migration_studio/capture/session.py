@@ -35,7 +35,7 @@ from ..exceptions import CaptureError
 from ..scratch.database import ScratchDatabase
 from ..sql.splitter import terminated
 from ..sql.text import runs_concurrently
-from .facts import not_null_checked, operation_facts
+from .facts import not_null_checked, operation_facts, sql_not_null_checked
 from .graph import (
     Node,
     applied_before,
@@ -507,12 +507,14 @@ class CaptureSession:
             for index, op in enumerate(migration.operations):
                 before.append(state.clone())
                 checked = not_null_checked(op, migration.app_label, before[index], connection)
+                sql_checked = sql_not_null_checked(op, connection)
                 recorder.start(index)
                 op.state_forwards(migration.app_label, state)
                 _run(editor, migration, op, "database_forwards", before[index], state)
                 recorder.finish()
                 facts = operation_facts(op, migration.app_label, before[index], state, connection)
                 facts.not_null_checked = checked
+                facts.sql_not_null_checked = sql_checked
                 results[index].facts = facts.to_dict()
         for result in results:
             result.forward_sql = recorder.immediate[result.index]

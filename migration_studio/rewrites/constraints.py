@@ -92,18 +92,28 @@ def table_of(op: Any, app_label: str, from_state: ProjectState) -> str:
 def only_not_null(op: AlterField, app_label: str, from_state: ProjectState) -> bool:
     """The field only becomes NOT NULL: no default to write into NULL rows (those are the
     backfill's), nothing else about the column changes."""
+    fields = becomes_not_null(op, app_label, from_state)
+    return fields is not None and not fields[1].has_default()
+
+
+def becomes_not_null(
+    op: AlterField, app_label: str, from_state: ProjectState
+) -> tuple[Any, Any] | None:
+    """(the field before, after) when it becomes NOT NULL, maybe with a default for its NULL
+    rows, and nothing else about the column changes; None otherwise."""
     if (app_label, op.model_name_lower) not in from_state.models:
-        return False
+        return None
     old = getattr(op, "previous_field", None) or from_state.models[
         app_label, op.model_name_lower
     ].fields.get(op.name)
     new = op.field
-    if old is None or not old.null or new.null or new.has_default() or new.has_db_default():
-        return False
+    if old is None or not old.null or new.null or new.has_db_default() or old.has_db_default():
+        return None
     old_kwargs, new_kwargs = old.deconstruct()[3], new.deconstruct()[3]
-    old_kwargs.pop("null", None)
-    new_kwargs.pop("null", None)
-    return type(old) is type(new) and old_kwargs == new_kwargs
+    for key in ("null", "default"):
+        old_kwargs.pop(key, None)
+        new_kwargs.pop(key, None)
+    return (old, new) if type(old) is type(new) and old_kwargs == new_kwargs else None
 
 
 def not_null_names(

@@ -25,6 +25,7 @@ from . import renames as rename_rewrites
 from .backfill import model_label
 from .columns import index_only_change, kept_default
 from .constraints import nullable_foreign_key, only_not_null, plain_unique
+from .fill import fills_nulls
 from .safe import VENDORS
 from .twophase import dropped_column
 
@@ -111,6 +112,12 @@ def _rewrites_of(
         text = (
             f"NOT NULL of {what}.{op.name}: a CHECK added NOT VALID, validated next, then SET "
             "NOT NULL without a scan"
+        )
+        return [(text, LOCKS)]
+    if isinstance(op, AlterField) and fills_nulls(op, app_label, from_state):
+        text = (
+            f"NOT NULL of {what}.{op.name}: its NULL rows filled in batches, a CHECK added NOT "
+            "VALID, validated next, then SET NOT NULL without a scan"
         )
         return [(text, LOCKS)]
     if isinstance(op, AlterField) and index_only_change(op, app_label, from_state):

@@ -50,6 +50,19 @@ def operation_name(op: Any) -> str:
 
 
 NOTES = {
+    "fill default": (
+        "Makes {names} without a lock held while the NULL rows are filled (makesafemigration "
+        "--safe): the column gets its default now; the next migration fills the NULL rows in "
+        "batches and adds a CHECK (column IS NOT NULL) NOT VALID; the one after validates it and "
+        "sets NOT NULL without a scan."
+    ),
+    "fill": (
+        "Fills the NULL rows of {names} with its default in batches of primary keys, each "
+        "committed on its own (row locks only, for one batch), adds CHECK (column IS NOT NULL) "
+        "NOT VALID, and fills the rows inserted meanwhile (makesafemigration --safe). The "
+        "migration is not atomic: run again, it goes on where it stopped. Rolling back leaves "
+        "the values (NULL is not kept)."
+    ),
     "keep default": (
         "Adds {names} with a default kept in the database (makesafemigration --safe): its plain "
         "default, or the current time for a date and time set by timezone.now, auto_now or "

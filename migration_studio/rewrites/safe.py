@@ -70,6 +70,7 @@ from .constraints import (
     unique_constraint,
     validate_step,
 )
+from .fill import drop_default, fill_and_check, fills_nulls, set_default
 from .notes import column_name, index_name, joined, note, removal_note
 from .renames import Renames
 from .twophase import drop_column_later, drop_table_later, dropped_column, state_only_removal
@@ -122,6 +123,11 @@ def safe_stager(
             for op in operations
             if isinstance(op, AlterField) and only_not_null(op, app_label, from_state)
         ]
+        filled = [
+            op
+            for op in operations
+            if isinstance(op, AlterField) and fills_nulls(op, app_label, from_state)
+        ]
         foreign_keys = [
             op
             for op in operations
@@ -157,6 +163,7 @@ def safe_stager(
             or checks
             or uniques
             or not_nulls
+            or filled
             or foreign_keys
             or removes
             or deletes
@@ -173,6 +180,8 @@ def safe_stager(
                 return rename_rewrites.operations(found)
             if op in checks:
                 return [not_valid(op, check_sqls[op])]
+            if op in filled:
+                return [set_default(op, app_label, from_state, connection)]
             if op in not_nulls:
                 return [not_null_check(op, app_label, from_state)]
             if op in foreign_keys:
@@ -227,6 +236,7 @@ def safe_stager(
             notes = [rename_rewrites.note(kept)] if kept else []
             notes += [note("not valid", checks, app_label)] if checks else []
             notes += [note("not null check", not_nulls, app_label)] if not_nulls else []
+            notes += [note("fill default", filled, app_label)] if filled else []
             notes += [note("fk not valid", foreign_keys, app_label)] if foreign_keys else []
             defaults = [op for op in added if added[op][2]]
             notes += [note("keep default", defaults, app_label, column_name)] if defaults else []
@@ -235,7 +245,17 @@ def safe_stager(
             if notes:
                 main.plan_note = joined(notes)
             add(main, suffix)
-        if checks or not_nulls or foreign_keys:
+        if filled:
+            fill = Migration(f"__fill_{position}", app_label)
+            fill.operations = [
+                step
+                for op in filled
+                for step in fill_and_check(op, app_label, from_state, connection)
+            ]
+            fill.atomic = False
+            fill.plan_note = note("fill", filled, app_label)
+            add(fill, f"{suffix}_fill")
+        if checks or not_nulls or foreign_keys or filled:
             validate = Migration(f"__validate_{position}", app_label)
             validate.operations = (
                 [
@@ -246,9 +266,21 @@ def safe_stager(
                 ]
                 + [step for op in not_nulls for step in set_not_null(op, app_label, from_state)]
                 + [fk_sql[op]["validate"] for op in foreign_keys]
+                + [
+                    step
+                    for op in filled
+                    for step in (
+                        *set_not_null(op, app_label, from_state),
+                        drop_default(op, app_label, from_state, connection),
+                    )
+                ]
             )
             notes = [note("validate", checks, app_label)] if checks else []
-            notes += [note("set not null", not_nulls, app_label)] if not_nulls else []
+            notes += (
+                [note("set not null", [*not_nulls, *filled], app_label)]
+                if not_nulls or filled
+                else []
+            )
             notes += [note("fk validate", foreign_keys, app_label)] if foreign_keys else []
             validate.plan_note = joined(notes)
             add(validate, f"{suffix}_validate")

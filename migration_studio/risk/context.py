@@ -315,6 +315,8 @@ class OperationContext:
             self.migration.checked_not_null.get((self.index, statement.sql), set())
         ):
             return True
+        if column in self.facts.sql_not_null_checked.get(statement.table or "", []):
+            return True
         return column in self.facts.not_null_checked and statement.table == (
             self.facts.table_before
         )
