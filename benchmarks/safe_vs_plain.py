@@ -2,7 +2,8 @@
 """Benchmark ``makesafemigration --safe`` against the plain migration, under writes.
 
 For each change kind (an index, a CHECK or a unique constraint, a foreign key added; a field
-gaining db_index or unique; a column made NOT NULL; a column dropped) to a table of ``--rows``
+gaining db_index or unique; a column made NOT NULL, without or with a default for its NULL rows;
+a column dropped) to a table of ``--rows``
 rows, the migration is generated twice from the same change to the app's ``models.py``: by plain
 ``makesafemigration`` (what Django's ``makemigrations`` writes) and by ``makesafemigration
 --safe``. Each version is then applied with ``call_command("migrate")``
@@ -75,7 +76,8 @@ UPDATE = (
 )
 FILL = (
     f"INSERT INTO {TABLE} (hits, label, code, price, note, customer_ref, legacy) "
-    "SELECT 0, 'item ' || n, n, n %% 1000, 'note ' || n, 1, n FROM generate_series(1, %s) AS n"
+    "SELECT 0, 'item ' || n, n, n %% 1000, 'note ' || n, CASE WHEN n %% 2 = 0 THEN 1 END, n "
+    "FROM generate_series(1, %s) AS n"
 )
 
 MODELS_PY = """\
@@ -177,6 +179,18 @@ KINDS = [
         done="SELECT attnotnull AND NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = "
         "'benchsafe_item'::regclass AND contype = 'c') FROM pg_attribute "
         "WHERE attrelid = 'benchsafe_item'::regclass AND attname = 'note'",
+    ),
+    Kind(
+        "NOT NULL + default",
+        "not_null_default",
+        fields={
+            "customer_ref = models.BigIntegerField(null=True)": (
+                "customer_ref = models.BigIntegerField(default=0)"
+            )
+        },
+        done="SELECT attnotnull AND NOT EXISTS (SELECT FROM benchsafe_item WHERE customer_ref IS "
+        "NULL) FROM pg_attribute WHERE attrelid = 'benchsafe_item'::regclass "
+        "AND attname = 'customer_ref'",
     ),
     Kind(
         "add FK",
@@ -413,9 +427,7 @@ def measure(kind: Kind, variant: str, app_dir: Path, bench: Bench) -> Run:
     bench.server.copy_database(bench.names["template"], bench.names["run"])
     conninfo = bench.url("run")
     writes = Writes(
-        bench.children.start(
-            "--writer", conninfo, "--rows", str(bench.rows), stdin=subprocess.PIPE
-        )
+        bench.children.start("--writer", conninfo, "--rows", str(bench.rows), stdin=subprocess.PIPE)
     )
     printed = bench.children.run("--apply", str(app_dir), conninfo).splitlines()
     found = [line for line in printed if line.startswith(TIMES)]
@@ -442,7 +454,7 @@ def server_value(conninfo: str, query: str) -> object:
 
 def describe(run: Run) -> str:
     return (
-        f"   {run.kind:<14} {run.variant:<5}  migrate {run.seconds:6.2f} s  writes "
+        f"   {run.kind:<18} {run.variant:<5}  migrate {run.seconds:6.2f} s  writes "
         f"{len(run.waits):5,}  longest {ms(run.longest):>10}  p99 "
         f"{ms(percentile(run.waits, 99)):>9}"
     )

@@ -564,6 +564,8 @@ HISTORIES = {
     "new unique column": ("0005_drop_email", DROP_EMAIL),
     "NOT NULL with a default": ("0005_nullable_stock", NULLABLE_STOCK),
 }
+#: Columns whose default --safe keeps in the database, where the plain migration drops it.
+KEPT_DEFAULTS = {"NOT NULL with a default": [("shop_product", "stock")]}
 
 
 @postgresql_only
@@ -588,8 +590,12 @@ def test_the_safe_version_ends_at_the_plain_one_s_schema_and_rolls_back_to_the_p
             migrate(database, "shop", last)
             if safe:
                 # The one difference meant: a new column keeps its default in the database.
+                kept = [("shop_order", "discount"), *KEPT_DEFAULTS.get(history, [])]
                 with database.activated() as connection, connection.cursor() as cursor:
-                    cursor.execute('ALTER TABLE "shop_order" ALTER COLUMN "discount" DROP DEFAULT')
+                    for table, column in kept:
+                        cursor.execute(
+                            f'ALTER TABLE "{table}" ALTER COLUMN "{column}" DROP DEFAULT'
+                        )
             schemas[safe] = schema_of(database)
             migrate(database, "shop", parent)
             assert_same_schema(schema_of(database), before, f"rolling back {name}")
@@ -649,9 +655,7 @@ def test_a_column_made_not_null_with_a_default_is_filled_in_batches_then_set_not
     fill_sql = [sql for op in changes(fill) for sql in op.forward_sql]
     assert fill_sql[0].startswith("DO $fill$") and "COMMIT;" in fill_sql[0]
     assert "NOT VALID" in fill_sql[1] and fill_sql[2] == fill_sql[0]
-    assert [sql for op in changes(validate) for sql in op.forward_sql][-1] == (
-        'ALTER TABLE "shop_product" ALTER COLUMN "stock" DROP DEFAULT;'
-    )
+    assert not any("DEFAULT" in sql for op in changes(validate) for sql in op.forward_sql)
     # The validated CHECK proves the column set: SET NOT NULL reads no row (no MS121).
     report = json.loads((bundle_root / "shop" / names[2] / "report.json").read_text())
     assert "MS121" not in {f["rule"] for f in report["findings"]}
@@ -682,5 +686,5 @@ def test_a_column_made_not_null_with_a_default_is_filled_in_batches_then_set_not
                 "SELECT is_nullable, column_default FROM information_schema.columns "
                 "WHERE table_name = 'shop_product' AND column_name = 'stock'"
             )
-            assert cursor.fetchone() == ("NO", None)
+            assert cursor.fetchone() == ("NO", "0")  # the default stays
         migrate(database, "shop", "0005_nullable_stock")

@@ -6,8 +6,10 @@ which holds ACCESS EXCLUSIVE on the table throughout. Here:
 2. a migration that is not atomic fills the NULL rows in batches of primary keys, each committed
    on its own (a DO block: PostgreSQL 11+), adds CHECK (column IS NOT NULL) NOT VALID, and fills
    again the rows the code still running inserted meanwhile;
-3. the next validates the check, sets NOT NULL without a scan, and drops the check and the
-   default, as Django leaves the column.
+3. the next validates the check, sets NOT NULL without a scan, and drops the check.
+
+The default stays in the database (Django drops it): a writer that leaves the column out keeps
+working. Django's state is as ``makemigrations`` writes it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def set_default(
     op: AlterField, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
 ) -> SeparateDatabaseAndState:
     """The state becomes NOT NULL; the database gets the column's default, for the rows inserted
-    from now on."""
+    from now on (it stays: a writer that leaves the column out keeps working)."""
     alter = _alter(op, app_label, from_state)
     return SeparateDatabaseAndState(
         database_operations=[
@@ -61,16 +63,6 @@ def fill_and_check(
     fill = fill_in_batches(op, app_label, from_state, connection)
     check = not_null_check(op, app_label, from_state).database_operations
     return [fill, *check, fill]
-
-
-def drop_default(
-    op: AlterField, app_label: str, from_state: ProjectState, connection: BaseDatabaseWrapper
-) -> RunSQL:
-    """The default goes, as Django leaves the column once its rows are filled."""
-    alter = _alter(op, app_label, from_state)
-    return RunSQL(
-        f"{alter} DROP DEFAULT;", reverse_sql=f"{alter} SET DEFAULT {_literal(op, connection)};"
-    )
 
 
 def fill_in_batches(

@@ -54,7 +54,8 @@ NOTES = {
         "Makes {names} without a lock held while the NULL rows are filled (makesafemigration "
         "--safe): the column gets its default now; the next migration fills the NULL rows in "
         "batches and adds a CHECK (column IS NOT NULL) NOT VALID; the one after validates it and "
-        "sets NOT NULL without a scan."
+        "sets NOT NULL without a scan. The default stays in the database (Django drops it), so "
+        "a writer that leaves the column out keeps working."
     ),
     "fill": (
         "Fills the NULL rows of {names} with its default in batches of primary keys, each "

@@ -70,7 +70,7 @@ from .constraints import (
     unique_constraint,
     validate_step,
 )
-from .fill import drop_default, fill_and_check, fills_nulls, set_default
+from .fill import fill_and_check, fills_nulls, set_default
 from .notes import column_name, index_name, joined, note, removal_note
 from .renames import Renames
 from .twophase import drop_column_later, drop_table_later, dropped_column, state_only_removal
@@ -266,14 +266,7 @@ def safe_stager(
                 ]
                 + [step for op in not_nulls for step in set_not_null(op, app_label, from_state)]
                 + [fk_sql[op]["validate"] for op in foreign_keys]
-                + [
-                    step
-                    for op in filled
-                    for step in (
-                        *set_not_null(op, app_label, from_state),
-                        drop_default(op, app_label, from_state, connection),
-                    )
-                ]
+                + [step for op in filled for step in set_not_null(op, app_label, from_state)]
             )
             notes = [note("validate", checks, app_label)] if checks else []
             notes += (
