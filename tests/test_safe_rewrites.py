@@ -417,9 +417,11 @@ def test_a_new_not_null_column_keeps_its_default_and_a_new_index_is_built_concur
     # The example's pending changes: Order.discount (NOT NULL, default 0) and Product.name's
     # db_index=True.
     call_command("migrate", "migration_studio", verbosity=0)
-    make("shop", safe=True, name="v2", interactive=False)
+    out = make("shop", safe=True, name="v2", interactive=False)
     names = sorted(p.stem for p in shop.glob("000[5-9]_*.py"))
     assert names == ["0005_v2", "0006_v2_indexes"]
+    assert "Migrations for 'shop' (makesafemigration --safe):" in out
+    assert "Expand / backfill / contract" not in out
     main, build = (load_bundle(bundle_root / "shop" / name) for name in names)
     main_sql = [sql for op in changes(main) for sql in op.forward_sql]
     assert 'ALTER TABLE "shop_order" ADD COLUMN "discount" numeric(12, 2) DEFAULT 0 NOT NULL;' in (

@@ -266,8 +266,7 @@ class Command(StudioCommand, makemigrations.Command):
                     by_app.setdefault(app_label, []).append(migration)
         for app_label, migrations in by_app.items():
             if self.verbosity >= 1:
-                heading = "Data migration" if self.data_models else "Expand / backfill / contract"
-                self.log(self.style.MIGRATE_HEADING(f"{heading} for '{app_label}':"))
+                self.log(self.style.MIGRATE_HEADING(self._plan_heading(planned, app_label)))
             for migration in migrations:
                 node = (app_label, migration.name)
                 path, source = paths[node], planned.sources[node]
@@ -290,6 +289,13 @@ class Command(StudioCommand, makemigrations.Command):
                     continue
                 write_text_atomic(path, source)
                 self.written_files.append(str(path))
+
+    def _plan_heading(self, planned: Split, app_label: str) -> str:
+        if self.data_models:
+            return f"Data migration for '{app_label}':"
+        if any(app == app_label for app, _name in planned.stubs):
+            return f"Expand / backfill / contract for '{app_label}':"
+        return f"Migrations for '{app_label}' (makesafemigration --safe):"
 
     def _next_steps_for_empty(self, paths: dict) -> None:
         """An empty migration's bundle has no SQL yet: say how to get it."""
