@@ -10,6 +10,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connections, migrations, models
 
 from migration_studio.bundle.store import load_bundle
@@ -690,3 +691,16 @@ def test_a_column_made_not_null_with_a_default_is_filled_in_batches_then_set_not
             )
             assert cursor.fetchone() == ("NO", "0")  # the default stays
         migrate(database, "shop", "0005_nullable_stock")
+
+
+@postgresql_only
+def test_update_into_several_migrations_is_refused_writing_nothing(
+    shop, packages, bundle_root
+) -> None:
+    packages.add("shop", PARENT, SWAP_INDEXES)  # the leaf, not applied: --update may take it
+    before = {p.name: p.read_text() for p in shop.glob("*.py")}
+    with pytest.raises(CommandError, match="--update cannot turn the last migration") as error:
+        make("shop", safe=True, update=True, interactive=False)
+    assert "0005_swap_indexes.py" in str(error.value)
+    assert {p.name: p.read_text() for p in shop.glob("*.py")} == before
+    assert not bundle_root.exists() or not list(bundle_root.rglob("bundle.json"))

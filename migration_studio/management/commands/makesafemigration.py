@@ -146,6 +146,13 @@ class Command(StudioCommand, makemigrations.Command):
             if self.safe
             else None,
         )
+        if update_previous_migration_paths and planned.sources:
+            last = ", ".join(relative(path) for path in update_previous_migration_paths.values())
+            raise CommandError(
+                f"--update cannot turn the last migration ({last}) into several (an expand / "
+                "backfill / contract plan, or makesafemigration --safe's rewrites); nothing was "
+                "written: run the command without --update, for a new migration after it."
+            )
         changes = planned.changes
         if self.data_models:
             self._data_stubs(planned)
