@@ -97,80 +97,38 @@ def safe_stager(
             return None
         app_label = migration.app_label
 
-        def on_existing(op: Any) -> bool:
-            return (app_label, op.model_name_lower) in from_state.models
-
         kept = [found for op in migration.operations if renames and (found := renames.of(op))]
         # What the rewrites that avoid locks look at: nothing but on PostgreSQL.
         operations = migration.operations if locks else []
-        drops = [op for op in operations if isinstance(op, RemoveIndex) and on_existing(op)]
-        builds = [op for op in operations if isinstance(op, AddIndex) and on_existing(op)]
-        checks = [
-            op
-            for op in operations
-            if isinstance(op, AddConstraint)
-            and isinstance(op.constraint, CheckConstraint)
-            and on_existing(op)
-        ]
-        uniques = [
-            op
-            for op in operations
-            if isinstance(op, AddConstraint)
-            and plain_unique(op.constraint, app_label, op.model_name_lower, from_state)
-        ]
-        not_nulls = [
-            op
-            for op in operations
-            if isinstance(op, AlterField) and only_not_null(op, app_label, from_state)
-        ]
-        filled = [
-            op
-            for op in operations
-            if isinstance(op, AlterField) and fills_nulls(op, app_label, from_state)
-        ]
-        foreign_keys = [
-            op
-            for op in operations
-            if isinstance(op, AddField) and nullable_foreign_key(op, app_label, from_state)
-        ]
-        removes = [
-            op
-            for op in operations
-            if isinstance(op, RemoveField) and dropped_column(op, app_label, from_state)
-        ]
-        deletes = [
-            op
-            for op in operations
-            if isinstance(op, DeleteModel) and (app_label, op.name_lower) in from_state.models
-        ]
+
+        def of(kind: type, test: Callable[..., bool]) -> list[Any]:
+            """The operations of ``kind`` that ``test(op, app_label, from_state)`` accepts."""
+            return [
+                op for op in operations if isinstance(op, kind) and test(op, app_label, from_state)
+            ]
+
+        drops = of(RemoveIndex, _existing)
+        builds = of(AddIndex, _existing)
+        checks = of(AddConstraint, _existing_check)
+        uniques = of(AddConstraint, _unique_on_columns)
+        not_nulls = of(AlterField, only_not_null)
+        filled = of(AlterField, fills_nulls)
+        foreign_keys = of(AddField, nullable_foreign_key)
+        removes = of(RemoveField, dropped_column)
+        deletes = of(DeleteModel, _existing_model)
         indexed = {
             op: steps
-            for op in operations
-            if isinstance(op, AlterField)
-            and index_only_change(op, app_label, from_state)
-            and (steps := concurrent_steps(django_sql(op, app_label, from_state, connection)))
+            for op in of(AlterField, index_only_change)
+            if (steps := concurrent_steps(django_sql(op, app_label, from_state, connection)))
         }
         added = {
             op: parts
-            for op in operations
-            if isinstance(op, AddField)
-            and op not in foreign_keys
+            for op in of(AddField, lambda *_: True)
+            if op not in foreign_keys
             and (parts := added_column(op, app_label, from_state, connection))
         }
-        if not (
-            drops
-            or builds
-            or checks
-            or uniques
-            or not_nulls
-            or filled
-            or foreign_keys
-            or removes
-            or deletes
-            or indexed
-            or added
-            or kept
-        ):
+        lists = [drops, builds, checks, uniques, not_nulls, filled, foreign_keys, removes, deletes]
+        if not (any(lists) or indexed or added or kept):
             return None
         check_sqls = {op: check_sql(op, app_label, from_state, connection) for op in checks}
         fk_sql = {op: foreign_key_sql(op, app_label, from_state, connection) for op in foreign_keys}
@@ -318,6 +276,23 @@ def safe_stager(
         return result
 
     return stages
+
+
+def _existing(op: Any, app_label: str, from_state: ProjectState) -> bool:
+    """The operation's model has a table before the migration (so it may hold rows)."""
+    return (app_label, op.model_name_lower) in from_state.models
+
+
+def _existing_model(op: DeleteModel, app_label: str, from_state: ProjectState) -> bool:
+    return (app_label, op.name_lower) in from_state.models
+
+
+def _existing_check(op: AddConstraint, app_label: str, from_state: ProjectState) -> bool:
+    return isinstance(op.constraint, CheckConstraint) and _existing(op, app_label, from_state)
+
+
+def _unique_on_columns(op: AddConstraint, app_label: str, from_state: ProjectState) -> bool:
+    return plain_unique(op.constraint, app_label, op.model_name_lower, from_state)
 
 
 def _with_lock_timeout(operations: list[Any], atomic: bool) -> list[Any]:
