@@ -147,6 +147,14 @@ def make(*args: str, **options: object) -> str:
     return out.getvalue()
 
 
+def written_after(directory: Path, number: str) -> list[str]:
+    """The names of the migrations in ``directory`` numbered after ``number`` ("0005"), in order:
+    what a command wrote after the history."""
+    return sorted(
+        path.stem for path in directory.glob("[0-9][0-9][0-9][0-9]_*.py") if path.stem[:4] > number
+    )
+
+
 def after_shop_0004(*operations: Operation) -> str:
     """The source of a migration after the example shop's 0004 that runs ``operations``: a
     history that differs from the models, so the autodetector has something to write."""

@@ -24,6 +24,7 @@ from .conftest import (
     make,
     migrate,
     schema_of,
+    written_after,
 )
 
 #: The history drops the order index the models have and adds one they do not: the autodetector
@@ -69,7 +70,7 @@ def test_index_builds_and_drops_run_concurrently_in_migrations_of_their_own(
 ) -> None:
     packages.add("shop", PARENT, SWAP_INDEXES)
     make("shop", safe=True, name="restore", interactive=False)
-    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    names = written_after(shop, "0005")
     assert names == ["0006_restore_drop_indexes", "0007_restore", "0008_restore_indexes"]
     drop, main, build = (load_bundle(bundle_root / "shop" / name) for name in names)
     assert not drop.atomic and not build.atomic and main.atomic
@@ -143,7 +144,7 @@ def test_sqlite_makes_no_lock_rewrite_and_says_so(shop, packages, bundle_root) -
         "added NOT VALID ...) are PostgreSQL's and are not made; renamed fields and models still "
         "keep their column or table names."
     ) in out
-    assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_restore"]
+    assert written_after(shop, "0005") == ["0006_restore"]
 
 
 #: The history drops the CHECK the models have: the autodetector adds it back.
@@ -158,7 +159,7 @@ def test_a_check_is_added_not_valid_and_validated_in_the_next_migration(
 ) -> None:
     packages.add("shop", "0005_drop_check", DROP_CHECK)
     make("shop", safe=True, name="restore", interactive=False)
-    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    names = written_after(shop, "0005")
     # (0008 builds the index the models' Product.name has gained, CONCURRENTLY.)
     assert names == ["0006_restore", "0007_restore_validate", "0008_restore_indexes"]
     main, validate = (load_bundle(bundle_root / "shop" / name) for name in names[:2])
@@ -220,7 +221,7 @@ def test_a_unique_constraint_is_built_concurrently_then_added_using_its_index(
 ) -> None:
     packages.add("shop", "0005_drop_unique", DROP_UNIQUE)
     make("shop", safe=True, name="restore", interactive=False)
-    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    names = written_after(shop, "0005")
     assert names == ["0006_restore_unique", "0007_restore", "0008_restore_indexes"]
     index = load_bundle(bundle_root / "shop" / names[0])
     assert not index.atomic
@@ -268,7 +269,7 @@ def test_without_safe_the_output_says_what_safe_would_rewrite(shop, packages, bu
     assert "With --safe:" in out
     assert "index shop_order_status_created_idx on shop.Order: built CONCURRENTLY" in out
     assert "index shop_customer_extra_idx on shop.Customer: dropped CONCURRENTLY" in out
-    assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_plain"]
+    assert written_after(shop, "0005") == ["0006_plain"]
 
 
 #: The history drops customer.name; the models have it (NOT NULL, no default).
@@ -283,7 +284,7 @@ def test_the_not_null_step_of_the_plan_checks_first_and_sets_not_null_without_a_
 ) -> None:
     packages.add("shop", "0005_drop_name", DROP_NAME)
     make("shop", safe=True, name="restore", interactive=False)
-    names = sorted(p.stem for p in shop.glob("00[01][0-9]_*.py") if p.stem[:4] > "0005")
+    names = written_after(shop, "0005")
     assert names == [
         "0006_restore",
         "0007_restore_indexes",
@@ -342,7 +343,7 @@ def test_a_foreign_key_is_added_not_valid_validated_next_and_indexed_concurrentl
 ) -> None:
     packages.add("shop", "0005_drop_customer", DROP_CUSTOMER)
     make("shop", safe=True, name="restore", interactive=False)
-    names = sorted(p.stem for p in shop.glob("00[01][0-9]_*.py") if p.stem[:4] > "0005")
+    names = written_after(shop, "0005")
     assert names == [
         "0006_restore",
         "0007_restore_validate",
@@ -388,7 +389,7 @@ def test_safe_false_means_off_whatever_the_setting(shop, packages, bundle_root, 
     settings.MIGRATION_STUDIO = {**settings.MIGRATION_STUDIO, "SAFE_REWRITES": True}
     packages.add("shop", PARENT, SWAP_INDEXES)
     make("shop", safe=False, name="plain", interactive=False)
-    assert sorted(p.stem for p in shop.glob("000[6-9]_*.py")) == ["0006_plain"]
+    assert written_after(shop, "0005") == ["0006_plain"]
 
 
 #: The history drops order.customer (the plan adds it back) and has a column the models do not
@@ -403,7 +404,7 @@ DROP_AND_EXTRA = after_shop_0004(
 def test_the_drop_comes_after_the_whole_plan(shop, packages, bundle_root) -> None:
     packages.add("shop", "0005_history", DROP_AND_EXTRA)
     make("shop", safe=True, name="v2", interactive=False)
-    names = sorted(p.stem for p in shop.glob("00[01][0-9]_*.py") if p.stem[:4] > "0005")
+    names = written_after(shop, "0005")
     assert names[-1].endswith("_drop_later") and len(names) > 2
     assert "not_null_validate" in names[-2]
     call_command("makemigrations", "shop", check=True, dry_run=True, verbosity=0)
@@ -419,7 +420,7 @@ def test_a_new_not_null_column_keeps_its_default_and_a_new_index_is_built_concur
     # db_index=True.
     call_command("migrate", "migration_studio", verbosity=0)
     out = make("shop", safe=True, name="v2", interactive=False)
-    names = sorted(p.stem for p in shop.glob("000[5-9]_*.py"))
+    names = written_after(shop, "0004")
     assert names == ["0005_v2", "0006_v2_indexes"]
     assert "Migrations for 'shop' (makesafemigration --safe):" in out
     assert "Expand / backfill / contract" not in out
@@ -485,7 +486,7 @@ def test_a_field_made_unique_gets_its_index_concurrently_then_the_constraint_usi
 ) -> None:
     packages.add("shop", "0005_email", NOT_UNIQUE_EMAIL)
     make("shop", safe=True, name="unique_email", interactive=False)
-    names = sorted(p.stem for p in shop.glob("000[6-9]_*.py"))
+    names = written_after(shop, "0005")
     assert names == ["0006_unique_email", "0007_unique_email_indexes"]
     build = load_bundle(bundle_root / "shop" / names[1])
     email = next(op for op in changes(build) if "shop_customer" in " ".join(op.forward_sql))
@@ -648,7 +649,7 @@ def test_a_column_made_not_null_with_a_default_is_filled_in_batches_then_set_not
 ) -> None:
     packages.add("shop", "0005_nullable_stock", NULLABLE_STOCK)
     make("shop", safe=True, name="stock", interactive=False)
-    names = sorted(p.stem for p in shop.glob("00[01][0-9]_*.py") if p.stem[:4] > "0005")
+    names = written_after(shop, "0005")
     assert names == ["0006_stock", "0007_stock_fill", "0008_stock_validate", "0009_stock_indexes"]
     main, fill, validate = (load_bundle(bundle_root / "shop" / n) for n in names[:3])
     main_sql = " ".join(sql for op in changes(main) for sql in op.forward_sql)

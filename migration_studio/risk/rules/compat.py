@@ -215,29 +215,26 @@ class ColumnDropped(Rule):
                 [s.sql for s in context.statements], statement.table or "", action.column or ""
             )
             if backup:
-                yield self.finding(
-                    context,
+                message = (
                     f"Drops {statement.table}.{action.column}, after copying its values into "
                     f"{backup}: rolling back puts them back (and NOT NULL if it had it). Code "
-                    "still running that selects the column fails until it is deployed.",
-                    statements=[statement.sql],
-                    tables=[statement.table],
-                    breaks_old_code=True,
-                    rows=rows,
-                    severity=Severity.MEDIUM,
+                    "still running that selects the column fails until it is deployed."
                 )
-                continue
+            else:
+                message = (
+                    f"Drops {statement.table}.{action.column}: its data is gone (a rollback "
+                    "restores the column, empty), and code still running that selects it fails "
+                    "until it is deployed."
+                )
             yield self.finding(
                 context,
-                f"Drops {statement.table}.{action.column}: its data is gone (a rollback restores "
-                "the column, empty), and code still running that selects it fails until it is "
-                "deployed.",
+                message,
                 statements=[statement.sql],
                 tables=[statement.table],
-                data_loss=True,
+                data_loss=not backup,
                 breaks_old_code=True,
                 rows=rows,
-                severity=Severity.MEDIUM if rows == 0 else self.severity,
+                severity=Severity.MEDIUM if backup or rows == 0 else self.severity,
             )
 
 
@@ -261,28 +258,27 @@ class TableDropped(Rule):
                 rows = context.rows(statement.table)
                 backup = backup_of([s.sql for s in context.statements], statement.table or "")
                 if backup:
-                    yield self.finding(
-                        context,
+                    message = (
                         f"Drops table {statement.table}, after copying its rows into {backup}: "
                         "rolling back creates it again and puts them back. Code still running "
-                        "that uses it fails.",
-                        statements=[statement.sql],
-                        tables=[statement.table],
-                        breaks_old_code=True,
-                        rows=rows,
-                        severity=Severity.MEDIUM if rows == 0 else Severity.HIGH,
+                        "that uses it fails."
                     )
-                    continue
+                    severity = Severity.MEDIUM if rows == 0 else Severity.HIGH
+                else:
+                    message = (
+                        f"Drops table {statement.table}: every row is gone (a rollback recreates "
+                        "it empty), and code still running that uses it fails."
+                    )
+                    severity = Severity.HIGH if rows == 0 else self.severity
                 yield self.finding(
                     context,
-                    f"Drops table {statement.table}: every row is gone (a rollback recreates it "
-                    "empty), and code still running that uses it fails.",
+                    message,
                     statements=[statement.sql],
                     tables=[statement.table],
-                    data_loss=True,
+                    data_loss=not backup,
                     breaks_old_code=True,
                     rows=rows,
-                    severity=Severity.HIGH if rows == 0 else self.severity,
+                    severity=severity,
                 )
 
 
